@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# One-shot, idempotent set-up for building and testing calico-bgpd on a fresh
+# Debian machine: npm dependencies, then the Debian packages the tests run
+# for real (etcd, BIRD, GoBGP, FRR, ExaBGP, tshark, iproute2).
+# Safe to run repeatedly: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# --- npm dependencies -------------------------------------------------------
+# Re-install when node_modules is absent or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+# --- Debian packages --------------------------------------------------------
+missing=()
+while read -r pkg; do
+  case "$pkg" in ''|'#'*) continue ;; esac
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done < scripts/debian-packages.txt
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]}" >&2
+    echo "setup: run as root (or: sudo apt-get install -y ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q "${missing[@]}"
+fi
+
+# The packaged daemons start themselves on install; the tests run their own
+# instances with private configs, so stop the system-wide ones to free ports.
+if [ "$(id -u)" -eq 0 ]; then
+  for svc in bird bird6 frr gobgpd exabgp etcd; do
+    if pgrep -x "$svc" >/dev/null 2>&1 && command -v service >/dev/null 2>&1; then
+      service "$svc" stop >/dev/null 2>&1 || true
+    fi
+  done
+fi
