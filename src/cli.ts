@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { setLogLevel } from './log.js';
+import { registerDecode } from './commands/decode.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
         cmd.error(`unknown log level '${level}' (use debug, info, warning, error, fatal or none)`);
       }
     });
+  registerDecode(program);
   return program;
 }
 
