@@ -1,0 +1,513 @@
+/**
+ * Key view + node name + environment -> NodeBgpConfig, with the rules of
+ * Calico's BIRD templates (bird.cfg / bird6.cfg / bird_aggr / bird_ipam):
+ *
+ * - Router id: CALICO_ROUTER_ID `hash` -> an IPv4 made from the SHA-256 of
+ *   the node name (first byte above 223 lowered by 32), any other non-empty
+ *   value literally, else the node's IPv4 address.
+ * - A family whose node address is empty is disabled: no peers at all.
+ * - Mesh (when enabled and this node is not a route reflector): one peer per
+ *   other node with an address in the family, skipping ourselves and route
+ *   reflectors; AS and listen port of that node (else global); passive when
+ *   the peer address sorts after ours as a string, so exactly one side
+ *   connects; node-mesh password and restart time.
+ * - Global and node-specific peers from their keys, ourselves skipped;
+ *   `source address` for UseNodeIP; `rr client` when the peer is iBGP, this
+ *   node has a cluster id and the peer is not in the same cluster;
+ *   `next hop keep` for keepOriginalNextHop towards an eBGP peer.
+ *
+ * Bad entries (malformed JSON, address, CIDR, AS) become Problems naming the
+ * key; the entry is skipped and the rest of the model is still built.
+ */
+import { createHash } from 'node:crypto';
+import type { Problem } from '../datastore/resources/problem.js';
+import { keyPartToCidr, parseAsNumber, parseCidr, parseIp } from '../datastore/resources/ip.js';
+import type {
+  Block,
+  Family,
+  FamilyConfig,
+  ModelEnv,
+  NodeBgpConfig,
+  Peer,
+  Pool,
+  PrefixCommunities,
+  SkippedPeer,
+} from './types.js';
+
+const G = '/calico/bgp/v1/global/';
+const H = '/calico/bgp/v1/host/';
+const POOL = ['/calico/v1/ipam/v4/pool/', '/calico/v1/ipam/v6/pool/'] as const;
+const BLOCKS = '/calico/ipam/v2/host/';
+const ROUTES: Record<string, { kind: 'static' | 'reject'; family: Family }> = {
+  '/calico/staticroutes/': { kind: 'static', family: 4 },
+  '/calico/staticroutesv6/': { kind: 'static', family: 6 },
+  '/calico/rejectcidrs/': { kind: 'reject', family: 4 },
+  '/calico/rejectcidrsv6/': { kind: 'reject', family: 6 },
+};
+
+/** Calico's `hashToIPv4`: SHA-256 of the node name, first four bytes, first byte kept out of 224+. */
+export function hashToIPv4(nodeName: string): string {
+  const h = createHash('sha256').update(nodeName).digest();
+  const first = h[0]! > 223 ? h[0]! - 32 : h[0]!;
+  return `${first}.${h[1]}.${h[2]}.${h[3]}`;
+}
+
+interface HostInfo {
+  v4: string;
+  v6: string;
+  as: string;
+  rr: string;
+  listenPort: string;
+}
+
+const byKey = <T extends { key: string }>(a: T, b: T): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+function parseJson(key: string, raw: string, problems: Problem[]): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    problems.push({ resource: key, message: 'value is not valid JSON; entry skipped' });
+    return undefined;
+  }
+}
+
+const rec = (v: unknown): Record<string, unknown> | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+
+/** Builds the peering model for `nodeName`. Pure. */
+export function buildNodeBgpConfig(
+  keys: ReadonlyMap<string, string>,
+  nodeName: string,
+  env: ModelEnv = {},
+): { config: NodeBgpConfig; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const hosts = new Map<string, HostInfo>();
+  const host = (n: string): HostInfo => {
+    let h = hosts.get(n);
+    if (!h) hosts.set(n, (h = { v4: '', v6: '', as: '', rr: '', listenPort: '' }));
+    return h;
+  };
+  const globalPeers: Array<{ key: string; family: Family; value: string }> = [];
+  const nodePeers: Array<{ key: string; family: Family; value: string }> = [];
+  const pools: Array<{ key: string; family: Family; value: string }> = [];
+  const blocks: Array<{ key: string; family: Family; part: string; value: string }> = [];
+  const routes: Array<{ key: string; kind: 'static' | 'reject'; family: Family; part: string }> = [];
+  const myHost = `${H}${nodeName}/`;
+  const myBlocks = `${BLOCKS}${nodeName}/`;
+
+  // -- one pass over the key view -------------------------------------------
+  for (const [key, value] of keys) {
+    if (key.startsWith(H)) {
+      const slash = key.indexOf('/', H.length);
+      if (slash < 0) continue;
+      const n = key.slice(H.length, slash);
+      const leaf = key.slice(slash + 1);
+      switch (leaf) {
+        case 'ip_addr_v4':
+          host(n).v4 = value;
+          continue;
+        case 'ip_addr_v6':
+          host(n).v6 = value;
+          continue;
+        case 'as_num':
+          host(n).as = value;
+          continue;
+        case 'rr_cluster_id':
+          host(n).rr = value;
+          continue;
+        case 'listen_port':
+          host(n).listenPort = value;
+          continue;
+      }
+      if (key.startsWith(myHost)) {
+        if (leaf.startsWith('peer_v4/')) nodePeers.push({ key, family: 4, value });
+        else if (leaf.startsWith('peer_v6/')) nodePeers.push({ key, family: 6, value });
+      }
+    } else if (key.startsWith(G)) {
+      if (key.startsWith(`${G}peer_v4/`)) globalPeers.push({ key, family: 4, value });
+      else if (key.startsWith(`${G}peer_v6/`)) globalPeers.push({ key, family: 6, value });
+    } else if (key.startsWith(POOL[0])) {
+      pools.push({ key, family: 4, value });
+    } else if (key.startsWith(POOL[1])) {
+      pools.push({ key, family: 6, value });
+    } else if (key.startsWith(myBlocks)) {
+      const rest = key.slice(myBlocks.length);
+      const m = /^ipv([46])\/block\/(.+)$/.exec(rest);
+      if (m) blocks.push({ key, family: m[1] === '4' ? 4 : 6, part: m[2]!, value });
+    } else if (key.startsWith('/calico/staticroutes') || key.startsWith('/calico/rejectcidrs')) {
+      const slash = key.indexOf('/', 8);
+      const prefix = key.slice(0, slash + 1);
+      const kind = ROUTES[prefix];
+      if (kind) routes.push({ key, ...kind, part: key.slice(slash + 1) });
+    }
+  }
+
+  const get = (k: string): string | undefined => keys.get(k);
+  const me = hosts.get(nodeName) ?? { v4: '', v6: '', as: '', rr: '', listenPort: '' };
+
+  // -- scalar settings ---------------------------------------------------------
+  const asOr = (raw: string | undefined, fallback: number, key: string): number => {
+    if (raw === undefined || raw === '') return fallback;
+    const as = parseAsNumber(raw);
+    if (as === undefined) {
+      problems.push({ resource: key, message: `AS number ${JSON.stringify(raw)} is not 0-4294967295 or asdot; using ${fallback}` });
+      return fallback;
+    }
+    return as;
+  };
+  const globalAs = asOr(get(`${G}as_num`), 64512, `${G}as_num`);
+  const localAs = asOr(me.as, globalAs, `${myHost}as_num`);
+
+  let meshEnabled = true;
+  const meshRaw = get(`${G}node_mesh`);
+  if (meshRaw !== undefined) {
+    const v = rec(parseJson(`${G}node_mesh`, meshRaw, problems));
+    if (v && typeof v.enabled === 'boolean') meshEnabled = v.enabled;
+    else if (v) problems.push({ resource: `${G}node_mesh`, message: 'expected {"enabled": true|false}; mesh stays on' });
+  }
+
+  const portOf = (raw: string | undefined, key: string): number | null => {
+    if (raw === undefined || raw === '') return null;
+    const p = Number(raw);
+    if (!Number.isInteger(p) || p < 1 || p > 65535) {
+      problems.push({ resource: key, message: `port ${JSON.stringify(raw)} is not 1-65535; ignored` });
+      return null;
+    }
+    return p;
+  };
+  const globalListen = portOf(get(`${G}listen_port`), `${G}listen_port`);
+  const listenPort = me.listenPort !== '' ? portOf(me.listenPort, `${myHost}listen_port`) : globalListen;
+
+  const bindRaw = get(`${G}bind_mode`);
+  const bindMode = bindRaw === 'NodeIP' ? 'NodeIP' : 'None';
+  const logLevel = get(`${myHost}loglevel`) ?? get(`${G}loglevel`) ?? 'info';
+  const ignoredRaw = get(`${G}ignored_interfaces`);
+  const ignoredInterfaces = ignoredRaw ? ignoredRaw.split(',').filter((s) => s !== '') : [];
+
+  const meshPassword = get(`${G}node_mesh_password`) ?? null;
+  let meshRestart: number | null = null;
+  const meshRestartRaw = get(`${G}node_mesh_restart_time`);
+  if (meshRestartRaw !== undefined && meshRestartRaw !== '') {
+    const n = Number(meshRestartRaw);
+    if (Number.isInteger(n) && n >= 0) meshRestart = n;
+    else problems.push({ resource: `${G}node_mesh_restart_time`, message: `${JSON.stringify(meshRestartRaw)} is not whole seconds; ignored` });
+  }
+
+  // -- this node's addresses ------------------------------------------------
+  const ownAddr = (raw: string, family: Family, key: string): string | null => {
+    if (raw === '') return null;
+    const ip = parseIp(raw);
+    if (!ip || ip.family !== family) {
+      problems.push({ resource: key, message: `${JSON.stringify(raw)} is not an IPv${family} address; IPv${family} disabled on this node` });
+      return null;
+    }
+    return ip.text;
+  };
+  const addr4 = ownAddr(me.v4, 4, `${myHost}ip_addr_v4`);
+  const addr6 = ownAddr(me.v6, 6, `${myHost}ip_addr_v6`);
+  let rrClusterId: string | null = null;
+  if (me.rr !== '') {
+    const ip = parseIp(me.rr);
+    if (ip && ip.family === 4) rrClusterId = ip.text;
+    else problems.push({ resource: `${myHost}rr_cluster_id`, message: `${JSON.stringify(me.rr)} is not an IPv4 address; not a route reflector` });
+  }
+
+  // -- router id -----------------------------------------------------------
+  let routerId = '';
+  let routerIdSource: NodeBgpConfig['routerIdSource'] = 'none';
+  const envId = env.routerId?.trim() ?? '';
+  if (envId === 'hash') {
+    routerId = hashToIPv4(nodeName);
+    routerIdSource = 'hash';
+  } else if (envId !== '') {
+    const ip = parseIp(envId);
+    if (ip && ip.family === 4) {
+      routerId = ip.text;
+      routerIdSource = 'env';
+    } else {
+      problems.push({ resource: 'env/CALICO_ROUTER_ID', message: `${JSON.stringify(envId)} is not an IPv4 address or "hash"; using the node IPv4 address` });
+    }
+  }
+  if (routerIdSource === 'none' && addr4 !== null) {
+    routerId = addr4;
+    routerIdSource = 'node-ipv4';
+  }
+  if (routerIdSource === 'none') {
+    problems.push({ resource: `${myHost}ip_addr_v4`, message: 'no router id: the node has no IPv4 address and CALICO_ROUTER_ID is not set' });
+  }
+
+  // -- peers -----------------------------------------------------------------
+  const peerName = (prefix: string, ip: string, port: number | null): string =>
+    `${prefix}_${ip.replace(/[.:]/g, '_')}${port ? `_port_${port}` : ''}`;
+
+  const knownNodeIps = new Set<string>();
+  for (const h of hosts.values()) {
+    if (h.v4) knownNodeIps.add(h.v4);
+    if (h.v6) knownNodeIps.add(h.v6);
+  }
+
+  const familyPeers = (family: Family, own: string | null): { peers: Peer[]; skipped: SkippedPeer[] } => {
+    const peers: Peer[] = [];
+    const skipped: SkippedPeer[] = [];
+    if (own === null) return { peers, skipped };
+    const addrField = family === 4 ? 'ip_addr_v4' : 'ip_addr_v6';
+
+    if (rrClusterId === null && meshEnabled) {
+      const names = [...hosts.keys()].sort();
+      for (const n of names) {
+        const h = hosts.get(n)!;
+        const raw = family === 4 ? h.v4 : h.v6;
+        const sourceKey = `${H}${n}/${addrField}`;
+        if (raw === '') continue;
+        const ip = parseIp(raw);
+        if (!ip || ip.family !== family) {
+          if (n !== nodeName) problems.push({ resource: sourceKey, message: `${JSON.stringify(raw)} is not an IPv${family} address; no mesh peering to ${n}` });
+          continue;
+        }
+        if (ip.text === own) {
+          skipped.push({ sourceKey, address: ip.text, reason: 'self' });
+          continue;
+        }
+        if (h.rr !== '') {
+          skipped.push({ sourceKey, address: ip.text, reason: 'route-reflector' });
+          continue;
+        }
+        const port = h.listenPort !== '' ? portOf(h.listenPort, `${H}${n}/listen_port`) : globalListen;
+        peers.push({
+          name: peerName('Mesh', ip.text, null),
+          type: 'mesh',
+          family,
+          address: ip.text,
+          port,
+          asNumber: asOr(h.as, globalAs, `${H}${n}/as_num`),
+          sourceAddress: own,
+          // Go template `gt` on strings: byte order, which is what JS `>` does for ASCII.
+          passive: ip.text > own,
+          routeReflectorClient: false,
+          routeReflectorClusterId: null,
+          password: meshPassword,
+          nextHop: 'auto',
+          gracefulRestartTime: meshRestart,
+          ttlSecurity: 0,
+          calicoNode: true,
+          numAllowLocalAs: 0,
+          reachableBy: null,
+          sourceKey,
+        });
+      }
+    }
+
+    const explicit = (list: Array<{ key: string; family: Family; value: string }>, prefix: 'Global' | 'Node'): void => {
+      for (const e of list.filter((x) => x.family === family).sort(byKey)) {
+        const parsed = parseJson(e.key, e.value, problems);
+        if (parsed === undefined) continue;
+        const v = rec(parsed);
+        if (!v) {
+          problems.push({ resource: e.key, message: 'expected a JSON object; peer skipped' });
+          continue;
+        }
+        const ip = typeof v.ip === 'string' ? parseIp(v.ip) : undefined;
+        if (!ip || ip.family !== family) {
+          problems.push({ resource: e.key, message: `ip ${JSON.stringify(v.ip)} is not an IPv${family} address; peer skipped` });
+          continue;
+        }
+        const as = parseAsNumber(v.as_num);
+        if (as === undefined) {
+          problems.push({ resource: e.key, message: `as_num ${JSON.stringify(v.as_num)} is not 0-4294967295 or asdot; peer skipped` });
+          continue;
+        }
+        let port: number | null = null;
+        if (v.port !== undefined && v.port !== null && v.port !== 0 && v.port !== '') {
+          const p = Number(v.port);
+          if (!Number.isInteger(p) || p < 1 || p > 65535) {
+            problems.push({ resource: e.key, message: `port ${JSON.stringify(v.port)} is not 1-65535; peer skipped` });
+            continue;
+          }
+          port = p;
+        }
+        if (ip.text === own) {
+          skipped.push({ sourceKey: e.key, address: ip.text, reason: 'self' });
+          if (v.calico_node === true) {
+            problems.push({ resource: e.key, message: `peer ${ip.text} is this node's own address; peer skipped` });
+          }
+          continue;
+        }
+        const peerRr = typeof v.rr_cluster_id === 'string' ? v.rr_cluster_id : '';
+        const rrClient = as === localAs && rrClusterId !== null && peerRr !== rrClusterId;
+        let nextHop: Peer['nextHop'] = 'auto';
+        if (v.next_hop_mode === 'Self') nextHop = 'self';
+        else if (v.next_hop_mode === 'Keep') nextHop = 'keep';
+        else if (v.keep_next_hop === true && as !== localAs) nextHop = 'keep';
+        let restart: number | null = null;
+        if (typeof v.restart_time === 'string' && v.restart_time !== '') {
+          const n = Number(v.restart_time);
+          if (Number.isInteger(n) && n >= 0) restart = n;
+          else problems.push({ resource: e.key, message: `restart_time ${JSON.stringify(v.restart_time)} is not whole seconds; ignored` });
+        }
+        const ttl = typeof v.ttl_security === 'number' && Number.isInteger(v.ttl_security) && v.ttl_security >= 0 && v.ttl_security <= 255 ? v.ttl_security : 0;
+        let reachableBy: string | null = null;
+        if (typeof v.reachable_by === 'string' && v.reachable_by !== '') {
+          const rb = parseIp(v.reachable_by);
+          if (rb) reachableBy = rb.text;
+          else problems.push({ resource: e.key, message: `reachable_by ${JSON.stringify(v.reachable_by)} is not an IP address; ignored` });
+        }
+        peers.push({
+          name: peerName(prefix, ip.text, port),
+          type: prefix === 'Global' ? 'global' : 'node',
+          family,
+          address: ip.text,
+          port,
+          asNumber: as,
+          sourceAddress: v.source_addr === 'UseNodeIP' ? own : null,
+          passive: false,
+          routeReflectorClient: rrClient,
+          routeReflectorClusterId: rrClient ? rrClusterId : null,
+          password: typeof v.password === 'string' && v.password !== '' ? v.password : null,
+          nextHop,
+          gracefulRestartTime: restart,
+          ttlSecurity: ttl,
+          calicoNode: v.calico_node === true || knownNodeIps.has(ip.text),
+          numAllowLocalAs: typeof v.num_allow_local_as === 'number' ? v.num_allow_local_as : 0,
+          reachableBy,
+          sourceKey: e.key,
+        });
+      }
+    };
+    explicit(globalPeers, 'Global');
+    explicit(nodePeers, 'Node');
+    return { peers, skipped };
+  };
+
+  // -- pools ----------------------------------------------------------------------
+  const poolsOf = (family: Family): Pool[] => {
+    const out: Pool[] = [];
+    for (const p of pools.filter((x) => x.family === family).sort(byKey)) {
+      const v = rec(parseJson(p.key, p.value, problems));
+      if (!v) continue;
+      const cidr = typeof v.cidr === 'string' ? parseCidr(v.cidr) : undefined;
+      if (!cidr || cidr.family !== family) {
+        problems.push({ resource: p.key, message: `cidr ${JSON.stringify(v.cidr)} is not an IPv${family} CIDR; pool skipped` });
+        continue;
+      }
+      const ipip = typeof v.ipip === 'string' ? v.ipip : '';
+      const mode = (m: unknown, fallbackOn: boolean): Pool['ipipMode'] =>
+        m === 'always' ? 'always' : m === 'cross-subnet' ? 'cross-subnet' : (m === undefined || m === '') && fallbackOn ? 'always' : 'never';
+      out.push({
+        cidr: cidr.network,
+        family,
+        ipipMode: mode(v.ipip_mode, ipip !== ''),
+        ipipInterface: ipip,
+        vxlanMode: mode(v.vxlan_mode, false),
+        natOutgoing: v.masquerade === true,
+        disabled: v.disabled === true,
+        disableBGPExport: v.disableBGPExport === true,
+      });
+    }
+    return out;
+  };
+
+  // -- blocks ---------------------------------------------------------------------
+  const blocksOf = (family: Family): Block[] => {
+    const out: Block[] = [];
+    for (const b of blocks.filter((x) => x.family === family).sort(byKey)) {
+      const cidr = parseCidr(keyPartToCidr(b.part));
+      if (!cidr || cidr.family !== family) {
+        problems.push({ resource: b.key, message: `${JSON.stringify(keyPartToCidr(b.part))} is not an IPv${family} CIDR; block skipped` });
+        continue;
+      }
+      let state: Block['state'] = '';
+      if (b.value !== '') {
+        const v = rec(parseJson(b.key, b.value, problems));
+        if (!v) continue;
+        const s = v.state ?? '';
+        if (s === '' || s === 'confirmed' || s === 'pending' || s === 'pendingDeletion') state = s;
+        else {
+          problems.push({ resource: b.key, message: `state ${JSON.stringify(s)} is not confirmed, pending or pendingDeletion; block skipped` });
+          continue;
+        }
+        if (v.deleted === true) continue;
+      }
+      out.push({ cidr: cidr.network, family, state, confirmed: state === '' || state === 'confirmed' });
+    }
+    return out;
+  };
+
+  // -- service routes ---------------------------------------------------------------
+  const routesOf = (family: Family, kind: 'static' | 'reject'): string[] => {
+    const out: string[] = [];
+    for (const r of routes.filter((x) => x.family === family && x.kind === kind).sort(byKey)) {
+      const cidr = parseCidr(keyPartToCidr(r.part));
+      if (!cidr || cidr.family !== family) {
+        problems.push({ resource: r.key, message: `${JSON.stringify(keyPartToCidr(r.part))} is not an IPv${family} CIDR; route skipped` });
+        continue;
+      }
+      out.push(cidr.network);
+    }
+    return out;
+  };
+
+  // -- communities ----------------------------------------------------------------
+  const communitiesOf = (family: Family): PrefixCommunities[] => {
+    const leaf = `prefix_advertisements/ip_v${family}`;
+    const key = keys.has(`${myHost}${leaf}`) ? `${myHost}${leaf}` : `${G}${leaf}`;
+    const raw = keys.get(key);
+    if (raw === undefined) return [];
+    const list = parseJson(key, raw, problems);
+    if (list === null || list === undefined) return [];
+    if (!Array.isArray(list)) {
+      problems.push({ resource: key, message: 'expected a JSON list of {cidr, communities}; ignored' });
+      return [];
+    }
+    const out: PrefixCommunities[] = [];
+    for (const item of list) {
+      const v = rec(item);
+      const cidr = v && typeof v.cidr === 'string' ? parseCidr(v.cidr) : undefined;
+      if (!v || !cidr) {
+        problems.push({ resource: key, message: `entry ${JSON.stringify(item)} has no valid cidr; skipped` });
+        continue;
+      }
+      const std: string[] = [];
+      const large: string[] = [];
+      for (const c of Array.isArray(v.communities) ? v.communities : []) {
+        const parts = String(c).split(':');
+        if (parts.length === 2 && parts.every((x) => /^\d+$/.test(x) && Number(x) <= 0xffff)) std.push(String(c));
+        else if (parts.length === 3 && parts.every((x) => /^\d+$/.test(x) && Number(x) <= 0xffffffff)) large.push(String(c));
+        else problems.push({ resource: key, message: `community ${JSON.stringify(c)} for ${v.cidr} is not a:b or a:b:c; skipped` });
+      }
+      out.push({ cidr: String(v.cidr), communities: std, largeCommunities: large });
+    }
+    return out;
+  };
+
+  const family = (f: Family, own: string | null): FamilyConfig => {
+    const { peers, skipped } = familyPeers(f, own);
+    const net = get(`${myHost}network_v${f}`);
+    return {
+      address: own,
+      network: net ? net : null,
+      peers,
+      skipped,
+      pools: poolsOf(f),
+      blocks: blocksOf(f),
+      staticRoutes: routesOf(f, 'static'),
+      rejectCidrs: routesOf(f, 'reject'),
+      communities: communitiesOf(f),
+    };
+  };
+
+  const config: NodeBgpConfig = {
+    nodeName,
+    routerId,
+    routerIdSource,
+    asNumber: localAs,
+    listenPort,
+    bindMode,
+    logLevel,
+    meshEnabled,
+    routeReflectorClusterId: rrClusterId,
+    ignoredInterfaces,
+    ipv4: family(4, addr4),
+    ipv6: family(6, addr6),
+  };
+  return { config, problems };
+}
