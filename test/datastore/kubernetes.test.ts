@@ -1,0 +1,250 @@
+/**
+ * The Kubernetes backend against the local list/watch server in
+ * test/k8s-api-server, through the production transport (client-node
+ * KubeConfig built from K8S_API_ENDPOINT / K8S_TOKEN).
+ *
+ * The conversion is a stand-in here (Node annotation -> ip_addr_v4, Secret
+ * -> one key) so these tests are about list/watch/sync behaviour only.
+ */
+import { afterEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { KubernetesDatastore, type KubernetesDatastoreOptions } from '../../src/datastore/kubernetes.js';
+import { kubeConfigFromEnv } from '../../src/datastore/kubernetes-http.js';
+import type { KeyViewConverter } from '../../src/datastore/diff.js';
+import type { KeyChange, SyncStatus } from '../../src/datastore/types.js';
+import { FakeApiServer, type K8sObject, type FakeApiServerOptions } from '../k8s-api-server/server.js';
+import { waitFor } from '../support/etcd.js';
+
+const NODES = 'api/v1/nodes';
+const SERVICES = 'api/v1/services';
+const SECRETS = 'api/v1/secrets';
+const PEERS = 'apis/crd.projectcalico.org/v1/bgppeers';
+
+const stubConvert: KeyViewConverter = (resources) => {
+  const keys = new Map<string, string>();
+  const problems: unknown[] = [];
+  for (const r of resources) {
+    if (r.kind === 'Node') {
+      const ip = r.metadata.annotations?.['projectcalico.org/IPv4Address'];
+      if (ip) keys.set(`/calico/bgp/v1/host/${r.metadata.name}/ip_addr_v4`, ip.split('/')[0]!);
+    } else if (r.kind === 'Secret') {
+      keys.set(`/test/secret/${r.metadata.name}`, Buffer.from(r.data?.password ?? '', 'base64').toString());
+    } else if (r.kind === 'BGPPeer') {
+      if (typeof r.spec?.peerIP !== 'string') problems.push({ resource: `BGPPeer/${r.metadata.name}`, message: 'no peerIP' });
+      else keys.set(`/calico/bgp/v1/global/peer_v4/${r.spec.peerIP}`, JSON.stringify({ ip: r.spec.peerIP }));
+    }
+  }
+  return { keys, problems };
+};
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+function node(name: string, ip: string, extra: Partial<K8sObject> = {}): K8sObject {
+  return { metadata: { name, annotations: { 'projectcalico.org/IPv4Address': `${ip}/24` } }, spec: {}, ...extra };
+}
+
+async function setup(serverOpts: FakeApiServerOptions = {}, extra: Partial<KubernetesDatastoreOptions> = {}, token?: string) {
+  const server = new FakeApiServer(serverOpts);
+  const url = await server.start();
+  cleanups.push(() => server.stop());
+  const lines: string[] = [];
+  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
+  const ds = new KubernetesDatastore({
+    convert: stubConvert,
+    kubeConfig: kubeConfigFromEnv({ K8S_API_ENDPOINT: url, K8S_TOKEN: token ?? serverOpts.token }),
+    secretsNamespace: 'calico-system',
+    backoff: { initialMs: 10, maxMs: 100 },
+    coalesceMs: 1,
+    log,
+    ...extra,
+  });
+  cleanups.push(() => ds.stop());
+  const batches: KeyChange[][] = [];
+  const statuses: SyncStatus[] = [];
+  ds.subscribe({ changes: (b) => batches.push(b), status: (s) => statuses.push(s) });
+  const lw = (name: string) => ds.listWatches().find((l) => l.spec.name === name)!;
+  const warnings = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 40);
+  return { server, ds, batches, statuses, lw, lines, warnings };
+}
+
+const ipKey = (n: string) => `/calico/bgp/v1/host/${n}/ip_addr_v4`;
+
+test('paged initial list of every collection, then watch events arrive as key diffs', async () => {
+  const { server, ds, batches, statuses } = await setup({ splitChunks: true }, { pageSize: 2 });
+  for (let i = 1; i <= 5; i++) server.put(NODES, node(`n${i}`, `192.0.2.${i}`));
+  await ds.start();
+  await waitFor(() => ds.status() === 'in-sync', 'in-sync');
+  assert.deepEqual(statuses, ['in-sync']);
+  assert.equal(ds.snapshot().size, 5);
+  assert.ok(server.requests.some((r) => r.startsWith('/api/v1/nodes?limit=2&continue=')), 'LIST is paged');
+  assert.ok(server.requests.some((r) => r.startsWith('/api/v1/namespaces/calico-system/secrets?')), 'secrets from the Calico namespace');
+  assert.equal(batches.length, 1, 'the initial view is published once');
+
+  batches.length = 0;
+  server.put(NODES, node('n6', '192.0.2.6'));
+  server.put(NODES, node('n1', '192.0.2.11'));
+  server.delete(NODES, 'n2');
+  await waitFor(() => !ds.snapshot().has(ipKey('n2')) && ds.snapshot().has(ipKey('n6')), 'events');
+  const net = new Map<string, string | null>();
+  for (const c of batches.flat()) net.set(c.key, c.value);
+  assert.deepEqual(
+    [...net].sort(),
+    [
+      [ipKey('n1'), '192.0.2.11'],
+      [ipKey('n2'), null],
+      [ipKey('n6'), '192.0.2.6'],
+    ].sort(),
+  );
+
+  // A status-only update (heartbeat) converts nothing.
+  const before = ds.stats.conversions;
+  server.put(NODES, node('n3', '192.0.2.3', { status: { conditions: [{ type: 'Ready', lastHeartbeatTime: 'now' }] } }));
+  server.put(NODES, node('n3', '192.0.2.3', { status: { conditions: [{ type: 'Ready', lastHeartbeatTime: 'later' }] } }));
+  server.put(NODES, node('n4', '192.0.2.44'));
+  await waitFor(() => ds.snapshot().get(ipKey('n4')) === '192.0.2.44', 'n4');
+  assert.ok(ds.stats.conversions - before <= 2);
+});
+
+test('in-sync only once every collection has listed', async () => {
+  const { server, ds, statuses } = await setup();
+  server.setAvailable(false);
+  await ds.start();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(ds.status(), 'connecting');
+  assert.equal(ds.snapshot().size, 0);
+  server.put(NODES, node('n1', '192.0.2.1'));
+  server.setAvailable(true);
+  await waitFor(() => ds.status() === 'in-sync', 'in-sync');
+  assert.equal(ds.snapshot().get(ipKey('n1')), '192.0.2.1');
+  assert.deepEqual(statuses, ['in-sync']);
+});
+
+test('connection drop and outage: resyncing until relisted, changes made meanwhile are diffed in', async () => {
+  const { server, ds, batches, statuses } = await setup();
+  server.put(NODES, node('n1', '192.0.2.1'));
+  server.put(NODES, node('n2', '192.0.2.2'));
+  await ds.start();
+  await waitFor(() => ds.status() === 'in-sync', 'in-sync');
+
+  server.setAvailable(false);
+  await waitFor(() => ds.status() === 'resyncing', 'resyncing');
+  server.put(NODES, node('n1', '192.0.2.100'));
+  server.delete(NODES, 'n2');
+  await new Promise((r) => setTimeout(r, 150)); // a few failed retries
+  assert.equal(ds.status(), 'resyncing');
+  assert.equal(ds.snapshot().get(ipKey('n1')), '192.0.2.1', 'last complete view kept while resyncing');
+
+  batches.length = 0;
+  server.setAvailable(true);
+  await waitFor(() => ds.status() === 'in-sync', 'in-sync again');
+  assert.deepEqual(batches.flat(), [
+    { key: ipKey('n1'), value: '192.0.2.100' },
+    { key: ipKey('n2'), value: null },
+  ]);
+  assert.deepEqual(statuses, ['in-sync', 'resyncing', 'in-sync']);
+
+  // A plain drop (no outage) recovers the same way.
+  server.dropConnections();
+  await waitFor(() => statuses.length === 5, 'second resync');
+  assert.deepEqual(statuses.slice(3), ['resyncing', 'in-sync']);
+});
+
+for (const goneAs of ['event', 'http'] as const) {
+  test(`410 Gone (${goneAs === 'event' ? 'ERROR event' : 'HTTP status'}) on re-watch leads to a relist that catches up`, async () => {
+    const { server, ds, lw, statuses } = await setup({ goneAs });
+    server.put(NODES, node('n1', '192.0.2.1'));
+    await ds.start();
+    await waitFor(() => ds.status() === 'in-sync' && server.openWatches === 8, 'in-sync and watching');
+    // Same tick: the streams end, a change lands, history is compacted. The
+    // re-watch from the old RV can only get 410.
+    server.endWatches();
+    server.put(NODES, node('n1', '192.0.2.9'));
+    server.compact();
+    await waitFor(() => ds.snapshot().get(ipKey('n1')) === '192.0.2.9' && ds.status() === 'in-sync', 'relisted');
+    assert.ok(lw('nodes').stats.gone >= 1);
+    assert.equal(lw('nodes').stats.lists, 2);
+    assert.deepEqual(statuses, ['in-sync', 'resyncing', 'in-sync']);
+  });
+}
+
+test('a clean end of the watch stream re-watches from the last RV without relisting', async () => {
+  const { server, ds, lw, statuses } = await setup();
+  await ds.start();
+  await waitFor(() => ds.status() === 'in-sync' && server.openWatches === 8, 'watching');
+  server.endWatches();
+  server.put(NODES, node('n1', '192.0.2.1'));
+  await waitFor(() => ds.snapshot().has(ipKey('n1')), 'event after re-watch');
+  assert.equal(lw('nodes').stats.lists, 1);
+  assert.ok(lw('nodes').stats.watches >= 2);
+  assert.deepEqual(statuses, ['in-sync']);
+});
+
+test('BOOKMARKs keep the resourceVersion fresh so a re-watch after compaction needs no relist', async () => {
+  const { server, ds, lw } = await setup();
+  server.put(NODES, node('n1', '192.0.2.1'));
+  await ds.start();
+  await waitFor(() => ds.status() === 'in-sync' && server.openWatches === 8, 'watching');
+  // Other collections move the global RV on; nodes sees only the bookmark.
+  for (let i = 0; i < 3; i++) server.put(SERVICES, { metadata: { name: `s${i}`, namespace: 'default' }, spec: {} });
+  server.bookmark();
+  await waitFor(() => lw('nodes').resourceVersion === String(server.resourceVersion), 'bookmark RV');
+  server.endWatches();
+  server.compact();
+  server.put(NODES, node('n2', '192.0.2.2'));
+  await waitFor(() => ds.snapshot().has(ipKey('n2')), 'event after re-watch');
+  assert.equal(lw('nodes').stats.gone, 0);
+  assert.equal(lw('nodes').stats.lists, 1);
+});
+
+test('a corrupt watch line forces a relist; an object without a name is skipped and logged once', async () => {
+  const { server, ds, lw, warnings } = await setup();
+  server.put(NODES, node('n1', '192.0.2.1'));
+  server.put(PEERS, { metadata: { name: 'p1' }, spec: {} });
+  await ds.start();
+  await waitFor(() => ds.status() === 'in-sync' && server.openWatches === 8, 'watching');
+  assert.equal(warnings().filter((w) => JSON.stringify(w.problem ?? '').includes('BGPPeer/p1')).length, 1);
+
+  server.sendRaw(NODES, '{"type": "MODIFIED", "object": {\n');
+  server.put(NODES, node('n1', '192.0.2.5'));
+  await waitFor(() => ds.snapshot().get(ipKey('n1')) === '192.0.2.5' && lw('nodes').stats.lists === 2, 'relist');
+
+  server.sendRaw(PEERS, JSON.stringify({ type: 'ADDED', object: { metadata: {}, spec: { peerIP: '192.0.2.77' } } }) + '\n');
+  server.sendRaw(PEERS, JSON.stringify({ type: 'ADDED', object: { metadata: {}, spec: { peerIP: '192.0.2.78' } } }) + '\n');
+  server.put(PEERS, { metadata: { name: 'p2' }, spec: { peerIP: '192.0.2.80' } });
+  await waitFor(() => ds.snapshot().has('/calico/bgp/v1/global/peer_v4/192.0.2.80'), 'p2');
+  assert.equal(warnings().filter((w) => w.collection === 'bgppeers').length, 1);
+  // The unchanged conversion problem (p1) was not logged again.
+  assert.equal(warnings().filter((w) => JSON.stringify(w.problem ?? '').includes('BGPPeer/p1')).length, 1);
+  assert.equal(ds.status(), 'in-sync');
+});
+
+test('Secret rotation reaches the view live, and secret data is never logged', async () => {
+  const { server, ds, lines } = await setup();
+  const secret = (pw: string) => ({ metadata: { name: 'bgp-pw', namespace: 'calico-system' }, data: { password: Buffer.from(pw).toString('base64') } });
+  server.put(SECRETS, secret('first-Pw-1'));
+  server.put(SECRETS, { metadata: { name: 'elsewhere', namespace: 'default' }, data: {} });
+  await ds.start();
+  await waitFor(() => ds.status() === 'in-sync', 'in-sync');
+  assert.equal(ds.snapshot().get('/test/secret/bgp-pw'), 'first-Pw-1');
+  assert.equal(ds.snapshot().has('/test/secret/elsewhere'), false, 'only the Calico namespace is read');
+  server.put(SECRETS, secret('second-Pw-2'));
+  await waitFor(() => ds.snapshot().get('/test/secret/bgp-pw') === 'second-Pw-2', 'rotation');
+  const all = lines.join('\n');
+  for (const s of ['first-Pw-1', 'second-Pw-2', Buffer.from('first-Pw-1').toString('base64')]) assert.ok(!all.includes(s));
+});
+
+test('bearer token from K8S_TOKEN is sent; a wrong one keeps us out of sync and is not logged', async () => {
+  const good = await setup({ token: 'tok-good-123' });
+  await good.ds.start();
+  await waitFor(() => good.ds.status() === 'in-sync', 'in-sync with token');
+
+  const bad = await setup({ token: 'tok-good-123' }, {}, 'tok-wrong-456');
+  await bad.ds.start();
+  await waitFor(() => bad.warnings().some((w) => String(w.err).includes('Unauthorized')), '401 warning');
+  assert.equal(bad.ds.status(), 'connecting');
+  assert.ok(!bad.lines.join('\n').includes('tok-wrong-456'));
+});
