@@ -22,6 +22,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EtcdDatastore, etcdOptionsFromEnv } from './etcd.js';
 import { FileDatastore } from './file.js';
+import { KubernetesDatastore, kubernetesOptionsFromEnv } from './kubernetes.js';
 import { resourcesToKeyView } from './resources/to-keys.js';
 import type { Datastore } from './types.js';
 
@@ -174,7 +175,16 @@ export function createDatastore(config: DatastoreConfig, opts: { watch?: boolean
           }),
       });
     case 'kubernetes':
-      throw new Error('the kubernetes datastore is not available in this build yet; use DATASTORE_TYPE=file or etcdv3');
+      return new KubernetesDatastore({
+        ...kubernetesOptionsFromEnv({ ...config.env, NODENAME: config.nodeName }, (resources, o) =>
+          resourcesToKeyView(resources, {
+            ...o,
+            ...(config.advertiseClusterIps !== undefined ? { advertiseClusterIps: config.advertiseClusterIps } : {}),
+          }),
+        ),
+        nodeName: config.nodeName,
+        usePodCidr: config.usePodCidr,
+      });
     default: {
       const never: never = config.type;
       throw new Error(`unknown datastore type ${String(never)}`);
