@@ -32,6 +32,13 @@ export interface CollectionSpec {
   /** Filled into objects that lack them (core list items do). */
   apiVersion: string;
   kind: string;
+  /**
+   * 403/404 on LIST means "none": the collection counts as synced and empty
+   * and is polled again after `absentRetryMs`. For what a cluster may
+   * legitimately not grant or not have (Secrets RBAC, an uninstalled CRD),
+   * so that it cannot hold the whole view out of sync.
+   */
+  optional?: boolean;
 }
 
 export interface ListWatchHandlers {
@@ -54,6 +61,8 @@ export interface ListWatchOptions {
   /** Abort a watch that sends nothing (not even a bookmark) for this long. Default: 2 × (2 × watchTimeoutSeconds) s. */
   idleTimeoutMs?: number;
   random?: () => number;
+  /** Poll interval for an optional collection that answered 403/404. Default 60 000. */
+  absentRetryMs?: number;
   log: Logger;
 }
 
@@ -159,8 +168,27 @@ export class ListWatch {
         void this.list();
         return;
       }
+      if (this.spec.optional && err instanceof HttpError && (err.status === 403 || err.status === 404)) {
+        this.absent(err);
+        return;
+      }
       this.retry(err);
     }
+  }
+
+  /** An optional collection we may not read or that does not exist: empty, synced, poll later. */
+  private absent(err: HttpError): void {
+    const detail = `${err.status} ${err.message}`;
+    if (detail !== this.lastError) {
+      this.opts.log.warn({ collection: this.spec.name, err: detail }, 'collection not readable; treating it as empty');
+    }
+    this.lastError = detail;
+    this.rv = '';
+    this.on.reset([]);
+    this.setSynced(true);
+    this.state = 'backoff';
+    this.timers.clearTimeout(this.timer);
+    this.timer = this.timers.setTimeout(() => void this.list(), this.opts.absentRetryMs ?? 60_000);
   }
 
   // -------------------------------------------------------------------------

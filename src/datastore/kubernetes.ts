@@ -34,13 +34,17 @@ export interface KubernetesDatastoreOptions {
   nodeName?: string;
   /** `USE_POD_CIDR=true`: a node's spec.podCIDRs are its blocks (host-local IPAM). */
   usePodCidr?: boolean;
-  /** Namespace whose Secrets BGPPeer passwords refer to. Default `kube-system`. */
-  secretsNamespace?: string;
+  /**
+   * Namespaces whose Secrets BGP passwords refer to (calico-node's own).
+   * Default: calico-system and kube-system (operator and manifest installs).
+   */
+  secretsNamespaces?: string[];
   /** Override the collections watched (tests). */
   collections?: CollectionSpec[];
   pageSize?: number;
   watchTimeoutSeconds?: number;
   idleTimeoutMs?: number;
+  absentRetryMs?: number;
   /** Wait this long after an event to batch a burst into one conversion. Default 5 ms. */
   coalesceMs?: number;
   backoff?: BackoffOptions;
@@ -64,28 +68,38 @@ export function kubernetesOptionsFromEnv(
     kubeConfig: kubeConfigFromEnv(env),
     nodeName: opt(env.NODENAME),
     usePodCidr: (env.USE_POD_CIDR ?? '').toLowerCase() === 'true',
-    secretsNamespace: opt(env.NAMESPACE) ?? 'kube-system',
+    ...(opt(env.NAMESPACE) !== undefined ? { secretsNamespaces: [env.NAMESPACE!] } : {}),
   };
 }
 
-/** The collections the BGP view is built from. */
-export function defaultCollections(secretsNamespace: string): CollectionSpec[] {
+export const DEFAULT_SECRETS_NAMESPACES: readonly string[] = ['calico-system', 'kube-system'];
+
+/**
+ * The collections the BGP view is built from. Only Nodes are required: the
+ * others may be forbidden (Secrets need an extra Role in Calico's docs) or
+ * absent (a CRD not installed) and then count as empty.
+ */
+export function defaultCollections(secretsNamespaces: readonly string[] = DEFAULT_SECRETS_NAMESPACES): CollectionSpec[] {
   const crd = (name: string, kind: string): CollectionSpec => ({
     name,
     path: `/apis/crd.projectcalico.org/v1/${name}`,
     apiVersion: 'crd.projectcalico.org/v1',
     kind,
+    optional: true,
   });
   return [
     { name: 'nodes', path: '/api/v1/nodes', apiVersion: 'v1', kind: 'Node' },
-    { name: 'services', path: '/api/v1/services', apiVersion: 'v1', kind: 'Service' },
-    { name: 'endpoints', path: '/api/v1/endpoints', apiVersion: 'v1', kind: 'Endpoints' },
-    {
-      name: 'secrets',
-      path: `/api/v1/namespaces/${encodeURIComponent(secretsNamespace)}/secrets`,
-      apiVersion: 'v1',
-      kind: 'Secret',
-    },
+    { name: 'services', path: '/api/v1/services', apiVersion: 'v1', kind: 'Service', optional: true },
+    { name: 'endpoints', path: '/api/v1/endpoints', apiVersion: 'v1', kind: 'Endpoints', optional: true },
+    ...secretsNamespaces.map(
+      (ns): CollectionSpec => ({
+        name: `secrets/${ns}`,
+        path: `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets`,
+        apiVersion: 'v1',
+        kind: 'Secret',
+        optional: true,
+      }),
+    ),
     crd('bgpconfigurations', 'BGPConfiguration'),
     crd('bgppeers', 'BGPPeer'),
     crd('ippools', 'IPPool'),
@@ -128,7 +142,7 @@ export class KubernetesDatastore implements Datastore {
     const transport =
       this.opts.transport ??
       kubeConfigTransport(this.opts.kubeConfig ?? kubeConfigFromEnv(process.env));
-    const collections = this.opts.collections ?? defaultCollections(this.opts.secretsNamespace ?? 'kube-system');
+    const collections = this.opts.collections ?? defaultCollections(this.opts.secretsNamespaces);
     for (const spec of collections) {
       this.held.set(spec.name, new Map());
       const lw = new ListWatch(
@@ -147,6 +161,7 @@ export class KubernetesDatastore implements Datastore {
           watchTimeoutSeconds: this.opts.watchTimeoutSeconds,
           idleTimeoutMs: this.opts.idleTimeoutMs,
           random: this.opts.random,
+          absentRetryMs: this.opts.absentRetryMs,
           log: this.log,
         },
       );

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import type { Etcd3 } from 'etcd3';
 import { EtcdDatastore, type EtcdDatastoreOptions } from '../../src/datastore/etcd.js';
 import type { KeyViewConverter } from '../../src/datastore/diff.js';
+import { resourcesToKeyView } from '../../src/datastore/resources/to-keys.js';
 import type { KeyChange, SyncStatus } from '../../src/datastore/types.js';
 import { EtcdServer, waitFor } from '../support/etcd.js';
 
@@ -242,4 +243,36 @@ test('v3 layout: resources are converted, block affinity keys pass through, bad 
   await waitFor(() => ds.snapshot().has('/calico/bgp/v1/host/n2/ip_addr_v4') && !ds.snapshot().has('/calico/bgp/v1/host/n1/ip_addr_v4'), 'v3 updates');
   // The unchanged problem (n3) is not logged again on reconversion.
   assert.equal(cap.warnings().filter((w) => JSON.stringify(w.problem ?? '').includes('Node/n3')).length, 1);
+});
+
+test('v3 layout end to end with the Calico conversion: BGPConfiguration, Node, BGPPeer, IPPool, block affinities', async () => {
+  const v3 = (plural: string, name: string, kind: string, spec: Record<string, unknown>) => [
+    `/calico/resources/v3/projectcalico.org/${plural}/${name}`,
+    JSON.stringify({ kind, apiVersion: 'projectcalico.org/v3', metadata: { name }, spec }),
+  ];
+  await putAll(
+    Object.fromEntries([
+      v3('bgpconfigurations', 'default', 'BGPConfiguration', { asNumber: 64513, nodeToNodeMeshEnabled: true }),
+      v3('nodes', 'n1', 'Node', { bgp: { ipv4Address: '192.0.2.1/24', routeReflectorClusterID: '1.0.0.1' } }),
+      v3('nodes', 'n2', 'Node', { bgp: { ipv4Address: '192.0.2.2/24', asNumber: 64700 } }),
+      v3('bgppeers', 'tor', 'BGPPeer', { peerIP: '198.51.100.1', asNumber: 65000 }),
+      v3('ippools', 'pool4', 'IPPool', { cidr: '10.65.0.0/16', ipipMode: 'Always' }),
+      [BLOCK1, '{"state":"confirmed","deleted":false}'],
+    ]),
+  );
+  const { ds } = backend({ layout: 'v3', convert: resourcesToKeyView, nodeName: 'n1', coalesceMs: 1 });
+  await ds.start();
+  await waitFor(() => ds.status() === 'in-sync', 'in-sync');
+  const snap = ds.snapshot();
+  assert.equal(snap.get('/calico/bgp/v1/global/as_num'), '64513');
+  assert.equal(snap.get('/calico/bgp/v1/host/n1/ip_addr_v4'), '192.0.2.1');
+  assert.equal(snap.get('/calico/bgp/v1/host/n1/rr_cluster_id'), '1.0.0.1');
+  assert.equal(snap.get('/calico/bgp/v1/host/n2/as_num'), '64700');
+  assert.ok([...snap.keys()].some((k) => k.includes('peer_v4/198.51.100.1')), 'BGPPeer');
+  assert.ok([...snap.keys()].some((k) => k.startsWith('/calico/v1/ipam/v4/pool/10.65.0.0-16')), 'IPPool');
+  assert.equal(snap.get(BLOCK1), '{"state":"confirmed","deleted":false}');
+
+  await client.put('/calico/resources/v3/projectcalico.org/nodes/n2').value(JSON.stringify({ kind: 'Node', apiVersion: 'projectcalico.org/v3', metadata: { name: 'n2' }, spec: { bgp: { ipv4Address: '192.0.2.22/24' } } }));
+  await waitFor(() => ds.snapshot().get('/calico/bgp/v1/host/n2/ip_addr_v4') === '192.0.2.22', 'node update');
+  assert.equal(ds.snapshot().has('/calico/bgp/v1/host/n2/as_num'), false);
 });

@@ -10,6 +10,7 @@ import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { KubernetesDatastore, type KubernetesDatastoreOptions } from '../../src/datastore/kubernetes.js';
+import { resourcesToKeyView } from '../../src/datastore/resources/to-keys.js';
 import { kubeConfigFromEnv } from '../../src/datastore/kubernetes-http.js';
 import type { KeyViewConverter } from '../../src/datastore/diff.js';
 import type { KeyChange, SyncStatus } from '../../src/datastore/types.js';
@@ -56,7 +57,7 @@ async function setup(serverOpts: FakeApiServerOptions = {}, extra: Partial<Kuber
   const ds = new KubernetesDatastore({
     convert: stubConvert,
     kubeConfig: kubeConfigFromEnv({ K8S_API_ENDPOINT: url, K8S_TOKEN: token ?? serverOpts.token }),
-    secretsNamespace: 'calico-system',
+    secretsNamespaces: ['calico-system'],
     backoff: { initialMs: 10, maxMs: 100 },
     coalesceMs: 1,
     log,
@@ -247,4 +248,65 @@ test('bearer token from K8S_TOKEN is sent; a wrong one keeps us out of sync and 
   await waitFor(() => bad.warnings().some((w) => String(w.err).includes('Unauthorized')), '401 warning');
   assert.equal(bad.ds.status(), 'connecting');
   assert.ok(!bad.lines.join('\n').includes('tok-wrong-456'));
+});
+
+test('a forbidden optional collection (Secrets without RBAC) counts as empty and is polled again', async () => {
+  const { server, ds, lw, warnings } = await setup({}, { absentRetryMs: 50 });
+  server.deny(SECRETS);
+  server.put(SECRETS, { metadata: { name: 'bgp-pw', namespace: 'calico-system' }, data: { password: Buffer.from('x').toString('base64') } });
+  server.put(NODES, node('n1', '192.0.2.1'));
+  await ds.start();
+  await waitFor(() => ds.status() === 'in-sync', 'in-sync despite 403');
+  assert.equal(ds.snapshot().has('/test/secret/bgp-pw'), false);
+  assert.equal(warnings().filter((w) => w.collection === 'secrets/calico-system').length, 1);
+  server.allow(SECRETS);
+  await waitFor(() => ds.snapshot().has('/test/secret/bgp-pw'), 'secrets once allowed');
+  assert.equal(lw('secrets/calico-system').watchState, 'watching');
+});
+
+test('Calico resources end to end: Nodes, BGPConfiguration, BGPPeer with Secret password rotation, IPPool, BlockAffinity, podCIDRs', async () => {
+  const { server, ds, lines } = await setup(
+    {},
+    {
+      convert: resourcesToKeyView,
+      nodeName: 'n1',
+      usePodCidr: true,
+    },
+  );
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  server.put('apis/crd.projectcalico.org/v1/bgpconfigurations', { metadata: { name: 'default' }, spec: { asNumber: 64513, nodeToNodeMeshEnabled: false } });
+  server.put(NODES, {
+    metadata: {
+      name: 'n1',
+      labels: { rack: 'r1' },
+      annotations: { 'projectcalico.org/IPv4Address': '192.0.2.1/24', 'projectcalico.org/ASNumber': '64600', 'projectcalico.org/RouteReflectorClusterID': '1.0.0.1' },
+    },
+    spec: { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24'] },
+  });
+  server.put(NODES, { metadata: { name: 'n2', annotations: { 'projectcalico.org/IPv4Address': '192.0.2.2/24' } }, spec: { podCIDRs: ['10.244.2.0/24'] } });
+  server.put(SECRETS, { metadata: { name: 'bgp-secrets', namespace: 'calico-system' }, data: { tor: b64('pw-one') } });
+  server.put(PEERS, { metadata: { name: 'tor' }, spec: { peerIP: '198.51.100.1', asNumber: 65000, password: { secretKeyRef: { name: 'bgp-secrets', key: 'tor' } } } });
+  server.put('apis/crd.projectcalico.org/v1/ippools', { metadata: { name: 'pool4' }, spec: { cidr: '10.65.0.0/16', ipipMode: 'Always', natOutgoing: true } });
+  server.put('apis/crd.projectcalico.org/v1/blockaffinities', { metadata: { name: 'n2-10-65-0-0-26' }, spec: { node: 'n2', cidr: '10.65.0.0/26', state: 'confirmed' } });
+  await ds.start();
+  await waitFor(() => ds.status() === 'in-sync', 'in-sync');
+  const snap = ds.snapshot();
+  assert.equal(snap.get('/calico/bgp/v1/global/as_num'), '64513');
+  assert.equal(snap.get('/calico/bgp/v1/host/n1/ip_addr_v4'), '192.0.2.1');
+  assert.equal(snap.get('/calico/bgp/v1/host/n1/as_num'), '64600');
+  assert.equal(snap.get('/calico/bgp/v1/host/n1/rr_cluster_id'), '1.0.0.1');
+  assert.ok(snap.has('/calico/ipam/v2/host/n1/ipv4/block/10.244.1.0-24'), 'podCIDR block with USE_POD_CIDR');
+  assert.ok(snap.has('/calico/ipam/v2/host/n2/ipv4/block/10.65.0.0-26'), 'BlockAffinity');
+  assert.ok([...snap.keys()].some((k) => k.startsWith('/calico/v1/ipam/v4/pool/10.65.0.0-16')), 'IPPool');
+  const peerKey = () => [...ds.snapshot().keys()].find((k) => k.includes('peer_v4/198.51.100.1'));
+  assert.ok(peerKey(), 'BGPPeer');
+  const password = () => (JSON.parse(ds.snapshot().get(peerKey()!)!) as { password: string | null }).password;
+  assert.equal(password(), 'pw-one');
+
+  server.put(SECRETS, { metadata: { name: 'bgp-secrets', namespace: 'calico-system' }, data: { tor: b64('pw-two') } });
+  await waitFor(() => password() === 'pw-two', 'password rotation');
+  server.put(NODES, { metadata: { name: 'n2', annotations: { 'projectcalico.org/IPv4Address': '192.0.2.22/24' } }, spec: { podCIDRs: ['10.244.2.0/24'] } });
+  await waitFor(() => ds.snapshot().get('/calico/bgp/v1/host/n2/ip_addr_v4') === '192.0.2.22', 'node update');
+  const all = lines.join('\n');
+  for (const s of ['pw-one', 'pw-two', b64('pw-one'), b64('pw-two')]) assert.ok(!all.includes(s), 'passwords never logged');
 });

@@ -19,7 +19,8 @@
  * - `dropConnections()`: destroys every open socket (a network drop);
  *   `setAvailable(false)`: 503 for everything until set back (an outage);
  *   `endWatches()`: clean end of every watch (the server-side timeout);
- *   `sendRaw()`: arbitrary bytes on open watches (corrupt streams).
+ *   `sendRaw()`: arbitrary bytes on open watches (corrupt streams);
+ *   `deny()`: 403 for one collection (missing RBAC).
  *
  * What it does NOT implement: label/field selectors, resourceVersionMatch,
  * watch-list / sendInitialEvents, GET/PUT/POST/DELETE of single objects over
@@ -88,6 +89,7 @@ export class FakeApiServer {
   private compactedRv = 0;
   private readonly watches = new Set<OpenWatch>();
   private available = true;
+  private readonly denied = new Set<string>();
   /** Every request path+query, for assertions. */
   readonly requests: string[] = [];
   url = '';
@@ -183,6 +185,15 @@ export class FakeApiServer {
     if (!available) this.dropConnections();
   }
 
+  /** Answers 403 Forbidden for a collection (RBAC not granted) until `allow()`. */
+  deny(collection: string): void {
+    this.denied.add(collection);
+  }
+
+  allow(collection: string): void {
+    this.denied.delete(collection);
+  }
+
   /** Kills every connection without a clean end. */
   dropConnections(): void {
     for (const s of this.sockets) s.destroy();
@@ -203,6 +214,7 @@ export class FakeApiServer {
     if (req.method !== 'GET') return this.status(res, 405, 'MethodNotAllowed', 'only GET is implemented');
     const route = parsePath(url.pathname);
     if (!route || KINDS[route.plural] === undefined) return this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
+    if (this.denied.has(route.collection)) return this.status(res, 403, 'Forbidden', `cannot list resource "${route.plural}"`);
     const c = this.collection(route.collection);
     const watch = url.searchParams.get('watch');
     if (watch === '1' || watch === 'true') return this.watch(c, route.namespace, url.searchParams, res);
