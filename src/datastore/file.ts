@@ -34,8 +34,6 @@ import { formatProblem, type Problem } from './resources/problem.js';
 import { resourcesToKeyView } from './resources/to-keys.js';
 import type { Datastore, DatastoreListener, KeyChange, Resource, SyncStatus } from './types.js';
 
-const log = logger('file-datastore');
-
 export interface FileDatastoreOptions {
   /** Files or directories, applied in this order. */
   paths: string[];
@@ -213,6 +211,7 @@ export class FileDatastore implements Datastore {
   private timer: NodeJS.Timeout | undefined;
   private readonly dirty = new Set<string>();
   private stopped = false;
+  private readonly log = logger('file-datastore');
 
   constructor(opts: FileDatastoreOptions) {
     if (opts.paths.length === 0) throw new Error('file datastore needs at least one path');
@@ -232,7 +231,7 @@ export class FileDatastore implements Datastore {
         this.timer = setTimeout(() => this.flush(), this.opts.debounceMs ?? 50);
       };
       this.watcher.on('add', onEvent).on('change', onEvent).on('unlink', onEvent);
-      this.watcher.on('error', (err) => log.error({ err }, 'file watcher error'));
+      this.watcher.on('error', (err) => this.log.error({ err }, 'file watcher error'));
       await new Promise<void>((res) => this.watcher!.once('ready', () => res()));
     }
     this.setStatus('in-sync');
@@ -331,7 +330,7 @@ export class FileDatastore implements Datastore {
       const line = formatProblem(p);
       if (this.logged.has(line)) continue;
       this.logged.add(line);
-      log.warn({ resource: p.resource, file: p.file, line: p.line }, line);
+      this.log.warn({ resource: p.resource, file: p.file, line: p.line }, line);
     }
     const changes = diffKeys(this.keys, keys);
     this.keys = keys;
