@@ -135,6 +135,8 @@ export type KeyViewConverter = (
 export class ResourceKeyView {
   readonly resources = new Map<string, Resource>();
   private logged = new Set<string>();
+  /** Duration of the last conversion, ms (benchmarks). */
+  lastConvertMs = 0;
 
   constructor(
     private readonly convert: KeyViewConverter,
@@ -144,7 +146,9 @@ export class ResourceKeyView {
 
   /** Converts the current resource set to keys. */
   keys(): Map<string, string> {
+    const t0 = performance.now();
     const { keys, problems } = this.convert(this.resources.values(), this.opts);
+    this.lastConvertMs = performance.now() - t0;
     const now = new Set<string>();
     for (const p of problems) {
       const text = describeProblem(p);

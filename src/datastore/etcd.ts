@@ -55,7 +55,7 @@ export interface EtcdDatastoreOptions {
   pageSize?: number;
   /** Deadline of each unary request, ms. Default 10 000. */
   requestTimeoutMs?: number;
-  /** v3 layout: wait this long after a change to batch a burst into one conversion. Default 5 ms. */
+  /** v3 layout: wait this long after a change to batch a burst into one conversion. Default 20 ms. */
   coalesceMs?: number;
   backoff?: BackoffOptions;
   timers?: Timers;
@@ -153,7 +153,7 @@ export class EtcdDatastore implements Datastore {
   /** v3 layout: legacy keys that pass through (block affinities). */
   private readonly passthrough = new Map<string, string>();
   /** Statistics for benchmarks and status. */
-  readonly stats = { lists: 0, lastListMs: 0, lastListKeys: 0, revision: 0 };
+  readonly stats = { lists: 0, lastListMs: 0, lastListKeys: 0, lastConvertMs: 0, revision: 0 };
 
   constructor(private readonly opts: EtcdDatastoreOptions) {
     this.log = opts.log ?? logger('datastore-etcd');
@@ -272,6 +272,7 @@ export class EtcdDatastore implements Datastore {
       this.timers.clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
       this.pub.replace(this.v3View());
+      this.stats.lastConvertMs = this.resources.lastConvertMs;
     } else {
       const view = new Map<string, string>();
       for (const [k, v] of list.kvs) {
@@ -396,7 +397,7 @@ export class EtcdDatastore implements Datastore {
       this.flushTimer = undefined;
       if (this.state === 'stopped') return;
       this.pub.replace(this.v3View());
-    }, this.opts.coalesceMs ?? 5);
+    }, this.opts.coalesceMs ?? 20);
   }
 
   private v3View(): Map<string, string> {

@@ -45,7 +45,7 @@ export interface KubernetesDatastoreOptions {
   watchTimeoutSeconds?: number;
   idleTimeoutMs?: number;
   absentRetryMs?: number;
-  /** Wait this long after an event to batch a burst into one conversion. Default 5 ms. */
+  /** Wait this long after an event to batch a burst into one conversion. Default 20 ms. */
   coalesceMs?: number;
   backoff?: BackoffOptions;
   timers?: Timers;
@@ -245,7 +245,7 @@ export class KubernetesDatastore implements Datastore {
     this.flushTimer = this.timers.setTimeout(() => {
       this.flushTimer = undefined;
       this.flush();
-    }, this.opts.coalesceMs ?? 5);
+    }, this.opts.coalesceMs ?? 20);
   }
 
   private flush(): void {
