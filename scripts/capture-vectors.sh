@@ -580,6 +580,91 @@ EOF
 }
 
 # ---------------------------------------------------------------------------
+# Session 6: ExaBGP (AS 65061) <-> GoBGP (AS 65062), eBGP over IPv4 with
+# ADD-PATH send/receive for IPv4 and IPv6 unicast: ExaBGP announces two
+# paths for one prefix in each family (IPv6 ones in MP_REACH_NLRI), then
+# withdraws one of each; GoBGP sends two paths of its own for one prefix and
+# ends the session with a Cease.
+# ---------------------------------------------------------------------------
+session_exabgp_gobgp_addpath() {
+  local t=eg a=cbv-eg-a b=cbv-eg-b
+  log "session exabgp-gobgp-addpath"
+  link $t 192.0.2.21 192.0.2.22 2001:db8:6::1 2001:db8:6::2
+  cat >"$LAB/$a.conf" <<EOF
+process ctl {
+  run /usr/bin/tail -n +1 -f $LAB/$a.cmds;
+  encoder text;
+}
+neighbor 192.0.2.22 {
+  router-id 192.0.2.21;
+  local-address 192.0.2.21;
+  local-as 65061;
+  peer-as 65062;
+  hold-time 30;
+  family {
+    ipv4 unicast;
+    ipv6 unicast;
+  }
+  capability {
+    add-path send/receive;
+    route-refresh;
+  }
+  api {
+    processes [ ctl ];
+  }
+}
+EOF
+  cat >"$LAB/$b.toml" <<EOF
+[global.config]
+  as = 65062
+  router-id = "192.0.2.22"
+  local-address-list = ["192.0.2.22"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "192.0.2.21"
+    peer-as = 65061
+  [neighbors.transport.config]
+    passive-mode = true
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+    [neighbors.afi-safis.add-paths.config]
+      receive = true
+      send-max = 4
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+    [neighbors.afi-safis.add-paths.config]
+      receive = true
+      send-max = 4
+EOF
+  capture_start $t
+  gobgp_start $b "$LAB/$b.toml"
+  gobgp_ $b global rib add 198.51.100.96/27 community 65062:1 -a ipv4
+  gobgp_ $b global rib add 198.51.100.96/27 identifier 7 med 70 -a ipv4
+  exabgp_start $a "$LAB/$a.conf"
+  wait_for "exabgp-gobgp Established" 60 gobgp_established $b 192.0.2.21
+  sleep 2
+  exabgp_cmd $a 'announce route 203.0.113.48/28 path-information 1 next-hop 192.0.2.21 med 1 community [ 65061:1 ]'
+  exabgp_cmd $a 'announce route 203.0.113.48/28 path-information 2 next-hop 192.0.2.21 med 2 as-path [ 65070 ] community [ 65061:2 ]'
+  exabgp_cmd $a 'announce route 2001:db8:60::/48 path-information 1 next-hop 2001:db8:6::1 med 1 large-community [ 65061:6:1 ]'
+  exabgp_cmd $a 'announce route 2001:db8:60::/48 path-information 2 next-hop 2001:db8:6::1 med 2 large-community [ 65061:6:2 ]'
+  exabgp_cmd $a 'announce route 2001:db8:61:8000::/49 path-information 3 next-hop 2001:db8:6::1'
+  sleep 3
+  exabgp_cmd $a 'withdraw route 203.0.113.48/28 path-information 2 next-hop 192.0.2.21'
+  exabgp_cmd $a 'withdraw route 2001:db8:60::/48 path-information 1 next-hop 2001:db8:6::1'
+  sleep 2
+  exabgp_cmd $a 'announce route-refresh ipv4 unicast'
+  sleep 2
+  gobgp_ $b neighbor 192.0.2.21 disable     # NOTIFICATION Cease
+  sleep 1
+  kill -TERM "$EXABGP_PID"
+  sleep 1
+  capture_stop $t
+  extract $t exabgp-gobgp-addpath "192.0.2.21=exabgp" "192.0.2.22=gobgp"
+}
+
+# ---------------------------------------------------------------------------
 # extract TAG SESSION ADDR=NAME...: one .bin + .json per TCP direction.
 # ---------------------------------------------------------------------------
 extract() {
@@ -695,6 +780,6 @@ for s in streams:
 PY
 
 mkdir -p "$OUT"
-ONLY="${CBV_ONLY:-bird_gobgp bird_frr_addpath bird6_gobgp frr_exabgp gobgp_frr}"
+ONLY="${CBV_ONLY:-bird_gobgp bird_frr_addpath bird6_gobgp frr_exabgp gobgp_frr exabgp_gobgp_addpath}"
 for s in $ONLY; do "session_$s"; done
 log "done; vectors in $OUT"
