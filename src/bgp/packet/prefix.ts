@@ -54,8 +54,9 @@ export class PrefixList {
     );
   }
 
+  /** The empty list of a family (shared: zero-length arrays cannot be modified). */
   static empty(afi: AfiCode): PrefixList {
-    return new PrefixList(afi, new Uint8Array(0), new Uint32Array(0), null);
+    return afi === Afi.IPV4 ? EMPTY_V4 : EMPTY_V6;
   }
 
   /**
@@ -98,3 +99,6 @@ export function maskWord(word: number, bits: number): number {
   if (bits >= 32) return word >>> 0;
   return (word & (0xffffffff << (32 - bits))) >>> 0;
 }
+
+const EMPTY_V4 = new PrefixList(Afi.IPV4, new Uint8Array(0), new Uint32Array(0), null);
+const EMPTY_V6 = new PrefixList(Afi.IPV6, new Uint8Array(0), new Uint32Array(0), null);

@@ -33,14 +33,15 @@ function unusableNextHop(text: string): boolean {
 }
 
 export function validateUpdate(upd: DecodedUpdate, ctx: CodecContext): UpdateVerdict {
-  const issues = [...upd.issues];
+  const issues = upd.issues.length === 0 ? [] : [...upd.issues];
   const reset = issues.find((i) => i.action === 'session-reset');
   if (reset !== undefined) return { action: 'session-reset', error: reset.error, issues };
 
-  const attrs = { ...upd.attributes };
+  let attrs = upd.attributes;
   // RFC 7606 section 7.5: "If the LOCAL_PREF attribute is received from an
   // external neighbor, it SHALL be discarded."
   if (ctx.peerType === 'external' && attrs.localPref !== undefined) {
+    attrs = { ...attrs };
     delete attrs.localPref;
     issues.push({
       typeCode: AttrType.LOCAL_PREF,

@@ -38,6 +38,7 @@ export interface DecodedAttributes {
 }
 
 const FLAG_BITS = AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE;
+const SEEN = new Int32Array(8);
 
 function attrName(code: number): string {
   return ATTR_TABLE[code]?.name ?? `attribute ${code}`;
@@ -47,7 +48,10 @@ function attrName(code: number): string {
 export function decodeAttributes(buf: Buffer, start: number, end: number, ctx: CodecContext): DecodedAttributes {
   const st: AttrDecodeState = { attrs: {}, ctx };
   const issues: AttrIssue[] = [];
-  const seen = new Uint8Array(256);
+  // Which type codes were seen: a reused 256-bit set (decoding is
+  // synchronous, so one scratch set is enough and saves an allocation per UPDATE).
+  const seen = SEEN;
+  seen.fill(0);
   let o = start;
   while (o < end) {
     const flags = buf[o]!;
@@ -82,7 +86,7 @@ export function decodeAttributes(buf: Buffer, start: number, end: number, ctx: C
 
     // RFC 7606 section 3 (g): a repeated MP_REACH/MP_UNREACH is a Malformed
     // Attribute List; any other repeat is discarded after the first.
-    if (seen[type] !== 0) {
+    if ((seen[type >> 5]! & (1 << (type & 31))) !== 0) {
       const mp = type === AttrType.MP_REACH_NLRI || type === AttrType.MP_UNREACH_NLRI;
       issues.push({
         typeCode: type,
@@ -92,7 +96,7 @@ export function decodeAttributes(buf: Buffer, start: number, end: number, ctx: C
       });
       continue;
     }
-    seen[type] = 1;
+    seen[type >> 5]! |= 1 << (type & 31);
 
     const spec = ATTR_TABLE[type];
     if (spec === undefined) {
