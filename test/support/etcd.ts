@@ -4,8 +4,9 @@
  * etcd3 client. `stop()` kills the process and removes the data dir; call
  * it from `after()` / `finally` so nothing is left behind on failure.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,35 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** PEM files of a throwaway CA, a server cert for 127.0.0.1 and a client cert. */
+export interface TestCerts {
+  dir: string;
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** Makes TestCerts with the openssl CLI in a new temp dir (remove `dir` when done). */
+export function makeTestCerts(): TestCerts {
+  const dir = mkdtempSync(join(tmpdir(), 'bgpd-certs-'));
+  const f = (n: string) => join(dir, n);
+  const ossl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=bgpd-test-ca');
+  writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
+  for (const who of ['server', 'client']) {
+    ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`), '-subj', `/CN=${who === 'server' ? 'localhost' : 'calico-bgpd'}`);
+    ossl('x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${who}.pem`), '-days', '2', '-extfile', f('ext.cnf'));
+  }
+  return { dir, ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
+}
+
+export interface EtcdServerOptions {
+  /** Serve clients over TLS and require a client certificate signed by the CA. */
+  tls?: TestCerts;
+}
+
 export class EtcdServer {
   private proc: ChildProcess | undefined;
   private stderr = '';
@@ -35,14 +65,15 @@ export class EtcdServer {
     readonly clientPort: number,
     readonly peerPort: number,
     readonly dataDir: string,
+    private readonly opts: EtcdServerOptions,
   ) {
-    this.endpoint = `http://127.0.0.1:${clientPort}`;
+    this.endpoint = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   }
 
   /** Starts etcd and waits until it answers. */
-  static async start(): Promise<EtcdServer> {
+  static async start(opts: EtcdServerOptions = {}): Promise<EtcdServer> {
     const dataDir = mkdtempSync(join(tmpdir(), 'bgpd-etcd-'));
-    const s = new EtcdServer(await freePort(), await freePort(), dataDir);
+    const s = new EtcdServer(await freePort(), await freePort(), dataDir, opts);
     try {
       await s.launch();
     } catch (err) {
@@ -57,8 +88,14 @@ export class EtcdServer {
   }
 
   /** A client for the test's own writes (close it when done). */
-  client(): Etcd3 {
-    return new Etcd3({ hosts: this.endpoint, dialTimeout: 2000 });
+  client(auth?: { username: string; password: string }): Etcd3 {
+    const t = this.opts.tls;
+    return new Etcd3({
+      hosts: this.endpoint,
+      dialTimeout: 2000,
+      ...(t ? { credentials: { rootCertificate: readFileSync(t.ca), certChain: readFileSync(t.clientCert), privateKey: readFileSync(t.clientKey) } } : {}),
+      ...(auth ? { auth } : {}),
+    });
   }
 
   /** SIGKILL, no clean shutdown; resolves once the process is gone. */
@@ -98,6 +135,30 @@ export class EtcdServer {
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 
+  /** GET /health (over TLS with the client cert when TLS is on). */
+  private healthy(): Promise<boolean> {
+    const t = this.opts.tls;
+    if (!t) {
+      return fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1000) })
+        .then(async (res) => res.ok && ((await res.json()) as { health?: string }).health === 'true')
+        .catch(() => false);
+    }
+    return new Promise((resolve) => {
+      const req = httpsRequest(
+        `${this.endpoint}/health`,
+        { ca: readFileSync(t.ca), cert: readFileSync(t.clientCert), key: readFileSync(t.clientKey), servername: 'localhost', timeout: 1000 },
+        (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve(res.statusCode === 200 && body.includes('"true"')));
+        },
+      );
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy());
+      req.end();
+    });
+  }
+
   private async launch(): Promise<void> {
     const peer = `http://127.0.0.1:${this.peerPort}`;
     const args = [
@@ -113,6 +174,8 @@ export class EtcdServer {
       // Small machine, shared: keep etcd's own timers lazy.
       '--snapshot-count', '100000',
     ];
+    const t = this.opts.tls;
+    if (t) args.push('--cert-file', t.serverCert, '--key-file', t.serverKey, '--trusted-ca-file', t.ca, '--client-cert-auth');
     this.stderr = '';
     const p = spawn(ETCD_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     p.stderr!.on('data', (d: Buffer) => {
@@ -122,15 +185,7 @@ export class EtcdServer {
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       if (!this.running) throw new Error(`etcd exited early: ${this.stderr}`);
-      try {
-        const res = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1000) });
-        if (res.ok) {
-          const body = (await res.json()) as { health?: string };
-          if (body.health === 'true') return;
-        }
-      } catch {
-        // not up yet
-      }
+      if (await this.healthy()) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`etcd did not become healthy: ${this.stderr}`);
