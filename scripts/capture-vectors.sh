@@ -20,6 +20,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${1:-$ROOT/test/vectors}"
+# BIRD 2 conflicts with the bird (1.6) package; the bird2-frr session uses a
+# private copy: cd /tmp && apt-get download bird2 && dpkg -x bird2_*.deb /opt/bird2
+BIRD2="${BIRD2:-/opt/bird2}"
 LAB="$(mktemp -d /tmp/cbv-lab.XXXXXX)"
 NETNS=()
 PIDS=()
@@ -665,6 +668,96 @@ EOF
 }
 
 # ---------------------------------------------------------------------------
+# Session 7 (optional, needs BIRD 2 unpacked privately, see the top):
+# BIRD 2 (AS 65071) <-> FRR (AS 65072), eBGP over IPv6 with IPv4 and IPv6
+# unicast on one session: IPv4 routes with an IPv6 next hop (RFC 8950
+# extended next hop, IPv4 NLRI in MP_REACH_NLRI), BIRD 2 sends two paths for
+# one IPv6 prefix with ADD-PATH, long-lived graceful restart, and ends with a
+# Cease carrying an RFC 9003 shutdown message.
+# ---------------------------------------------------------------------------
+session_bird2_frr() {
+  if [ ! -x "$BIRD2/usr/sbin/bird" ]; then
+    log "skipping bird2-frr: no BIRD 2 in $BIRD2 (cd /tmp && apt-get download bird2 && dpkg -x bird2_*.deb $BIRD2)"
+    return 0
+  fi
+  local t=b2 a=cbv-b2-a b=cbv-b2-b
+  log "session bird2-frr-ipv6"
+  link $t 192.0.2.25 192.0.2.26 2001:db8:7::1 2001:db8:7::2
+  cat >"$LAB/$a.conf" <<EOF
+router id 192.0.2.25;
+log "$LAB/$a.log" all;
+protocol device { scan time 10; }
+protocol static s4 {
+  ipv4;
+  route 203.0.113.16/28 blackhole;
+  route 198.51.100.200/30 blackhole;
+}
+protocol static s6a {
+  ipv6;
+  route 2001:db8:70::/48 blackhole;
+  route 2001:db8:71::/64 blackhole;
+}
+protocol static s6b {
+  ipv6;
+  route 2001:db8:70::/48 blackhole;
+}
+protocol bgp frr {
+  local 2001:db8:7::1 as 65071;
+  neighbor 2001:db8:7::2 as 65072;
+  graceful restart on;
+  long lived graceful restart on;
+  ipv4 {
+    import all;
+    export filter { bgp_community.add((65071,4)); accept; };
+    extended next hop on;
+  };
+  ipv6 {
+    import all;
+    export filter {
+      if proto = "s6b" then { bgp_path.prepend(65071); bgp_large_community.add((65071,2,2)); }
+      accept;
+    };
+    add paths tx;
+  };
+}
+EOF
+  cat >"$LAB/$b.conf" <<EOF
+frr defaults traditional
+hostname $b
+!
+router bgp 65072
+ bgp router-id 192.0.2.26
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor 2001:db8:7::1 remote-as 65071
+ neighbor 2001:db8:7::1 passive
+ neighbor 2001:db8:7::1 capability extended-nexthop
+ address-family ipv4 unicast
+  network 198.51.100.204/30
+  neighbor 2001:db8:7::1 activate
+ exit-address-family
+ address-family ipv6 unicast
+  network 2001:db8:72::/48
+  neighbor 2001:db8:7::1 activate
+ exit-address-family
+!
+EOF
+  capture_start $t
+  frr_start $b "$LAB/$b.conf"
+  bird_start $a "$LAB/$a.conf" "$BIRD2/usr/sbin/bird"
+  wait_for "bird2-frr Established" 60 frr_established $b 2001:db8:7::1
+  sleep 4
+  "$BIRD2/usr/sbin/birdc" -s "$LAB/$a.ctl" disable s6b >/dev/null   # withdraw one of two paths
+  sleep 2
+  vtysh_ $b -c 'clear bgp ipv6 unicast 2001:db8:7::1 soft in' >/dev/null
+  sleep 2
+  "$BIRD2/usr/sbin/birdc" -s "$LAB/$a.ctl" disable frr '"maintenance"' >/dev/null   # Cease + message
+  sleep 1
+  capture_stop $t
+  extract $t bird2-frr "2001:db8:7::1=bird2" "2001:db8:7::2=frr"
+}
+
+# ---------------------------------------------------------------------------
 # extract TAG SESSION ADDR=NAME...: one .bin + .json per TCP direction.
 # ---------------------------------------------------------------------------
 extract() {
@@ -684,7 +777,7 @@ for n in names:
     impl[ipaddress.ip_address(addr).compressed] = name
 
 versions = {
-    'bird': 'BIRD 1.6.8 (bird)', 'bird6': 'BIRD 1.6.8 (bird6)',
+    'bird': 'BIRD 1.6.8 (bird)', 'bird6': 'BIRD 1.6.8 (bird6)', 'bird2': 'BIRD 2.0.12',
     'gobgp': 'GoBGP 3.10.0', 'frr': 'FRR 8.4.4', 'exabgp': 'ExaBGP 4.2.21',
 }
 
@@ -780,6 +873,6 @@ for s in streams:
 PY
 
 mkdir -p "$OUT"
-ONLY="${CBV_ONLY:-bird_gobgp bird_frr_addpath bird6_gobgp frr_exabgp gobgp_frr exabgp_gobgp_addpath}"
+ONLY="${CBV_ONLY:-bird_gobgp bird_frr_addpath bird6_gobgp frr_exabgp gobgp_frr exabgp_gobgp_addpath bird2_frr}"
 for s in $ONLY; do "session_$s"; done
 log "done; vectors in $OUT"
