@@ -21,7 +21,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Problem } from '../datastore/resources/problem.js';
-import { keyPartToCidr, parseAsNumber, parseCidr, parseIp } from '../datastore/resources/ip.js';
+import { keyPartToCidr, parseAsNumber, parseCidr } from '../datastore/resources/ip.js';
+import { G, H, KeyIndex, type FamilyEntry } from './key-index.js';
 import type {
   Block,
   Family,
@@ -34,33 +35,12 @@ import type {
   SkippedPeer,
 } from './types.js';
 
-const G = '/calico/bgp/v1/global/';
-const H = '/calico/bgp/v1/host/';
-const POOL = ['/calico/v1/ipam/v4/pool/', '/calico/v1/ipam/v6/pool/'] as const;
-const BLOCKS = '/calico/ipam/v2/host/';
-const ROUTES: Record<string, { kind: 'static' | 'reject'; family: Family }> = {
-  '/calico/staticroutes/': { kind: 'static', family: 4 },
-  '/calico/staticroutesv6/': { kind: 'static', family: 6 },
-  '/calico/rejectcidrs/': { kind: 'reject', family: 4 },
-  '/calico/rejectcidrsv6/': { kind: 'reject', family: 6 },
-};
-
 /** Calico's `hashToIPv4`: SHA-256 of the node name, first four bytes, first byte kept out of 224+. */
 export function hashToIPv4(nodeName: string): string {
   const h = createHash('sha256').update(nodeName).digest();
   const first = h[0]! > 223 ? h[0]! - 32 : h[0]!;
   return `${first}.${h[1]}.${h[2]}.${h[3]}`;
 }
-
-interface HostInfo {
-  v4: string;
-  v6: string;
-  as: string;
-  rr: string;
-  listenPort: string;
-}
-
-const byKey = <T extends { key: string }>(a: T, b: T): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 function parseJson(key: string, raw: string, problems: Problem[]): unknown {
   try {
@@ -74,83 +54,44 @@ function parseJson(key: string, raw: string, problems: Problem[]): unknown {
 const rec = (v: unknown): Record<string, unknown> | undefined =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 
-/** Builds the peering model for `nodeName`. Pure. */
+/** Builds the peering model for `nodeName` from a key view. Pure. */
 export function buildNodeBgpConfig(
   keys: ReadonlyMap<string, string>,
   nodeName: string,
   env: ModelEnv = {},
 ): { config: NodeBgpConfig; problems: Problem[] } {
+  return buildFromIndex(KeyIndex.from(keys, nodeName), env);
+}
+
+/** A memoised peer, as a Calico node's peer (same object for the same input peer). */
+const asCalicoNode = new WeakMap<Peer, Peer>();
+
+/** A peer entry's outcome, memoised per key and inputs. */
+interface Outcome {
+  peer?: Peer;
+  skipped?: SkippedPeer;
+  problems: Problem[];
+}
+
+/**
+ * Builds the model from an index (kept current by `KeyIndex.apply`). Same
+ * result as `buildNodeBgpConfig` on the equivalent key view; unchanged peers
+ * come back as the same objects as last time.
+ */
+export function buildFromIndex(idx: KeyIndex, env: ModelEnv = {}): { config: NodeBgpConfig; problems: Problem[] } {
+  const nodeName = idx.nodeName;
   const problems: Problem[] = [];
-  const hosts = new Map<string, HostInfo>();
-  const host = (n: string): HostInfo => {
-    let h = hosts.get(n);
-    if (!h) hosts.set(n, (h = { v4: '', v6: '', as: '', rr: '', listenPort: '' }));
-    return h;
-  };
-  const globalPeers: Array<{ key: string; family: Family; value: string }> = [];
-  const nodePeers: Array<{ key: string; family: Family; value: string }> = [];
-  const pools: Array<{ key: string; family: Family; value: string }> = [];
-  const blocks: Array<{ key: string; family: Family; part: string; value: string }> = [];
-  const routes: Array<{ key: string; kind: 'static' | 'reject'; family: Family; part: string }> = [];
   const myHost = `${H}${nodeName}/`;
-  const myBlocks = `${BLOCKS}${nodeName}/`;
-
-  // -- one pass over the key view -------------------------------------------
-  for (const [key, value] of keys) {
-    if (key.startsWith(H)) {
-      const slash = key.indexOf('/', H.length);
-      if (slash < 0) continue;
-      const n = key.slice(H.length, slash);
-      const leaf = key.slice(slash + 1);
-      switch (leaf) {
-        case 'ip_addr_v4':
-          host(n).v4 = value;
-          continue;
-        case 'ip_addr_v6':
-          host(n).v6 = value;
-          continue;
-        case 'as_num':
-          host(n).as = value;
-          continue;
-        case 'rr_cluster_id':
-          host(n).rr = value;
-          continue;
-        case 'listen_port':
-          host(n).listenPort = value;
-          continue;
-      }
-      if (key.startsWith(myHost)) {
-        if (leaf.startsWith('peer_v4/')) nodePeers.push({ key, family: 4, value });
-        else if (leaf.startsWith('peer_v6/')) nodePeers.push({ key, family: 6, value });
-      }
-    } else if (key.startsWith(G)) {
-      if (key.startsWith(`${G}peer_v4/`)) globalPeers.push({ key, family: 4, value });
-      else if (key.startsWith(`${G}peer_v6/`)) globalPeers.push({ key, family: 6, value });
-    } else if (key.startsWith(POOL[0])) {
-      pools.push({ key, family: 4, value });
-    } else if (key.startsWith(POOL[1])) {
-      pools.push({ key, family: 6, value });
-    } else if (key.startsWith(myBlocks)) {
-      const rest = key.slice(myBlocks.length);
-      const m = /^ipv([46])\/block\/(.+)$/.exec(rest);
-      if (m) blocks.push({ key, family: m[1] === '4' ? 4 : 6, part: m[2]!, value });
-    } else if (key.startsWith('/calico/staticroutes') || key.startsWith('/calico/rejectcidrs')) {
-      const slash = key.indexOf('/', 8);
-      const prefix = key.slice(0, slash + 1);
-      const kind = ROUTES[prefix];
-      if (kind) routes.push({ key, ...kind, part: key.slice(slash + 1) });
-    }
-  }
-
-  const get = (k: string): string | undefined => keys.get(k);
+  const hosts = idx.hosts;
+  const get = (k: string): string | undefined => idx.get(k);
   const me = hosts.get(nodeName) ?? { v4: '', v6: '', as: '', rr: '', listenPort: '' };
 
   // -- scalar settings ---------------------------------------------------------
-  const asOr = (raw: string | undefined, fallback: number, key: string): number => {
+  const asOr = (raw: string | undefined, fallback: number, key: string, sink: Problem[] = problems): number => {
     if (raw === undefined || raw === '') return fallback;
     const as = parseAsNumber(raw);
     if (as === undefined) {
-      problems.push({ resource: key, message: `AS number ${JSON.stringify(raw)} is not 0-4294967295 or asdot; using ${fallback}` });
+      sink.push({ resource: key, message: `AS number ${JSON.stringify(raw)} is not 0-4294967295 or asdot; using ${fallback}` });
       return fallback;
     }
     return as;
@@ -166,11 +107,11 @@ export function buildNodeBgpConfig(
     else if (v) problems.push({ resource: `${G}node_mesh`, message: 'expected {"enabled": true|false}; mesh stays on' });
   }
 
-  const portOf = (raw: string | undefined, key: string): number | null => {
+  const portOf = (raw: string | undefined, key: string, sink: Problem[] = problems): number | null => {
     if (raw === undefined || raw === '') return null;
     const p = Number(raw);
     if (!Number.isInteger(p) || p < 1 || p > 65535) {
-      problems.push({ resource: key, message: `port ${JSON.stringify(raw)} is not 1-65535; ignored` });
+      sink.push({ resource: key, message: `port ${JSON.stringify(raw)} is not 1-65535; ignored` });
       return null;
     }
     return p;
@@ -196,7 +137,7 @@ export function buildNodeBgpConfig(
   // -- this node's addresses ------------------------------------------------
   const ownAddr = (raw: string, family: Family, key: string): string | null => {
     if (raw === '') return null;
-    const ip = parseIp(raw);
+    const ip = idx.ip(raw);
     if (!ip || ip.family !== family) {
       problems.push({ resource: key, message: `${JSON.stringify(raw)} is not an IPv${family} address; IPv${family} disabled on this node` });
       return null;
@@ -207,7 +148,7 @@ export function buildNodeBgpConfig(
   const addr6 = ownAddr(me.v6, 6, `${myHost}ip_addr_v6`);
   let rrClusterId: string | null = null;
   if (me.rr !== '') {
-    const ip = parseIp(me.rr);
+    const ip = idx.ip(me.rr);
     if (ip && ip.family === 4) rrClusterId = ip.text;
     else problems.push({ resource: `${myHost}rr_cluster_id`, message: `${JSON.stringify(me.rr)} is not an IPv4 address; not a route reflector` });
   }
@@ -220,7 +161,7 @@ export function buildNodeBgpConfig(
     routerId = hashToIPv4(nodeName);
     routerIdSource = 'hash';
   } else if (envId !== '') {
-    const ip = parseIp(envId);
+    const ip = idx.ip(envId);
     if (ip && ip.family === 4) {
       routerId = ip.text;
       routerIdSource = 'env';
@@ -240,46 +181,43 @@ export function buildNodeBgpConfig(
   const peerName = (prefix: string, ip: string, port: number | null): string =>
     `${prefix}_${ip.replace(/[.:]/g, '_')}${port ? `_port_${port}` : ''}`;
 
-  const knownNodeIps = new Set<string>();
-  for (const h of hosts.values()) {
-    if (h.v4) knownNodeIps.add(h.v4);
-    if (h.v6) knownNodeIps.add(h.v6);
-  }
+  let knownNodeIps: Set<string> | undefined;
+  const isNodeIp = (ip: string): boolean => {
+    if (knownNodeIps === undefined) {
+      knownNodeIps = new Set<string>();
+      for (const h of hosts.map.values()) {
+        if (h.v4) knownNodeIps.add(h.v4);
+        if (h.v6) knownNodeIps.add(h.v6);
+      }
+    }
+    return knownNodeIps.has(ip);
+  };
+  const meshSig = `${globalAs}|${globalListen}|${meshPassword}|${meshRestart}`;
 
-  const familyPeers = (family: Family, own: string | null): { peers: Peer[]; skipped: SkippedPeer[] } => {
-    const peers: Peer[] = [];
-    const skipped: SkippedPeer[] = [];
-    if (own === null) return { peers, skipped };
-    const addrField = family === 4 ? 'ip_addr_v4' : 'ip_addr_v6';
-
-    if (rrClusterId === null && meshEnabled) {
-      const names = [...hosts.keys()].sort();
-      for (const n of names) {
-        const h = hosts.get(n)!;
-        const raw = family === 4 ? h.v4 : h.v6;
-        const sourceKey = `${H}${n}/${addrField}`;
-        if (raw === '') continue;
-        const ip = parseIp(raw);
-        if (!ip || ip.family !== family) {
-          if (n !== nodeName) problems.push({ resource: sourceKey, message: `${JSON.stringify(raw)} is not an IPv${family} address; no mesh peering to ${n}` });
-          continue;
-        }
-        if (ip.text === own) {
-          skipped.push({ sourceKey, address: ip.text, reason: 'self' });
-          continue;
-        }
-        if (h.rr !== '') {
-          skipped.push({ sourceKey, address: ip.text, reason: 'route-reflector' });
-          continue;
-        }
-        const port = h.listenPort !== '' ? portOf(h.listenPort, `${H}${n}/listen_port`) : globalListen;
-        peers.push({
+  /** One mesh peering to host `n` (memoised on everything it depends on). */
+  const meshOutcome = (family: Family, own: string, n: string): Outcome | undefined => {
+    const h = hosts.get(n)!;
+    const raw = family === 4 ? h.v4 : h.v6;
+    if (raw === '') return undefined;
+    const sig = `${raw}|${h.as}|${h.rr}|${h.listenPort}|${own}|${meshSig}`;
+    return idx.memoize(`mesh${family}:${n}`, sig, (): Outcome => {
+      const sourceKey = `${H}${n}/${family === 4 ? 'ip_addr_v4' : 'ip_addr_v6'}`;
+      const out: Outcome = { problems: [] };
+      const ip = idx.ip(raw);
+      if (!ip || ip.family !== family) {
+        if (n !== nodeName) out.problems.push({ resource: sourceKey, message: `${JSON.stringify(raw)} is not an IPv${family} address; no mesh peering to ${n}` });
+        return out;
+      }
+      if (ip.text === own) out.skipped = { sourceKey, address: ip.text, reason: 'self' };
+      else if (h.rr !== '') out.skipped = { sourceKey, address: ip.text, reason: 'route-reflector' };
+      else {
+        out.peer = {
           name: peerName('Mesh', ip.text, null),
           type: 'mesh',
           family,
           address: ip.text,
-          port,
-          asNumber: asOr(h.as, globalAs, `${H}${n}/as_num`),
+          port: h.listenPort !== '' ? portOf(h.listenPort, `${H}${n}/listen_port`, out.problems) : globalListen,
+          asNumber: asOr(h.as, globalAs, `${H}${n}/as_num`, out.problems),
           sourceAddress: own,
           // Go template `gt` on strings: byte order, which is what JS `>` does for ASCII.
           passive: ip.text > own,
@@ -293,95 +231,129 @@ export function buildNodeBgpConfig(
           numAllowLocalAs: 0,
           reachableBy: null,
           sourceKey,
-        });
+        };
+      }
+      return out;
+    });
+  };
+
+  /** One global or node-specific peering from its key (memoised on value and this node's settings). */
+  const explicitOutcome = (e: FamilyEntry, key: string, prefix: 'Global' | 'Node', own: string): Outcome => {
+    const family = e.family;
+    return idx.memoize(key, `${e.value}|${own}|${localAs}|${rrClusterId}`, (): Outcome => {
+      const out: Outcome = { problems: [] };
+      const parsed = parseJson(key, e.value, out.problems);
+      if (parsed === undefined) return out;
+      const v = rec(parsed);
+      if (!v) {
+        out.problems.push({ resource: key, message: 'expected a JSON object; peer skipped' });
+        return out;
+      }
+      const ip = typeof v.ip === 'string' ? idx.ip(v.ip) : undefined;
+      if (!ip || ip.family !== family) {
+        out.problems.push({ resource: key, message: `ip ${JSON.stringify(v.ip)} is not an IPv${family} address; peer skipped` });
+        return out;
+      }
+      const as = parseAsNumber(v.as_num);
+      if (as === undefined) {
+        out.problems.push({ resource: key, message: `as_num ${JSON.stringify(v.as_num)} is not 0-4294967295 or asdot; peer skipped` });
+        return out;
+      }
+      let port: number | null = null;
+      if (v.port !== undefined && v.port !== null && v.port !== 0 && v.port !== '') {
+        const p = Number(v.port);
+        if (!Number.isInteger(p) || p < 1 || p > 65535) {
+          out.problems.push({ resource: key, message: `port ${JSON.stringify(v.port)} is not 1-65535; peer skipped` });
+          return out;
+        }
+        port = p;
+      }
+      if (ip.text === own) {
+        out.skipped = { sourceKey: key, address: ip.text, reason: 'self' };
+        if (v.calico_node === true) out.problems.push({ resource: key, message: `peer ${ip.text} is this node's own address; peer skipped` });
+        return out;
+      }
+      const peerRr = typeof v.rr_cluster_id === 'string' ? v.rr_cluster_id : '';
+      const rrClient = as === localAs && rrClusterId !== null && peerRr !== rrClusterId;
+      let nextHop: Peer['nextHop'] = 'auto';
+      if (v.next_hop_mode === 'Self') nextHop = 'self';
+      else if (v.next_hop_mode === 'Keep') nextHop = 'keep';
+      else if (v.keep_next_hop === true && as !== localAs) nextHop = 'keep';
+      let restart: number | null = null;
+      if (typeof v.restart_time === 'string' && v.restart_time !== '') {
+        const n = Number(v.restart_time);
+        if (Number.isInteger(n) && n >= 0) restart = n;
+        else out.problems.push({ resource: key, message: `restart_time ${JSON.stringify(v.restart_time)} is not whole seconds; ignored` });
+      }
+      const ttl = typeof v.ttl_security === 'number' && Number.isInteger(v.ttl_security) && v.ttl_security >= 0 && v.ttl_security <= 255 ? v.ttl_security : 0;
+      let reachableBy: string | null = null;
+      if (typeof v.reachable_by === 'string' && v.reachable_by !== '') {
+        const rb = idx.ip(v.reachable_by);
+        if (rb) reachableBy = rb.text;
+        else out.problems.push({ resource: key, message: `reachable_by ${JSON.stringify(v.reachable_by)} is not an IP address; ignored` });
+      }
+      out.peer = {
+        name: peerName(prefix, ip.text, port),
+        type: prefix === 'Global' ? 'global' : 'node',
+        family,
+        address: ip.text,
+        port,
+        asNumber: as,
+        sourceAddress: v.source_addr === 'UseNodeIP' ? own : null,
+        passive: false,
+        routeReflectorClient: rrClient,
+        routeReflectorClusterId: rrClient ? rrClusterId : null,
+        password: typeof v.password === 'string' && v.password !== '' ? v.password : null,
+        nextHop,
+        gracefulRestartTime: restart,
+        ttlSecurity: ttl,
+        calicoNode: v.calico_node === true,
+        numAllowLocalAs: typeof v.num_allow_local_as === 'number' ? v.num_allow_local_as : 0,
+        reachableBy,
+        sourceKey: key,
+      };
+      return out;
+    });
+  };
+
+  const familyPeers = (family: Family, own: string | null): { peers: Peer[]; skipped: SkippedPeer[] } => {
+    const peers: Peer[] = [];
+    const skipped: SkippedPeer[] = [];
+    if (own === null) return { peers, skipped };
+    const take = (o: Outcome | undefined): void => {
+      if (o === undefined) return;
+      if (o.peer) peers.push(o.peer);
+      if (o.skipped) skipped.push(o.skipped);
+      for (const p of o.problems) problems.push(p);
+    };
+    if (rrClusterId === null && meshEnabled) {
+      for (const n of hosts.keys()) take(meshOutcome(family, own, n));
+    }
+    for (const [list, prefix] of [
+      [idx.globalPeers, 'Global'],
+      [idx.nodePeers, 'Node'],
+    ] as const) {
+      for (const key of list.keys()) {
+        const e = list.get(key)!;
+        if (e.family !== family) continue;
+        const o = explicitOutcome(e, key, prefix, own);
+        // Whether the address belongs to a Calico node depends on other keys: decided here, not memoised.
+        if (o.peer && !o.peer.calicoNode && isNodeIp(o.peer.address)) {
+          let marked = asCalicoNode.get(o.peer);
+          if (marked === undefined) asCalicoNode.set(o.peer, (marked = { ...o.peer, calicoNode: true }));
+          take({ ...o, peer: marked });
+        } else take(o);
       }
     }
-
-    const explicit = (list: Array<{ key: string; family: Family; value: string }>, prefix: 'Global' | 'Node'): void => {
-      for (const e of list.filter((x) => x.family === family).sort(byKey)) {
-        const parsed = parseJson(e.key, e.value, problems);
-        if (parsed === undefined) continue;
-        const v = rec(parsed);
-        if (!v) {
-          problems.push({ resource: e.key, message: 'expected a JSON object; peer skipped' });
-          continue;
-        }
-        const ip = typeof v.ip === 'string' ? parseIp(v.ip) : undefined;
-        if (!ip || ip.family !== family) {
-          problems.push({ resource: e.key, message: `ip ${JSON.stringify(v.ip)} is not an IPv${family} address; peer skipped` });
-          continue;
-        }
-        const as = parseAsNumber(v.as_num);
-        if (as === undefined) {
-          problems.push({ resource: e.key, message: `as_num ${JSON.stringify(v.as_num)} is not 0-4294967295 or asdot; peer skipped` });
-          continue;
-        }
-        let port: number | null = null;
-        if (v.port !== undefined && v.port !== null && v.port !== 0 && v.port !== '') {
-          const p = Number(v.port);
-          if (!Number.isInteger(p) || p < 1 || p > 65535) {
-            problems.push({ resource: e.key, message: `port ${JSON.stringify(v.port)} is not 1-65535; peer skipped` });
-            continue;
-          }
-          port = p;
-        }
-        if (ip.text === own) {
-          skipped.push({ sourceKey: e.key, address: ip.text, reason: 'self' });
-          if (v.calico_node === true) {
-            problems.push({ resource: e.key, message: `peer ${ip.text} is this node's own address; peer skipped` });
-          }
-          continue;
-        }
-        const peerRr = typeof v.rr_cluster_id === 'string' ? v.rr_cluster_id : '';
-        const rrClient = as === localAs && rrClusterId !== null && peerRr !== rrClusterId;
-        let nextHop: Peer['nextHop'] = 'auto';
-        if (v.next_hop_mode === 'Self') nextHop = 'self';
-        else if (v.next_hop_mode === 'Keep') nextHop = 'keep';
-        else if (v.keep_next_hop === true && as !== localAs) nextHop = 'keep';
-        let restart: number | null = null;
-        if (typeof v.restart_time === 'string' && v.restart_time !== '') {
-          const n = Number(v.restart_time);
-          if (Number.isInteger(n) && n >= 0) restart = n;
-          else problems.push({ resource: e.key, message: `restart_time ${JSON.stringify(v.restart_time)} is not whole seconds; ignored` });
-        }
-        const ttl = typeof v.ttl_security === 'number' && Number.isInteger(v.ttl_security) && v.ttl_security >= 0 && v.ttl_security <= 255 ? v.ttl_security : 0;
-        let reachableBy: string | null = null;
-        if (typeof v.reachable_by === 'string' && v.reachable_by !== '') {
-          const rb = parseIp(v.reachable_by);
-          if (rb) reachableBy = rb.text;
-          else problems.push({ resource: e.key, message: `reachable_by ${JSON.stringify(v.reachable_by)} is not an IP address; ignored` });
-        }
-        peers.push({
-          name: peerName(prefix, ip.text, port),
-          type: prefix === 'Global' ? 'global' : 'node',
-          family,
-          address: ip.text,
-          port,
-          asNumber: as,
-          sourceAddress: v.source_addr === 'UseNodeIP' ? own : null,
-          passive: false,
-          routeReflectorClient: rrClient,
-          routeReflectorClusterId: rrClient ? rrClusterId : null,
-          password: typeof v.password === 'string' && v.password !== '' ? v.password : null,
-          nextHop,
-          gracefulRestartTime: restart,
-          ttlSecurity: ttl,
-          calicoNode: v.calico_node === true || knownNodeIps.has(ip.text),
-          numAllowLocalAs: typeof v.num_allow_local_as === 'number' ? v.num_allow_local_as : 0,
-          reachableBy,
-          sourceKey: e.key,
-        });
-      }
-    };
-    explicit(globalPeers, 'Global');
-    explicit(nodePeers, 'Node');
     return { peers, skipped };
   };
 
   // -- pools ----------------------------------------------------------------------
   const poolsOf = (family: Family): Pool[] => {
     const out: Pool[] = [];
-    for (const p of pools.filter((x) => x.family === family).sort(byKey)) {
+    for (const key of idx.pools.keys()) {
+      const p = { key, ...idx.pools.get(key)! };
+      if (p.family !== family) continue;
       const v = rec(parseJson(p.key, p.value, problems));
       if (!v) continue;
       const cidr = typeof v.cidr === 'string' ? parseCidr(v.cidr) : undefined;
@@ -409,7 +381,9 @@ export function buildNodeBgpConfig(
   // -- blocks ---------------------------------------------------------------------
   const blocksOf = (family: Family): Block[] => {
     const out: Block[] = [];
-    for (const b of blocks.filter((x) => x.family === family).sort(byKey)) {
+    for (const key of idx.blocks.keys()) {
+      const b = { key, ...idx.blocks.get(key)! };
+      if (b.family !== family) continue;
       const cidr = parseCidr(keyPartToCidr(b.part));
       if (!cidr || cidr.family !== family) {
         problems.push({ resource: b.key, message: `${JSON.stringify(keyPartToCidr(b.part))} is not an IPv${family} CIDR; block skipped` });
@@ -435,7 +409,9 @@ export function buildNodeBgpConfig(
   // -- service routes ---------------------------------------------------------------
   const routesOf = (family: Family, kind: 'static' | 'reject'): string[] => {
     const out: string[] = [];
-    for (const r of routes.filter((x) => x.family === family && x.kind === kind).sort(byKey)) {
+    for (const key of idx.routes.keys()) {
+      const r = { key, ...idx.routes.get(key)! };
+      if (r.family !== family || r.kind !== kind) continue;
       const cidr = parseCidr(keyPartToCidr(r.part));
       if (!cidr || cidr.family !== family) {
         problems.push({ resource: r.key, message: `${JSON.stringify(keyPartToCidr(r.part))} is not an IPv${family} CIDR; route skipped` });
@@ -449,8 +425,8 @@ export function buildNodeBgpConfig(
   // -- communities ----------------------------------------------------------------
   const communitiesOf = (family: Family): PrefixCommunities[] => {
     const leaf = `prefix_advertisements/ip_v${family}`;
-    const key = keys.has(`${myHost}${leaf}`) ? `${myHost}${leaf}` : `${G}${leaf}`;
-    const raw = keys.get(key);
+    const key = idx.has(`${myHost}${leaf}`) ? `${myHost}${leaf}` : `${G}${leaf}`;
+    const raw = idx.get(key);
     if (raw === undefined) return [];
     const list = parseJson(key, raw, problems);
     if (list === null || list === undefined) return [];

@@ -1,8 +1,10 @@
 /**
  * Keeps one node's peering model current: recomputes it from the datastore's
  * key view whenever the datastore is in sync and reports a change, and tells
- * listeners only when the model really changed (deep equality on the JSON
- * form). A change elsewhere in the cluster that does not touch this node's
+ * listeners only when the model really changed (structural equality).
+ * The key view is indexed once and then kept current from the change
+ * batches, so a change costs work in proportion to the change and to this
+ * node's peer count, not to the size of the key view. A change elsewhere in the cluster that does not touch this node's
  * peerings therefore produces no event.
  *
  * Problems are logged once each (with their key or resource name, never a
@@ -11,8 +13,9 @@
 import type { Logger } from '../log.js';
 import { logger } from '../log.js';
 import { formatProblem, type Problem } from '../datastore/resources/problem.js';
-import type { Datastore, SyncStatus } from '../datastore/types.js';
-import { buildNodeBgpConfig } from './build.js';
+import type { Datastore, KeyChange, SyncStatus } from '../datastore/types.js';
+import { buildFromIndex } from './build.js';
+import { KeyIndex } from './key-index.js';
 import type { ModelEnv, NodeBgpConfig } from './types.js';
 
 export interface ModelUpdate {
@@ -29,7 +32,8 @@ export class ModelWatcher {
   private readonly listeners = new Set<ModelListener>();
   private unsubscribe: (() => void) | undefined;
   private last: ModelUpdate | undefined;
-  private lastJson = '';
+  /** Kept current from change batches; rebuilt from the snapshot after (re)sync. */
+  private index: KeyIndex | undefined;
   private logged = new Set<string>();
   /** Recomputations, and how many of them changed the model (benchmarks, status). */
   readonly stats = { builds: 0, changes: 0, lastBuildMs: 0 };
@@ -47,9 +51,15 @@ export class ModelWatcher {
   start(): void {
     if (this.unsubscribe) return;
     this.unsubscribe = this.ds.subscribe({
-      changes: () => this.recompute(),
+      changes: (batch: KeyChange[]) => {
+        if (this.index) this.index.apply(batch);
+        this.recompute();
+      },
       status: (s: SyncStatus) => {
-        if (s === 'in-sync') this.recompute();
+        if (s === 'in-sync') {
+          this.index = undefined;
+          this.recompute();
+        }
       },
     });
     this.recompute();
@@ -75,17 +85,16 @@ export class ModelWatcher {
   recompute(): boolean {
     if (this.ds.status() !== 'in-sync') return false;
     const t0 = performance.now();
-    const { config, problems } = buildNodeBgpConfig(this.ds.snapshot(), this.nodeName, this.env);
+    this.index ??= KeyIndex.from(this.ds.snapshot(), this.nodeName);
+    const { config, problems } = buildFromIndex(this.index, this.env);
     const buildMs = performance.now() - t0;
     this.stats.builds++;
     this.stats.lastBuildMs = buildMs;
     this.logProblems(problems);
-    const json = JSON.stringify(config);
-    if (json === this.lastJson) {
-      if (this.last) this.last = { ...this.last, problems };
+    if (this.last && deepEqual(this.last.config, config)) {
+      this.last = { ...this.last, problems };
       return false;
     }
-    this.lastJson = json;
     this.last = { config, problems, buildMs };
     this.stats.changes++;
     for (const l of [...this.listeners]) {
@@ -107,4 +116,22 @@ export class ModelWatcher {
     }
     this.logged = now;
   }
+}
+
+/** Structural equality of plain JSON data, stopping early at shared objects. */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    if (!deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
 }
