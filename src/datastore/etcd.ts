@@ -6,7 +6,8 @@
  *
  * Cycle: range-read every prefix at one revision R (paged), publish the
  * view, watch every prefix from R+1. Any trouble (stream error, member
- * down, watch cancelled because R+1 was compacted) ends the cycle: status
+ * down, member lost its leader, watch cancelled because R+1 was compacted)
+ * ends the cycle: status
  * goes `resyncing`, we wait a capped, jittered, exponential backoff, and
  * start a new cycle whose list is diffed against the published view. We do
  * not let etcd3's watch manager resume on its own: a relist is the only way
@@ -17,6 +18,7 @@
  * ignored.
  */
 import { readFileSync } from 'node:fs';
+import { credentials as grpcCredentials, Metadata } from '@grpc/grpc-js';
 import { Etcd3, type IOptions, type IWatchResponse, type IKeyValue, type Watcher } from 'etcd3';
 import { logger, type Logger } from '../log.js';
 import { Backoff, realTimers, type BackoffOptions, type Timers } from './backoff.js';
@@ -91,13 +93,24 @@ export function etcdOptionsFromEnv(env: NodeJS.ProcessEnv): EtcdDatastoreOptions
   };
 }
 
-/** Builds the etcd3 client options (TLS, auth, deadlines). */
+/**
+ * etcd's require-leader flag (clientv3.WithRequireLeader, what Calico uses):
+ * a member that loses its leader cancels our watch stream with "no leader"
+ * instead of keeping it open and silent. Sent as call metadata on streams.
+ */
+const requireLeader = grpcCredentials.createFromMetadataGenerator((_params, callback) => {
+  const md = new Metadata();
+  md.set('hasleader', 'true');
+  callback(null, md);
+});
+
+/** Builds the etcd3 client options (TLS, auth, deadlines, require-leader). */
 export function etcdClientOptions(o: EtcdDatastoreOptions): IOptions {
   const timeout = o.requestTimeoutMs ?? 10_000;
   const opts: IOptions = {
     hosts: o.endpoints,
     dialTimeout: timeout,
-    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    defaultCallOptions: (ctx) => (ctx.isStream ? { credentials: requireLeader } : { deadline: Date.now() + timeout }),
     grpcOptions: {
       // Notice a dead peer on an idle watch stream (no RST, e.g. a partition).
       'grpc.keepalive_time_ms': 15_000,

@@ -1,14 +1,15 @@
 /**
  * How the etcd backend connects: several endpoints (one dead), TLS with
  * client certificates (ETCD_CA_CERT_FILE / ETCD_CERT_FILE / ETCD_KEY_FILE),
- * and username/password auth. Real etcd servers, removed afterwards.
+ * username/password auth, and a member that loses its leader. Real etcd
+ * servers, removed afterwards.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { pino } from 'pino';
 import { EtcdDatastore, etcdOptionsFromEnv, type EtcdDatastoreOptions } from '../../src/datastore/etcd.js';
-import { EtcdServer, freePort, makeTestCerts, waitFor } from '../support/etcd.js';
+import { EtcdCluster, EtcdServer, freePort, makeTestCerts, waitFor } from '../support/etcd.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -88,4 +89,30 @@ test('TLS with a client certificate and username/password auth; the password is 
   for (const l of [...good.lines, ...bad.lines]) {
     assert.ok(!l.includes('root-Secret-9') && !l.includes('wrong-Secret-7'), 'password in a log line');
   }
+});
+
+test('a member that loses its leader ends the watch (require-leader): resyncing until quorum is back', async () => {
+  const cluster = await EtcdCluster.start(3);
+  cleanups.push(() => cluster.stop());
+  const [m0, m1, m2] = cluster.members as [EtcdServer, EtcdServer, EtcdServer];
+  const c = m0.client();
+  await c.put('/calico/bgp/v1/global/as_num').value('64512');
+  c.close();
+  // Only m0 is configured, so the watch stream is on m0.
+  const { ds } = open({ endpoints: [m0.endpoint] });
+  const statuses: string[] = [];
+  ds.subscribe({ status: (s) => statuses.push(s) });
+  await ds.start();
+  await waitFor(() => ds.status() === 'in-sync', 'in-sync', 20_000);
+
+  await Promise.all([m1.kill9(), m2.kill9()]);
+  // m0 is still up and reachable; only require-leader makes it drop the watch.
+  await waitFor(() => ds.status() === 'resyncing', 'resyncing after leader loss', 20_000);
+
+  await m1.launch();
+  const c1 = m1.client();
+  await c1.put('/calico/bgp/v1/global/as_num').value('64513');
+  c1.close();
+  await waitFor(() => ds.status() === 'in-sync' && ds.snapshot().get('/calico/bgp/v1/global/as_num') === '64513', 'in-sync with quorum back', 30_000);
+  assert.deepEqual(statuses.slice(0, 3), ['in-sync', 'resyncing', 'in-sync']);
 });

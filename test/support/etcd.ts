@@ -55,6 +55,11 @@ export function makeTestCerts(): TestCerts {
 export interface EtcdServerOptions {
   /** Serve clients over TLS and require a client certificate signed by the CA. */
   tls?: TestCerts;
+  /** Cluster membership (EtcdCluster sets these). */
+  name?: string;
+  initialCluster?: string;
+  clientPort?: number;
+  peerPort?: number;
 }
 
 export class EtcdServer {
@@ -72,8 +77,7 @@ export class EtcdServer {
 
   /** Starts etcd and waits until it answers. */
   static async start(opts: EtcdServerOptions = {}): Promise<EtcdServer> {
-    const dataDir = mkdtempSync(join(tmpdir(), 'bgpd-etcd-'));
-    const s = new EtcdServer(await freePort(), await freePort(), dataDir, opts);
+    const s = await EtcdServer.create(opts);
     try {
       await s.launch();
     } catch (err) {
@@ -81,6 +85,12 @@ export class EtcdServer {
       throw err;
     }
     return s;
+  }
+
+  /** Allocates ports and a data dir without launching. */
+  static async create(opts: EtcdServerOptions = {}): Promise<EtcdServer> {
+    const dataDir = mkdtempSync(join(tmpdir(), 'bgpd-etcd-'));
+    return new EtcdServer(opts.clientPort ?? (await freePort()), opts.peerPort ?? (await freePort()), dataDir, opts);
   }
 
   get running(): boolean {
@@ -159,16 +169,21 @@ export class EtcdServer {
     });
   }
 
-  private async launch(): Promise<void> {
+  /** Starts the process and waits for /health (public for EtcdCluster). */
+  async launch(): Promise<void> {
     const peer = `http://127.0.0.1:${this.peerPort}`;
+    const name = this.opts.name ?? 'test';
     const args = [
-      '--name', 'test',
+      '--name', name,
       '--data-dir', this.dataDir,
       '--listen-client-urls', this.endpoint,
       '--advertise-client-urls', this.endpoint,
       '--listen-peer-urls', peer,
       '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `test=${peer}`,
+      '--initial-cluster', this.opts.initialCluster ?? `${name}=${peer}`,
+      // Fast elections so leader-loss tests take seconds (defaults: 100/1000).
+      '--heartbeat-interval', '50',
+      '--election-timeout', '500',
       '--log-level', 'error',
       '--logger', 'zap',
       // Small machine, shared: keep etcd's own timers lazy.
@@ -189,6 +204,34 @@ export class EtcdServer {
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`etcd did not become healthy: ${this.stderr}`);
+  }
+}
+
+/** Several etcd members on loopback forming one cluster. */
+export class EtcdCluster {
+  private constructor(readonly members: EtcdServer[]) {}
+
+  static async start(size: number): Promise<EtcdCluster> {
+    const ports = [];
+    for (let i = 0; i < size; i++) ports.push({ client: await freePort(), peer: await freePort() });
+    const initialCluster = ports.map((p, i) => `m${i}=http://127.0.0.1:${p.peer}`).join(',');
+    const members: EtcdServer[] = [];
+    for (let i = 0; i < size; i++) {
+      members.push(await EtcdServer.create({ name: `m${i}`, initialCluster, clientPort: ports[i]!.client, peerPort: ports[i]!.peer }));
+    }
+    const c = new EtcdCluster(members);
+    try {
+      // A member is healthy only once a quorum is up: launch all together.
+      await Promise.all(members.map((m) => m.launch()));
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
+    return c;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.members.map((m) => m.stop()));
   }
 }
 
