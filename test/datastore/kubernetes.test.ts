@@ -310,3 +310,23 @@ test('Calico resources end to end: Nodes, BGPConfiguration, BGPPeer with Secret 
   const all = lines.join('\n');
   for (const s of ['pw-one', 'pw-two', b64('pw-one'), b64('pw-two')]) assert.ok(!all.includes(s), 'passwords never logged');
 });
+
+test('service IP advertisement follows Services and Endpoints live', async () => {
+  const { server, ds } = await setup({}, { convert: resourcesToKeyView, nodeName: 'n1' });
+  server.put('apis/crd.projectcalico.org/v1/bgpconfigurations', { metadata: { name: 'default' }, spec: { serviceClusterIPs: [{ cidr: '10.96.0.0/12' }] } });
+  server.put(NODES, node('n1', '192.0.2.1'));
+  server.put(SERVICES, { metadata: { name: 'web', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], externalTrafficPolicy: 'Local', ports: [{ port: 80 }] } });
+  const endpoints = (nodeName: string) => ({
+    metadata: { name: 'web', namespace: 'default' },
+    subsets: [{ addresses: [{ ip: '10.65.0.5', nodeName }], ports: [{ port: 80 }] }],
+  });
+  server.put('api/v1/endpoints', endpoints('n1'));
+  await ds.start();
+  await waitFor(() => ds.status() === 'in-sync', 'in-sync');
+  const routes = () => [...ds.snapshot().keys()].filter((k) => k.startsWith('/calico/staticroutes/'));
+  assert.ok(routes().some((k) => k.startsWith('/calico/staticroutes/10.96.0.0')), 'cluster IP range');
+  await waitFor(() => routes().some((k) => k.startsWith('/calico/staticroutes/10.96.0.10')), 'local service /32');
+  server.put('api/v1/endpoints', endpoints('n2'));
+  await waitFor(() => !routes().some((k) => k.startsWith('/calico/staticroutes/10.96.0.10')), '/32 withdrawn when the endpoint moves away');
+  assert.ok(routes().some((k) => k.startsWith('/calico/staticroutes/10.96.0.0')));
+});
