@@ -758,6 +758,79 @@ EOF
 }
 
 # ---------------------------------------------------------------------------
+# Session 8: ExaBGP (AS 65080, 4-octet AS capability disabled) <-> BIRD 1.6
+# (AS 65081): a 2-octet AS session. Both sides send paths that hold 4-octet
+# ASNs, so AS_PATH carries AS_TRANS (23456) and AS4_PATH the real ASNs
+# (RFC 6793); ExaBGP also sends AGGREGATOR + AS4_AGGREGATOR.
+# ---------------------------------------------------------------------------
+session_exabgp_bird_2octet() {
+  local t=e2 a=cbv-e2-a b=cbv-e2-b
+  log "session exabgp-bird-2octet"
+  link $t 192.0.2.29 192.0.2.30 2001:db8:8::1 2001:db8:8::2
+  cat >"$LAB/$a.conf" <<EOF
+router id 192.0.2.29;
+log "$LAB/$a.log" all;
+protocol device { scan time 10; }
+protocol static originate {
+  route 198.51.100.240/29 blackhole;
+  route 203.0.113.224/28 blackhole;
+}
+filter to_exabgp {
+  if net = 198.51.100.240/29 then { bgp_path.prepend(4200000081); bgp_path.prepend(65500); }
+  bgp_community.add((65081,1));
+  accept;
+}
+protocol bgp exabgp {
+  local 192.0.2.29 as 65081;
+  neighbor 192.0.2.30 as 65080;
+  passive on;
+  import all;
+  export filter to_exabgp;
+}
+EOF
+  cat >"$LAB/$b.conf" <<EOF
+process ctl {
+  run /usr/bin/tail -n +1 -f $LAB/$b.cmds;
+  encoder text;
+}
+neighbor 192.0.2.29 {
+  router-id 192.0.2.30;
+  local-address 192.0.2.30;
+  local-as 65080;
+  peer-as 65081;
+  hold-time 60;
+  family {
+    ipv4 unicast;
+  }
+  capability {
+    asn4 disable;
+    route-refresh;
+  }
+  api {
+    processes [ ctl ];
+  }
+}
+EOF
+  capture_start $t
+  bird_start $a "$LAB/$a.conf"
+  exabgp_start $b "$LAB/$b.conf"
+  wait_for "exabgp-bird Established" 60 bird_established $a exabgp
+  sleep 2
+  exabgp_cmd $b 'announce route 203.0.113.8/29 next-hop 192.0.2.30 as-path [ 65080 4200000001 64496 4200000002 ] community [ 65080:1 ]'
+  exabgp_cmd $b 'announce route 198.51.100.8/29 next-hop 192.0.2.30 as-path [ 65080 64497 ( 4200000003 64498 ) ] atomic-aggregate aggregator ( 4200000004:192.0.2.30 )'
+  exabgp_cmd $b 'announce route 198.51.100.16/29 next-hop 192.0.2.30 as-path [ 65080 64499 ]'
+  sleep 3
+  exabgp_cmd $b 'withdraw route 198.51.100.16/29 next-hop 192.0.2.30'
+  sleep 1
+  birdc_ $a disable exabgp >/dev/null          # NOTIFICATION Cease
+  sleep 1
+  kill -TERM "$EXABGP_PID"
+  sleep 1
+  capture_stop $t
+  extract $t exabgp-bird-2octet "192.0.2.29=bird" "192.0.2.30=exabgp"
+}
+
+# ---------------------------------------------------------------------------
 # extract TAG SESSION ADDR=NAME...: one .bin + .json per TCP direction.
 # ---------------------------------------------------------------------------
 extract() {
@@ -873,6 +946,6 @@ for s in streams:
 PY
 
 mkdir -p "$OUT"
-ONLY="${CBV_ONLY:-bird_gobgp bird_frr_addpath bird6_gobgp frr_exabgp gobgp_frr exabgp_gobgp_addpath bird2_frr}"
+ONLY="${CBV_ONLY:-bird_gobgp bird_frr_addpath bird6_gobgp frr_exabgp gobgp_frr exabgp_gobgp_addpath exabgp_bird_2octet bird2_frr}"
 for s in $ONLY; do "session_$s"; done
 log "done; vectors in $OUT"

@@ -307,7 +307,54 @@ function tsharkCommunities(attr: Tree): string[] {
   return out.sort();
 }
 
-function tsharkView(bgp: Tree): View {
+type Segment = { type: string; asns: number[] };
+
+/** ASNs a path counts for RFC 6793's merge: a set counts one, confederation segments none. */
+function pathCount(path: Segment[]): number {
+  return path.reduce((n, s) => n + (s.type === 'sequence' ? s.asns.length : s.type === 'set' ? 1 : 0), 0);
+}
+
+/**
+ * RFC 6793 section 4.2.3, done here independently of the codec: "If the
+ * number of AS numbers in the AS_PATH attribute is less than the number of
+ * AS numbers in the AS4_PATH attribute, then the AS4_PATH attribute SHALL be
+ * ignored"; otherwise the leading AS numbers of AS_PATH that AS4_PATH does
+ * not cover are kept, followed by AS4_PATH.
+ */
+function mergeAs4Path(asPath: Segment[], as4Path: Segment[]): Segment[] {
+  let keep = pathCount(asPath) - pathCount(as4Path);
+  if (keep < 0) return asPath;
+  const out: Segment[] = [];
+  for (const seg of asPath) {
+    if (seg.type === 'confedSequence' || seg.type === 'confedSet') {
+      out.push(seg);
+    } else if (keep > 0 && seg.type === 'set') {
+      out.push(seg);
+      keep -= 1;
+    } else if (keep > 0) {
+      const n = Math.min(keep, seg.asns.length);
+      out.push({ type: seg.type, asns: seg.asns.slice(0, n) });
+      keep -= n;
+    }
+  }
+  return [...out, ...as4Path];
+}
+
+function tsharkSegments(attr: Tree): Segment[] {
+  return findAll(attr, `${PA}.as_path_segment`).map((seg) => ({
+    type: SEGMENT_TYPES[Number(must(seg, `${PA}.as_path_segment.type`))] ?? 'unknown',
+    asns: [...findAll(seg, `${PA}.as_path_segment.as4`), ...findAll(seg, `${PA}.as_path_segment.as2`)].map(Number),
+  }));
+}
+
+const AS_TRANS = 23456;
+
+/**
+ * tshark's reading of one message. For a 2-octet session, AS4_PATH and
+ * AS4_AGGREGATOR are folded into AS_PATH and AGGREGATOR (RFC 6793), because
+ * that is what the decoder reports.
+ */
+function tsharkView(bgp: Tree, fourOctetAs: boolean): View {
   const type = Number(must(bgp, 'bgp.type'));
   const view: View = { type: TYPE_NAMES[type] ?? `type ${type}` };
   switch (type) {
@@ -326,6 +373,8 @@ function tsharkView(bgp: Tree): View {
         nlri: tsharkPrefixes(bgp['bgp.update.nlri']),
         attributeTypes: [],
       };
+      let as4Path: Segment[] | undefined;
+      let as4Aggregator: { as: number; address: string } | undefined;
       for (const attr of findAll(bgp, PA) as Tree[]) {
         const code = Number(must(attr, `${PA}.type_code`));
         u.attributeTypes.push(code);
@@ -334,10 +383,13 @@ function tsharkView(bgp: Tree): View {
             u.origin = ORIGINS[Number(must(attr, `${PA}.origin`))];
             break;
           case 2:
-            u.asPath = findAll(attr, `${PA}.as_path_segment`).map((seg) => ({
-              type: SEGMENT_TYPES[Number(must(seg, `${PA}.as_path_segment.type`))] ?? 'unknown',
-              asns: [...findAll(seg, `${PA}.as_path_segment.as4`), ...findAll(seg, `${PA}.as_path_segment.as2`)].map(Number),
-            }));
+            u.asPath = tsharkSegments(attr);
+            break;
+          case 17:
+            as4Path = tsharkSegments(attr);
+            break;
+          case 18:
+            as4Aggregator = { as: Number(must(attr, `${PA}.aggregator_as`)), address: must(attr, `${PA}.aggregator_origin`) };
             break;
           case 3:
             u.nextHop = must(attr, `${PA}.next_hop`);
@@ -387,6 +439,14 @@ function tsharkView(bgp: Tree): View {
               .sort();
             break;
         }
+      }
+      if (!fourOctetAs) {
+        u.attributeTypes = u.attributeTypes.filter((c) => c !== 17 && c !== 18);
+        // "If the AS number in the AGGREGATOR attribute is not AS_TRANS, then
+        // ... the AS4_AGGREGATOR attribute and the AS4_PATH attribute SHALL be ignored."
+        const ignoreAs4 = u.aggregator !== undefined && u.aggregator.as !== AS_TRANS;
+        if (!ignoreAs4 && as4Aggregator !== undefined && u.aggregator !== undefined) u.aggregator = as4Aggregator;
+        if (!ignoreAs4 && as4Path !== undefined && u.asPath !== undefined) u.asPath = mergeAs4Path(u.asPath, as4Path);
       }
       u.attributeTypes.sort((x, y) => x - y);
       view.update = u;
@@ -504,7 +564,7 @@ for (const v of vectors) {
       const theirs = dissectWithTshark(v);
       assert.equal(ours.messages.length, theirs.length, 'message count');
       for (let i = 0; i < theirs.length; i++) {
-        assert.deepEqual(ourView(ours.messages[i]!), tsharkView(theirs[i]!), `message ${i + 1} of ${v.name}`);
+        assert.deepEqual(ourView(ours.messages[i]!), tsharkView(theirs[i]!, v.meta.fourOctetAs), `message ${i + 1} of ${v.name}`);
       }
     });
   });
