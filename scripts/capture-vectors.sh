@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Capture BGP wire vectors from real implementations (BIRD 1.6, GoBGP, FRR,
-# ExaBGP) talking to each other, for the codec's tests.
+# ExaBGP, and BIRD 2 when unpacked privately) talking to each other, for the
+# codec's tests (test/bgp/packet/vectors.test.ts; see test/vectors/README.md).
 #
 # Usage (as root):  sudo bash scripts/capture-vectors.sh [OUTDIR]
 #                   (OUTDIR defaults to test/vectors)
+#        CBV_ONLY="bird_gobgp frr_exabgp" sudo -E bash scripts/capture-vectors.sh
+#                   (only the named sessions: see the session_* functions)
 #
 # For each session it builds two network namespaces (cbv-<tag>-a, cbv-<tag>-b)
 # joined by a veth pair numbered from 192.0.2.0/24 and 2001:db8::/32, starts
@@ -23,7 +26,6 @@ OUT="${1:-$ROOT/test/vectors}"
 # BIRD 2 conflicts with the bird (1.6) package; the bird2-frr session uses a
 # private copy: cd /tmp && apt-get download bird2 && dpkg -x bird2_*.deb /opt/bird2
 BIRD2="${BIRD2:-/opt/bird2}"
-LAB="$(mktemp -d /tmp/cbv-lab.XXXXXX)"
 NETNS=()
 PIDS=()
 
@@ -34,6 +36,7 @@ die() { log "ERROR: $*"; exit 1; }
 for tool in ip tcpdump tshark python3 bird bird6 birdc birdc6 gobgpd gobgp exabgp vtysh /usr/lib/frr/bgpd /usr/lib/frr/zebra; do
   command -v "$tool" >/dev/null 2>&1 || die "missing $tool"
 done
+LAB="$(mktemp -d /tmp/cbv-lab.XXXXXX)"
 
 # ---------------------------------------------------------------------------
 # Clean-up: kill only the processes we started (by pid), delete our netns.
