@@ -61,6 +61,8 @@ export interface ListWatchOptions {
   /** Abort a watch that sends nothing (not even a bookmark) for this long. Default: 2 × (2 × watchTimeoutSeconds) s. */
   idleTimeoutMs?: number;
   random?: () => number;
+  /** Deadline of each LIST page, ms. Default 60 000. */
+  requestTimeoutMs?: number;
   /** Poll interval for an optional collection that answered 403/404. Default 60 000. */
   absentRetryMs?: number;
   log: Logger;
@@ -131,7 +133,15 @@ export class ListWatch {
     const run = ++this.run;
     this.state = 'listing';
     this.abort = new AbortController();
-    const signal = this.abort.signal;
+    const abort = this.abort;
+    const signal = abort.signal;
+    // A LIST page that never completes (server stuck, half-open socket).
+    const requestMs = this.opts.requestTimeoutMs ?? 60_000;
+    let pageTimer: unknown;
+    const armPage = () => {
+      this.timers.clearTimeout(pageTimer);
+      pageTimer = this.timers.setTimeout(() => abort.abort(new Error(`LIST page took over ${requestMs} ms`)), requestMs);
+    };
     try {
       const items: Resource[] = [];
       let cont = '';
@@ -139,8 +149,10 @@ export class ListWatch {
       for (;;) {
         const query: Record<string, string> = { limit: String(this.opts.pageSize ?? 500) };
         if (cont) query.continue = cont;
+        armPage();
         const res = await this.http.get(this.spec.path, query, signal);
         const text = await readBody(res);
+        this.timers.clearTimeout(pageTimer);
         if (run !== this.run) return;
         if (res.statusCode !== 200) throw new HttpError(res.statusCode ?? 0, statusMessage(text));
         const body = JSON.parse(text) as { metadata?: { resourceVersion?: string; continue?: string }; items?: unknown[] };
@@ -161,6 +173,7 @@ export class ListWatch {
       this.backoff.reset();
       void this.watch();
     } catch (err) {
+      this.timers.clearTimeout(pageTimer);
       if (run !== this.run) return;
       // A continue token that expired mid-list (410): start the list over, now.
       if (err instanceof HttpError && err.status === 410) {
@@ -206,7 +219,22 @@ export class ListWatch {
     const timeoutSeconds = Math.floor(base * (1 + this.random()));
     const idleMs = this.opts.idleTimeoutMs ?? 2 * 2 * base * 1000;
     const started = this.timers.now();
-    let res: IncomingMessage;
+    // Outcome of this stream, decided by the first thing that ends it.
+    let outcome: { kind: 'end' } | { kind: 'gone'; why: string } | { kind: 'error'; err: unknown } | undefined;
+    const finish = (o: NonNullable<typeof outcome>) => {
+      if (outcome === undefined) outcome = o;
+    };
+    let res: IncomingMessage | undefined;
+    // Armed before the request: covers headers that never come, too.
+    const armIdle = () => {
+      this.timers.clearTimeout(this.idleTimer);
+      this.idleTimer = this.timers.setTimeout(() => {
+        finish({ kind: 'error', err: new Error(`watch silent for ${idleMs} ms`) });
+        abort.abort();
+        res?.destroy();
+      }, idleMs);
+    };
+    armIdle();
     try {
       res = await this.http.get(
         this.spec.path,
@@ -214,6 +242,7 @@ export class ListWatch {
         abort.signal,
       );
     } catch (err) {
+      this.timers.clearTimeout(this.idleTimer);
       if (run === this.run) this.retry(err);
       return;
     }
@@ -222,26 +251,14 @@ export class ListWatch {
       return;
     }
     if (res.statusCode !== 200) {
+      this.timers.clearTimeout(this.idleTimer);
       const text = await readBody(res).catch(() => '');
       if (run !== this.run) return;
       if (res.statusCode === 410) return this.gone(statusMessage(text));
       return this.retry(new HttpError(res.statusCode ?? 0, statusMessage(text)));
     }
+    const stream = res;
 
-    // Outcome of this stream, decided by the first thing that ends it.
-    let outcome: { kind: 'end' } | { kind: 'gone'; why: string } | { kind: 'error'; err: unknown } | undefined;
-    const finish = (o: NonNullable<typeof outcome>) => {
-      if (outcome === undefined) outcome = o;
-    };
-    const armIdle = () => {
-      this.timers.clearTimeout(this.idleTimer);
-      this.idleTimer = this.timers.setTimeout(() => {
-        finish({ kind: 'error', err: new Error(`watch silent for ${idleMs} ms`) });
-        abort.abort();
-        res.destroy();
-      }, idleMs);
-    };
-    armIdle();
     let events = 0;
     await new Promise<void>((resolve) => {
       let buf = '';
@@ -256,14 +273,14 @@ export class ListWatch {
         if (stop === undefined) return false;
         done(stop);
         abort.abort();
-        res.destroy();
+        stream.destroy();
         return true;
       };
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
         if (outcome !== undefined) return;
         if (run !== this.run) {
-          res.destroy();
+          stream.destroy();
           return done({ kind: 'end' });
         }
         armIdle();
@@ -274,12 +291,12 @@ export class ListWatch {
           if (handle(line)) return;
         }
       });
-      res.on('end', () => {
+      stream.on('end', () => {
         if (outcome === undefined && !handle(buf)) done({ kind: 'end' });
       });
-      res.on('error', (err) => done({ kind: 'error', err }));
+      stream.on('error', (err) => done({ kind: 'error', err }));
       // 'close' without 'end': the connection went away mid-stream.
-      res.on('close', () => done(res.complete ? { kind: 'end' } : { kind: 'error', err: new Error('connection lost') }));
+      stream.on('close', () => done(stream.complete ? { kind: 'end' } : { kind: 'error', err: new Error('connection lost') }));
     });
     this.timers.clearTimeout(this.idleTimer);
     if (run !== this.run) return;

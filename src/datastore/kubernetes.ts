@@ -45,6 +45,7 @@ export interface KubernetesDatastoreOptions {
   watchTimeoutSeconds?: number;
   idleTimeoutMs?: number;
   absentRetryMs?: number;
+  requestTimeoutMs?: number;
   /** Wait this long after an event to batch a burst into one conversion. Default 20 ms. */
   coalesceMs?: number;
   backoff?: BackoffOptions;
@@ -162,6 +163,7 @@ export class KubernetesDatastore implements Datastore {
           idleTimeoutMs: this.opts.idleTimeoutMs,
           random: this.opts.random,
           absentRetryMs: this.opts.absentRetryMs,
+          requestTimeoutMs: this.opts.requestTimeoutMs,
           log: this.log,
         },
       );

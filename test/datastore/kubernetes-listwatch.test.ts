@@ -61,7 +61,7 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-async function loop(timers: ManualTimers, idleTimeoutMs = 60_000) {
+async function loop(timers: ManualTimers, idleTimeoutMs = 60_000, requestTimeoutMs = 30_000) {
   const server = new FakeApiServer();
   const url = await server.start();
   cleanups.push(() => server.stop());
@@ -79,7 +79,7 @@ async function loop(timers: ManualTimers, idleTimeoutMs = 60_000) {
       synced: (s) => synced.push(s),
       bad: () => {},
     },
-    { timers, backoff: { initialMs: 100, maxMs: 400 }, random: () => 0.5, idleTimeoutMs, log: pino({ level: 'silent' }) },
+    { timers, backoff: { initialMs: 100, maxMs: 400 }, random: () => 0.5, idleTimeoutMs, requestTimeoutMs, log: pino({ level: 'silent' }) },
   );
   cleanups.push(() => lw.stop());
   return { server, lw, held, synced };
@@ -121,4 +121,19 @@ test('a watch that stays silent past the idle timeout is dropped and relisted', 
   assert.equal(lw.stats.drops, 1);
   timers.fire(75);
   await waitFor(() => lw.stats.lists === 2 && synced.length === 3, 'relisted');
+});
+
+test('a LIST that never answers is abandoned after the request timeout and retried', async () => {
+  const timers = new ManualTimers();
+  const { server, lw, synced } = await loop(timers, 60_000, 7_000);
+  server.stall('api/v1/nodes');
+  lw.start();
+  await waitFor(() => server.requests.length === 1 && timers.delays().includes(7_000), 'LIST pending with its deadline');
+  server.allow('api/v1/nodes');
+  timers.fire(7_000);
+  await waitFor(() => timers.delays().includes(75), 'retry scheduled');
+  assert.deepEqual(synced, [], 'never synced yet, so no transition');
+  timers.fire(75);
+  await waitFor(() => lw.watchState === 'watching', 'listed on retry');
+  assert.deepEqual(synced, [true]);
 });

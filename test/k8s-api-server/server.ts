@@ -20,7 +20,8 @@
  *   `setAvailable(false)`: 503 for everything until set back (an outage);
  *   `endWatches()`: clean end of every watch (the server-side timeout);
  *   `sendRaw()`: arbitrary bytes on open watches (corrupt streams);
- *   `deny()`: 403 for one collection (missing RBAC).
+ *   `deny()`: 403 for one collection (missing RBAC); `stall()`: requests
+ *   for one collection are never answered.
  *
  * What it does NOT implement: label/field selectors, resourceVersionMatch,
  * watch-list / sendInitialEvents, GET/PUT/POST/DELETE of single objects over
@@ -90,6 +91,7 @@ export class FakeApiServer {
   private readonly watches = new Set<OpenWatch>();
   private available = true;
   private readonly denied = new Set<string>();
+  private readonly stalled = new Set<string>();
   /** Every request path+query, for assertions. */
   readonly requests: string[] = [];
   url = '';
@@ -192,6 +194,12 @@ export class FakeApiServer {
 
   allow(collection: string): void {
     this.denied.delete(collection);
+    this.stalled.delete(collection);
+  }
+
+  /** Accepts requests for a collection and never answers them (a stuck server) until `allow()`. */
+  stall(collection: string): void {
+    this.stalled.add(collection);
   }
 
   /** Kills every connection without a clean end. */
@@ -214,6 +222,7 @@ export class FakeApiServer {
     if (req.method !== 'GET') return this.status(res, 405, 'MethodNotAllowed', 'only GET is implemented');
     const route = parsePath(url.pathname);
     if (!route || KINDS[route.plural] === undefined) return this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
+    if (this.stalled.has(route.collection)) return;
     if (this.denied.has(route.collection)) return this.status(res, 403, 'Forbidden', `cannot list resource "${route.plural}"`);
     const c = this.collection(route.collection);
     const watch = url.searchParams.get('watch');
