@@ -834,6 +834,69 @@ EOF
 }
 
 # ---------------------------------------------------------------------------
+# Session 9: FRR (member AS 65101) <-> GoBGP (member AS 65102), both in
+# confederation 65100: AS_PATH with AS_CONFED_SEQUENCE segments, LOCAL_PREF
+# and MED kept across the confederation boundary.
+# ---------------------------------------------------------------------------
+session_frr_gobgp_confed() {
+  local t=cf a=cbv-cf-a b=cbv-cf-b
+  log "session frr-gobgp-confed"
+  link $t 192.0.2.33 192.0.2.34 2001:db8:9::1 2001:db8:9::2
+  cat >"$LAB/$a.conf" <<EOF
+frr defaults traditional
+hostname $a
+!
+router bgp 65101
+ bgp router-id 192.0.2.33
+ bgp confederation identifier 65100
+ bgp confederation peers 65102
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor 192.0.2.34 remote-as 65102
+ neighbor 192.0.2.34 passive
+ address-family ipv4 unicast
+  network 203.0.113.176/28 route-map confed-attrs
+  network 198.51.100.184/29
+ exit-address-family
+!
+route-map confed-attrs permit 10
+ set local-preference 250
+ set metric 25
+ set as-path prepend 64999 64998
+!
+EOF
+  cat >"$LAB/$b.toml" <<EOF
+[global.config]
+  as = 65102
+  router-id = "192.0.2.34"
+  local-address-list = ["192.0.2.34"]
+[global.confederation.config]
+  enabled = true
+  identifier = 65100
+  member-as-list = [65101]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "192.0.2.33"
+    peer-as = 65101
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+EOF
+  capture_start $t
+  frr_start $a "$LAB/$a.conf"
+  gobgp_start $b "$LAB/$b.toml"
+  gobgp_ $b global rib add 198.51.100.248/30 aspath 64600 local-pref 120 -a ipv4
+  wait_for "frr-gobgp confed Established" 60 frr_established $a 192.0.2.34
+  sleep 3
+  gobgp_ $b global rib del 198.51.100.248/30 -a ipv4
+  sleep 2
+  vtysh_ $a -c 'configure terminal' -c 'router bgp 65101' -c 'neighbor 192.0.2.34 shutdown' >/dev/null
+  sleep 1
+  capture_stop $t
+  extract $t frr-gobgp-confed "192.0.2.33=frr" "192.0.2.34=gobgp"
+}
+
+# ---------------------------------------------------------------------------
 # extract TAG SESSION ADDR=NAME...: one .bin + .json per TCP direction.
 # ---------------------------------------------------------------------------
 extract() {
@@ -949,6 +1012,6 @@ for s in streams:
 PY
 
 mkdir -p "$OUT"
-ONLY="${CBV_ONLY:-bird_gobgp bird_frr_addpath bird6_gobgp frr_exabgp gobgp_frr exabgp_gobgp_addpath exabgp_bird_2octet bird2_frr}"
+ONLY="${CBV_ONLY:-bird_gobgp bird_frr_addpath bird6_gobgp frr_exabgp gobgp_frr exabgp_gobgp_addpath exabgp_bird_2octet frr_gobgp_confed bird2_frr}"
 for s in $ONLY; do "session_$s"; done
 log "done; vectors in $OUT"
