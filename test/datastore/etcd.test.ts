@@ -199,6 +199,13 @@ test('10,000 keys: paged initial list and live updates', async () => {
   assert.equal(ds.snapshot().get('/calico/bgp/v1/host/node9999/ip_addr_v4'), '10.0.39.15');
   await client.put('/calico/bgp/v1/host/node5/ip_addr_v4').value('192.0.2.5');
   await waitFor(() => ds.snapshot().get('/calico/bgp/v1/host/node5/ip_addr_v4') === '192.0.2.5', 'update');
+  // One delete of all 10,000 keys arrives as one large watch response.
+  let deletions = 0;
+  ds.subscribe({ changes: (b) => (deletions += b.filter((c) => c.value === null).length) });
+  await client.delete().prefix('/calico/bgp/v1/host/');
+  await waitFor(() => ds.snapshot().size === 0, 'bulk delete', 20_000);
+  assert.equal(deletions, 10_000);
+  assert.equal(ds.status(), 'in-sync');
   console.log(`# 10,000 keys listed and in sync in ${ms.toFixed(0)} ms`);
 });
 
