@@ -33,6 +33,8 @@ export interface NodeInfo {
   podCidrs: string[];
   /** `Kind/name` of the resource that defined it (for problems). */
   source: string;
+  /** The values written to its host keys (set by the node conversion; saves re-reading the keys). */
+  written?: { v4: string; v6: string; as: string; rr: string };
 }
 
 /** Collects problems and passes them to the caller in order. */

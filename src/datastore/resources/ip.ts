@@ -27,19 +27,28 @@ export interface ParsedCidr {
   network: string;
 }
 
-const V4_OCTET = /^(0|[1-9][0-9]{0,2})$/;
-
+/** Dotted quad -> 4 octets; strict: no leading zeros, no empty parts. A hand loop: this runs for every address of every node. */
 function parseV4Parts(s: string): number[] | undefined {
-  const bits = s.split('.');
-  if (bits.length !== 4) return undefined;
   const out: number[] = [];
-  for (const b of bits) {
-    if (!V4_OCTET.test(b)) return undefined;
-    const n = Number(b);
-    if (n > 255) return undefined;
-    out.push(n);
+  let value = 0;
+  let digits = 0;
+  let leadingZero = false;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 46; /* '.' ends the last octet */
+    if (c === 46) {
+      if (digits === 0 || value > 255 || (leadingZero && digits > 1)) return undefined;
+      out.push(value);
+      if (out.length > 4) return undefined;
+      value = 0;
+      digits = 0;
+      continue;
+    }
+    if (c < 48 || c > 57) return undefined;
+    if (digits === 0) leadingZero = c === 48;
+    if (++digits > 3) return undefined;
+    value = value * 10 + (c - 48);
   }
-  return out;
+  return out.length === 4 ? out : undefined;
 }
 
 function parseV6Parts(s: string): number[] | undefined {

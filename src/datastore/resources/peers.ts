@@ -97,29 +97,44 @@ export function convertPeers(inp: PeerInputs): void {
   const nodeSet = new Set(nodeNames);
   const selectorCache = new Map<string, Selector>();
   const nodeIps = new Set<string>();
-  for (const n of nodeNames) {
-    for (const f of ['ip_addr_v4', 'ip_addr_v6']) {
-      const ip = keys.get(hostKey(n, f));
-      if (ip) nodeIps.add(ip);
-    }
-  }
 
   const matching = (sel: Selector): string[] => inp.nodes.filter((n) => sel.matches(n.labels)).map((n) => n.name);
-  const fields = (n: string) => ({
-    v4: keys.get(hostKey(n, 'ip_addr_v4')) ?? '',
-    v6: keys.get(hostKey(n, 'ip_addr_v6')) ?? '',
-    as: keys.get(hostKey(n, 'as_num')) ?? '',
-    rr: keys.get(hostKey(n, 'rr_cluster_id')) ?? '',
-  });
+  interface Fields {
+    v4: string;
+    v6: string;
+    as: string;
+    rr: string;
+  }
+  const fieldCache = new Map<string, Fields>();
+  const byIp = new Map<string, string[]>();
+  const index = (n: string, ip: string): void => {
+    if (ip === '') return;
+    nodeIps.add(ip);
+    const list = byIp.get(ip);
+    if (list) list.push(n);
+    else byIp.set(ip, [n]);
+  };
+  for (const node of inp.nodes) {
+    const n = node.name;
+    const f: Fields = node.written ?? {
+      v4: keys.get(hostKey(n, 'ip_addr_v4')) ?? '',
+      v6: keys.get(hostKey(n, 'ip_addr_v6')) ?? '',
+      as: keys.get(hostKey(n, 'as_num')) ?? '',
+      rr: keys.get(hostKey(n, 'rr_cluster_id')) ?? '',
+    };
+    fieldCache.set(n, f);
+    index(n, f.v4);
+    index(n, f.v6);
+  }
+  const fields = (n: string): Fields => fieldCache.get(n) ?? { v4: '', v6: '', as: '', rr: '' };
   const listenPortOf = (n: string): number => inp.nodeListenPorts.get(n) ?? inp.globalListenPort;
 
   /** Calico nodes owning `ip` with AS `asNum` (0 = global) and, if given, listening on `port`. */
   const nodesWithIpPortAs = (ip: string, asNum: number, port: number): string[] => {
     const want = asNum === 0 ? globalAs : String(asNum);
     const out: string[] = [];
-    for (const n of nodeNames) {
+    for (const n of byIp.get(ip) ?? []) {
       const f = fields(n);
-      if (f.v4 !== ip && f.v6 !== ip) continue;
       if ((f.as || globalAs) !== want) continue;
       if (port !== 0) {
         const np = inp.nodeListenPorts.get(n);
@@ -285,10 +300,13 @@ export function convertPeers(inp: PeerInputs): void {
     const leaf = `peer_v${family}/${ip}${port ? `-${port}` : ''}`;
     return node === undefined ? `${GLOBAL_PREFIX}/${leaf}` : `${HOST_PREFIX}/${node}/${leaf}`;
   };
+  const serialised = new WeakMap<PeerValue, string>();
   const emit = (path: string, globalTwin: string | undefined, value: PeerValue): void => {
     if (out.has(path)) return;
     if (globalTwin !== undefined && out.has(globalTwin)) return;
-    out.set(path, JSON.stringify(value));
+    let text = serialised.get(value);
+    if (text === undefined) serialised.set(value, (text = JSON.stringify(value)));
+    out.set(path, text);
   };
   // Field order as Calico serialises its peer struct.
   const withCommon = (v: Valid, b: Omit<PeerValue, 'password' | 'source_addr' | 'restart_time' | 'next_hop_mode'>): PeerValue => ({

@@ -403,10 +403,11 @@ function convertNode(n: NodeInfo, keys: Map<string, string>, sink: ProblemSink):
   addr('ipv6Address', 6);
   keys.set(hostKey(n.name, 'ip_addr_v4'), v4);
   keys.set(hostKey(n.name, 'ip_addr_v6'), v6);
+  let asText = '';
   if (bgp.asNumber !== undefined && bgp.asNumber !== null && bgp.asNumber !== '') {
     const as = parseAsNumber(bgp.asNumber);
     if (as === undefined) sink.add(n.source, `bgp.asNumber ${JSON.stringify(bgp.asNumber)} is not an AS number (0-4294967295 or asdot); global AS used`);
-    else keys.set(hostKey(n.name, 'as_num'), String(as));
+    else keys.set(hostKey(n.name, 'as_num'), (asText = String(as)));
   }
   let rr = '';
   const rawRr = bgp.routeReflectorClusterID;
@@ -416,6 +417,7 @@ function convertNode(n: NodeInfo, keys: Map<string, string>, sink: ProblemSink):
     else rr = ip.text;
   }
   keys.set(hostKey(n.name, 'rr_cluster_id'), rr);
+  n.written = { v4, v6, as: asText, rr };
 }
 
 // ---------------------------------------------------------------------------
