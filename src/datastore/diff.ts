@@ -137,6 +137,7 @@ export class ResourceKeyView {
   private logged = new Set<string>();
   /** Duration of the last conversion, ms (benchmarks). */
   lastConvertMs = 0;
+  private lastKeys = new Map<string, string>();
 
   constructor(
     private readonly convert: KeyViewConverter,
@@ -144,11 +145,23 @@ export class ResourceKeyView {
     private readonly log: Logger,
   ) {}
 
-  /** Converts the current resource set to keys. */
+  /**
+   * Converts the current resource set to keys. If the converter throws, logs
+   * it and returns a copy of the last good result instead.
+   */
   keys(): Map<string, string> {
     const t0 = performance.now();
-    const { keys, problems } = this.convert(this.resources.values(), this.opts);
+    let out: ReturnType<KeyViewConverter>;
+    try {
+      out = this.convert(this.resources.values(), this.opts);
+    } catch (err) {
+      // A bug in the conversion must not take the watcher down: keep the last good view.
+      this.log.error({ err }, 'resource conversion failed; keeping the previous key view');
+      return new Map(this.lastKeys);
+    }
     this.lastConvertMs = performance.now() - t0;
+    const { keys, problems } = out;
+    this.lastKeys = keys;
     const now = new Set<string>();
     for (const p of problems) {
       const text = describeProblem(p);

@@ -330,3 +330,22 @@ test('service IP advertisement follows Services and Endpoints live', async () =>
   await waitFor(() => !routes().some((k) => k.startsWith('/calico/staticroutes/10.96.0.10')), '/32 withdrawn when the endpoint moves away');
   assert.ok(routes().some((k) => k.startsWith('/calico/staticroutes/10.96.0.0')));
 });
+
+test('a converter that throws keeps the last good view and the watcher alive', async () => {
+  let explode = false;
+  const flaky: KeyViewConverter = (rs, o) => {
+    if (explode) throw new Error('conversion bug');
+    return stubConvert(rs, o);
+  };
+  const { server, ds, lines } = await setup({}, { convert: flaky });
+  server.put(NODES, node('n1', '192.0.2.1'));
+  await ds.start();
+  await waitFor(() => ds.status() === 'in-sync', 'in-sync');
+  explode = true;
+  server.put(NODES, node('n2', '192.0.2.2'));
+  await waitFor(() => lines.some((l) => l.includes('resource conversion failed')), 'error logged');
+  assert.equal(ds.snapshot().get(ipKey('n1')), '192.0.2.1');
+  explode = false;
+  server.put(NODES, node('n3', '192.0.2.3'));
+  await waitFor(() => ds.snapshot().has(ipKey('n2')) && ds.snapshot().has(ipKey('n3')), 'recovered');
+});
