@@ -1,0 +1,63 @@
+/**
+ * The BGP listening socket. Every incoming connection is handed to the
+ * neighbor configured for its source address; connections from anyone else
+ * are closed at once, with a log line naming the address (never silently).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Neighbor } from './neighbor.js';
+
+export interface ListenerOptions {
+  /** Address to bind; undefined = all addresses (dual-stack). */
+  host?: string;
+  port: number;
+}
+
+/** `::ffff:192.0.2.1` -> `192.0.2.1`, so IPv4 peers match on a dual-stack socket. */
+export function normaliseAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address.toLowerCase();
+}
+
+export class BgpListener {
+  private server: Server | null = null;
+
+  constructor(
+    private readonly options: ListenerOptions,
+    private readonly lookup: (address: string) => Neighbor | undefined,
+    private readonly log: (level: 'info' | 'warn', msg: string, extra: Record<string, unknown>) => void = () => {},
+  ) {}
+
+  /** Binds and listens; resolves with the port actually bound (useful with port 0). */
+  async listen(): Promise<number> {
+    const server = createServer({ noDelay: true }, (socket) => this.onConnection(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: this.options.port, ...(this.options.host !== undefined ? { host: this.options.host } : {}) }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = server.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : this.options.port;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private onConnection(socket: Socket): void {
+    const address = normaliseAddress(socket.remoteAddress ?? '');
+    const neighbor = this.lookup(address);
+    if (neighbor === undefined) {
+      this.log('warn', 'refused BGP connection from an address that is not a configured peer', { address, port: socket.remotePort });
+      socket.destroy();
+      return;
+    }
+    if (!neighbor.accept(socket)) {
+      this.log('info', 'refused BGP connection: the session is already up or stopped', { address, neighbor: neighbor.config.name, state: neighbor.state });
+      socket.destroy();
+    }
+  }
+}

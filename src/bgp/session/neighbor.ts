@@ -1,0 +1,361 @@
+/**
+ * A configured BGP neighbor: owns the session FSM(s), the TCP connection(s),
+ * the timers and the restart policy, and reports what happens to the speaker.
+ *
+ * Two connections exist only during a collision (RFC 4271 section 6.8): our
+ * outgoing one and the peer's incoming one. Each has its own FSM; when one
+ * receives an OPEN while the other is in OpenConfirm, the BGP identifiers
+ * decide which survives, and the loser is told `OpenCollisionDump`.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { ipv4ToString, parseIpv4, type BgpMessage, type RouteRefreshMessage, type UpdateVerdict } from '../packet/index.js';
+import { SessionFsm, type DownReason, type FsmAction, type FsmConfig, type FsmEvent, type FsmState, type TimerName } from '../fsm/fsm.js';
+import type { Negotiated } from '../fsm/negotiate.js';
+import { IdleHoldBackoff, type IdleHoldPolicy } from './backoff.js';
+import { type Clock, TimerSet, systemClock } from './clock.js';
+import { Connection, type Direction } from './connection.js';
+
+export interface NeighborConfig extends FsmConfig {
+  /** Name for logs and status (Calico's `Mesh_192_0_2_2` style). */
+  name: string;
+  address: string;
+  port: number;
+  /** Local address to connect from, if any. */
+  localAddress?: string;
+  /** Only accept the peer's connections; never connect. */
+  passive: boolean;
+  idleHold?: IdleHoldPolicy;
+}
+
+export interface NeighborListener {
+  state?(state: FsmState, previous: FsmState): void;
+  established?(negotiated: Negotiated): void;
+  down?(reason: DownReason, wasEstablished: boolean): void;
+  update?(verdict: Exclude<UpdateVerdict, { action: 'session-reset' }>): void;
+  routeRefresh?(message: RouteRefreshMessage): void;
+  /** The established connection can take more writes. */
+  drain?(): void;
+  log?(level: 'debug' | 'info' | 'warn', msg: string, extra?: Record<string, unknown>): void;
+}
+
+/** Opens a TCP connection to the peer (tests and MD5/GTSM plug in here). */
+export type Connector = (cfg: NeighborConfig) => Socket;
+
+export const plainConnector: Connector = (cfg) =>
+  netConnect({ host: cfg.address, port: cfg.port, ...(cfg.localAddress !== undefined ? { localAddress: cfg.localAddress } : {}) });
+
+interface Leg {
+  fsm: SessionFsm;
+  conn: Connection | null;
+  direction: Direction;
+  timers: TimerSet<TimerName>;
+  /** A connect in progress (not yet a Connection). */
+  pending: Socket | null;
+}
+
+export class Neighbor {
+  private primary: Leg;
+  private secondary: Leg | null = null;
+  private readonly backoff: IdleHoldBackoff;
+  private restartTimer: unknown = null;
+  private running = false;
+  /** When the current state was entered, and the last reason it went down. */
+  since = new Date();
+  lastDown: DownReason | null = null;
+
+  constructor(
+    readonly config: NeighborConfig,
+    private readonly listener: NeighborListener,
+    private readonly clock: Clock = systemClock,
+    private readonly connector: Connector = plainConnector,
+    private readonly random: () => number = Math.random,
+  ) {
+    this.backoff = new IdleHoldBackoff(config.idleHold, random);
+    this.primary = this.newLeg('outgoing');
+  }
+
+  get state(): FsmState {
+    return this.primary.fsm.state;
+  }
+
+  get negotiated(): Negotiated | null {
+    return this.primary.fsm.state === 'Established' ? this.primary.fsm.negotiated : null;
+  }
+
+  /** The established connection, for the RIB side to write UPDATEs to. */
+  get connection(): Connection | null {
+    return this.primary.fsm.state === 'Established' ? this.primary.conn : null;
+  }
+
+  private get peerType(): 'internal' | 'external' {
+    return this.config.peerAs === this.config.localAs ? 'internal' : 'external';
+  }
+
+  private newLeg(direction: Direction): Leg {
+    const leg: Leg = {
+      fsm: new SessionFsm(this.config, this.peerType, this.random),
+      conn: null,
+      direction,
+      timers: null as unknown as TimerSet<TimerName>,
+      pending: null,
+    };
+    leg.timers = new TimerSet<TimerName>(this.clock, (t) => {
+      const ev: FsmEvent =
+        t === 'connectRetry' ? { type: 'ConnectRetryTimer_Expires' } : t === 'hold' ? { type: 'HoldTimer_Expires' } : { type: 'KeepaliveTimer_Expires' };
+      this.dispatch(leg, ev);
+    });
+    return leg;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.dispatch(this.primary, this.config.passive ? { type: 'ManualStart_with_PassiveTcpEstablishment' } : { type: 'ManualStart' });
+  }
+
+  /** Stops the session with a Cease (RFC 9003 text) and keeps it down. */
+  stop(reason = 'administratively stopped', subcode?: number): void {
+    this.running = false;
+    if (this.restartTimer !== null) this.clock.clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    if (this.secondary !== null) this.dispatch(this.secondary, { type: 'ManualStop', reason, ...(subcode !== undefined ? { subcode } : {}) });
+    this.dispatch(this.primary, { type: 'ManualStop', reason, ...(subcode !== undefined ? { subcode } : {}) });
+  }
+
+  /** Drops the session (admin reset) and lets the restart policy bring it back. */
+  reset(reason = 'administratively reset'): void {
+    this.dispatch(this.primary, { type: 'ManualStop', reason, subcode: 4 });
+    if (this.running) this.scheduleRestart(0);
+  }
+
+  /** Sends a message on the established connection. */
+  send(message: BgpMessage): boolean {
+    const conn = this.connection;
+    if (conn === null) return false;
+    conn.send(message);
+    if (message.type === 'UPDATE') this.dispatch(this.primary, { type: 'UpdateSent' });
+    return true;
+  }
+
+  /** Writes pre-encoded UPDATEs on the established connection; false when the socket is full. */
+  writeUpdates(messages: readonly Buffer[]): boolean {
+    const conn = this.connection;
+    if (conn === null || messages.length === 0) return false;
+    let ok = true;
+    for (const m of messages) ok = conn.write(m);
+    this.dispatch(this.primary, { type: 'UpdateSent' });
+    return ok;
+  }
+
+  /**
+   * An incoming TCP connection from this peer's address. Returns false if it
+   * was refused (the caller closes it).
+   */
+  accept(socket: Socket): boolean {
+    if (!this.running) return false;
+    const p = this.primary;
+    const s = p.fsm.state;
+    if ((s === 'Connect' || s === 'Active') && p.conn === null) {
+      // Take the peer's connection; abandon our own attempt.
+      p.pending?.destroy();
+      p.pending = null;
+      p.direction = 'incoming';
+      this.attach(p, socket);
+      this.dispatch(p, { type: 'TcpConnectionConfirmed' });
+      return true;
+    }
+    if (s === 'Idle' || (s === 'Established' && (p.fsm.negotiated?.gracefulRestart ?? null) !== null)) {
+      // Idle: we were waiting out the restart backoff; the peer is ready now.
+      // Established with graceful restart: RFC 4724 section 4.2, a new
+      // connection means the peer restarted and the old session is gone.
+      if (s === 'Established') this.dispatch(p, { type: 'TcpConnectionFails', error: 'peer reconnected (graceful restart)' });
+      if (this.restartTimer !== null) this.clock.clearTimeout(this.restartTimer);
+      this.restartTimer = null;
+      this.dispatch(this.primary, { type: 'ManualStart_with_PassiveTcpEstablishment' });
+      return this.accept(socket);
+    }
+    if ((s === 'OpenSent' || s === 'OpenConfirm') && this.secondary === null) {
+      const leg = this.newLeg('incoming');
+      this.secondary = leg;
+      this.attach(leg, socket);
+      this.dispatch(leg, { type: 'ManualStart_with_PassiveTcpEstablishment' });
+      this.dispatch(leg, { type: 'TcpConnectionConfirmed' });
+      return true;
+    }
+    // Established without graceful restart, or a third connection: RFC 4271
+    // section 6.8 keeps the existing one.
+    return false;
+  }
+
+  // -------------------------------------------------------------------------
+
+  private attach(leg: Leg, socket: Socket): void {
+    leg.conn = new Connection(socket, leg.direction, {
+      event: (ev) => this.dispatch(leg, ev),
+      closed: (error) => {
+        leg.conn = null;
+        this.dispatch(leg, { type: 'TcpConnectionFails', error: error ?? 'connection closed by peer' });
+      },
+      drain: () => {
+        if (leg === this.primary) this.listener.drain?.();
+      },
+    });
+  }
+
+  private connectOut(leg: Leg): void {
+    leg.pending?.destroy();
+    const socket = this.connector(this.config);
+    leg.pending = socket;
+    const onError = (err: Error): void => {
+      if (leg.pending !== socket) return;
+      leg.pending = null;
+      socket.destroy();
+      this.dispatch(leg, { type: 'TcpConnectionFails', error: err.message });
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      if (leg.pending !== socket) return;
+      socket.off('error', onError);
+      leg.pending = null;
+      if (leg.conn !== null) {
+        // The peer's connection won the race while we were connecting.
+        socket.destroy();
+        return;
+      }
+      leg.direction = 'outgoing';
+      this.attach(leg, socket);
+      this.dispatch(leg, { type: 'TcpConnectionConfirmed' });
+    });
+  }
+
+  /** RFC 4271 section 6.8 plus RFC 6286 for equal identifiers. */
+  private collisionLoser(a: Leg, b: Leg, peerId: string): Leg {
+    const local = parseIpv4(this.config.routerId) ?? 0;
+    const remote = parseIpv4(peerId) ?? 0;
+    const outgoing = a.direction === 'outgoing' ? a : b;
+    const incoming = outgoing === a ? b : a;
+    // "If the value of the local BGP Identifier is less than the remote one,
+    //  the local system closes the BGP connection that already exists (the one
+    //  that is already in the OpenConfirm state), and accepts the BGP
+    //  connection initiated by the remote system." In direction terms: the
+    //  connection initiated by the side with the higher identifier survives.
+    if (local !== remote) return local < remote ? outgoing : incoming;
+    // RFC 6286 section 2.3: equal identifiers: the larger AS's connection survives.
+    return this.config.localAs > this.config.peerAs ? incoming : outgoing;
+  }
+
+  private dispatch(leg: Leg, ev: FsmEvent): void {
+    if (ev.type === 'BGPOpen') {
+      const other = leg === this.primary ? this.secondary : this.primary;
+      if (other !== null && (other.fsm.state === 'OpenConfirm' || other.fsm.state === 'Established')) {
+        const loser = other.fsm.state === 'Established' ? leg : this.collisionLoser(leg, other, ev.open.bgpId);
+        this.log('info', 'connection collision', { keep: loser === leg ? other.direction : leg.direction });
+        this.apply(loser, loser.fsm.process({ type: 'OpenCollisionDump' }));
+        if (loser === leg) return;
+      }
+    }
+    this.apply(leg, leg.fsm.process(ev));
+  }
+
+  private apply(leg: Leg, actions: FsmAction[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'connect':
+          this.connectOut(leg);
+          break;
+        case 'close':
+          leg.pending?.destroy();
+          leg.pending = null;
+          leg.conn?.close();
+          leg.conn = null;
+          break;
+        case 'send':
+          leg.conn?.send(a.message);
+          break;
+        case 'setTimer':
+          leg.timers.set(a.timer, a.seconds);
+          break;
+        case 'clearTimer':
+          leg.timers.clear(a.timer);
+          break;
+        case 'stateChange':
+          if (a.to === 'OpenConfirm' && leg.conn !== null && leg.fsm.negotiated !== null) {
+            leg.conn.setContexts(leg.fsm.negotiated.rxCtx, leg.fsm.negotiated.txCtx);
+          }
+          this.onLegState(leg, a.from, a.to);
+          break;
+        case 'established':
+          this.promote(leg);
+          this.backoff.up(this.clock.now());
+          this.listener.established?.(a.negotiated);
+          break;
+        case 'down':
+          this.onLegDown(leg, a.reason, a.wasEstablished);
+          break;
+        case 'update':
+          if (leg === this.primary) this.listener.update?.(a.verdict);
+          break;
+        case 'routeRefresh':
+          if (leg === this.primary) this.listener.routeRefresh?.(a.message);
+          break;
+      }
+    }
+  }
+
+  /** A leg that reached Established becomes the primary; the other one goes. */
+  private promote(leg: Leg): void {
+    if (leg === this.primary) return;
+    const old = this.primary;
+    this.primary = leg;
+    this.secondary = null;
+    if (old.fsm.state !== 'Idle') this.apply(old, old.fsm.process({ type: 'OpenCollisionDump' }));
+    old.timers.clearAll();
+  }
+
+  private onLegState(leg: Leg, from: FsmState, to: FsmState): void {
+    if (leg !== this.primary) return;
+    this.since = new Date(this.clock.now());
+    this.listener.state?.(to, from);
+  }
+
+  private onLegDown(leg: Leg, reason: DownReason, wasEstablished: boolean): void {
+    if (leg === this.secondary) {
+      this.secondary = null;
+      leg.timers.clearAll();
+      return;
+    }
+    if (reason.kind === 'collision' && this.secondary !== null) {
+      // The other connection carries on as the session.
+      this.primary = this.secondary;
+      this.secondary = null;
+      leg.timers.clearAll();
+      return;
+    }
+    if (leg.fsm.state === 'Active') {
+      // Connection attempt failed; the FSM keeps retrying on its own timer.
+      this.lastDown = reason;
+      this.listener.down?.(reason, false);
+      return;
+    }
+    this.lastDown = reason;
+    this.listener.down?.(reason, wasEstablished);
+    if (this.running && reason.kind !== 'stopped') this.scheduleRestart(this.backoff.down(this.clock.now()));
+  }
+
+  private scheduleRestart(seconds: number): void {
+    if (this.restartTimer !== null) this.clock.clearTimeout(this.restartTimer);
+    this.log('debug', 'session restart scheduled', { seconds: Math.round(seconds * 10) / 10 });
+    this.restartTimer = this.clock.setTimeout(() => {
+      this.restartTimer = null;
+      if (!this.running || this.primary.fsm.state !== 'Idle') return;
+      this.dispatch(this.primary, this.config.passive ? { type: 'ManualStart_with_PassiveTcpEstablishment' } : { type: 'ManualStart' });
+    }, seconds * 1000);
+  }
+
+  private log(level: 'debug' | 'info' | 'warn', msg: string, extra?: Record<string, unknown>): void {
+    this.listener.log?.(level, msg, { neighbor: this.config.name, ...extra });
+  }
+}
+
+/** Router id text from a number (for tests and hashing). */
+export const routerIdText = ipv4ToString;
