@@ -51,7 +51,7 @@ const V6_N = Number(arg('--v6', '200000'));
 const TIMEOUT_S = Number(arg('--timeout', '120'));
 const RUNS = Number(arg('--runs', '3'));
 const ROUNDS = Number(arg('--rounds', '5'));
-const POLL_MS = Number(arg('--poll', '50'));
+const POLL_MS = Number(arg('--poll', '10'));
 /** Pause between polls as a fraction of the time elapsed so far (at least POLL_MS). */
 const POLL_FRACTION = 0.02;
 const WANTED = arg('--peers', 'bird,gobgp,frr').split(',');
