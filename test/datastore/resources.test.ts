@@ -180,3 +180,35 @@ test('externalTrafficPolicy Cluster with a single-address LoadBalancer IP is adv
   assert.equal(keys.get('/calico/staticroutes/198.51.100.7-32'), '198.51.100.7/32');
   assert.ok(!keys.has('/calico/staticroutes/10.96.0.10-32'), 'cluster IPs are not advertised');
 });
+
+test('arbitrary junk in resources never throws: it becomes problems', async () => {
+  const fc = (await import('fast-check')).default;
+  const junk = fc.oneof(
+    fc.string({ maxLength: 12 }),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(fc.oneof(fc.string({ maxLength: 6 }), fc.integer(), fc.object({ maxDepth: 1 })), { maxLength: 3 }),
+    fc.object({ maxDepth: 2 }),
+    fc.constantFrom('10.0.0.1', '10.0.0.0/8', '2001:db8::1', '[2001:db8::1]:179', 'all()', 'has(x)', '120s', 'Always', 'confirmed'),
+  );
+  const field = fc.constantFrom(
+    'peerIP', 'asNumber', 'node', 'nodeSelector', 'peerSelector', 'password', 'sourceAddress', 'maxRestartTime', 'ttlSecurity',
+    'keepOriginalNextHop', 'nextHopMode', 'reachableBy', 'bgp', 'cidr', 'ipipMode', 'vxlanMode', 'state', 'deleted', 'listenPort',
+    'nodeToNodeMeshEnabled', 'serviceClusterIPs', 'serviceLoadBalancerIPs', 'prefixAdvertisements', 'communities', 'nodeMeshPassword',
+    'clusterIP', 'externalIPs', 'type', 'externalTrafficPolicy', 'podCIDRs',
+  );
+  const resource = fc.record({
+    apiVersion: fc.constantFrom('projectcalico.org/v3', 'crd.projectcalico.org/v1', 'v1'),
+    kind: fc.constantFrom('BGPConfiguration', 'BGPPeer', 'Node', 'IPPool', 'BlockAffinity', 'Service', 'Endpoints', 'Secret'),
+    metadata: fc.record({ name: fc.constantFrom('default', 'node.a', 'a', 'b', 'x'), labels: fc.dictionary(fc.string({ maxLength: 4 }), fc.string({ maxLength: 4 }), { maxKeys: 2 }) }),
+    spec: fc.dictionary(field, junk, { maxKeys: 5 }),
+  });
+  fc.assert(
+    fc.property(fc.array(resource, { maxLength: 8 }), (rs) => {
+      const { keys, problems } = resourcesToKeyView(rs as Resource[], { nodeName: 'a', usePodCidr: true });
+      return keys instanceof Map && Array.isArray(problems);
+    }),
+    { numRuns: 300 },
+  );
+});

@@ -133,3 +133,38 @@ test('an index kept current by change batches builds the same model as a full re
     { numRuns: 200 },
   );
 });
+
+test('arbitrary values under every key prefix never make the model throw', () => {
+  const prefix = fc.constantFrom(
+    `${H}a/`,
+    `${H}b/`,
+    '/calico/bgp/v1/global/',
+    `${H}a/peer_v4/`,
+    `${H}a/peer_v6/`,
+    '/calico/bgp/v1/global/peer_v4/',
+    '/calico/v1/ipam/v4/pool/',
+    '/calico/v1/ipam/v6/pool/',
+    '/calico/ipam/v2/host/a/ipv4/block/',
+    '/calico/ipam/v2/host/a/ipv6/block/',
+    '/calico/staticroutes/',
+    '/calico/rejectcidrsv6/',
+  );
+  const leaf = fc.oneof(
+    fc.constantFrom('ip_addr_v4', 'ip_addr_v6', 'as_num', 'rr_cluster_id', 'listen_port', 'node_mesh', 'loglevel', 'prefix_advertisements/ip_v4', 'node_mesh_restart_time', '10.0.0.0-8', 'x'),
+    fc.string({ maxLength: 10 }),
+  );
+  const value = fc.oneof(
+    fc.string({ maxLength: 20 }),
+    fc.json({ maxDepth: 2 }),
+    fc.constantFrom('{"ip":"192.0.2.9","as_num":"1","port":"x"}', '[{"cidr":"10.0.0.0/8","communities":[1,"a:b"]}]', 'null', '{"state":7}'),
+  );
+  fc.assert(
+    fc.property(fc.array(fc.tuple(prefix, leaf, value), { maxLength: 10 }), fc.constantFrom(undefined, 'hash', '1.2.3.4', 'junk'), (entries, routerId) => {
+      const keys = new Map(base);
+      for (const [p, l, v] of entries) keys.set(p + l, v);
+      const { config } = buildNodeBgpConfig(keys, 'a', routerId === undefined ? {} : { routerId });
+      return typeof config.asNumber === 'number' && JSON.parse(JSON.stringify(config)) !== null;
+    }),
+    { numRuns: 300 },
+  );
+});
