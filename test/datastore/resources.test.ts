@@ -212,3 +212,39 @@ test('arbitrary junk in resources never throws: it becomes problems', async () =
     { numRuns: 300 },
   );
 });
+
+test('memoised conversion of a changing resource set equals a fresh conversion', async () => {
+  const fc = (await import('fast-check')).default;
+  const nodeArb = fc.record({
+    i: fc.integer({ min: 0, max: 5 }),
+    ip: fc.integer({ min: 1, max: 4 }),
+    rr: fc.boolean(),
+    label: fc.constantFrom('a', 'b'),
+    k8s: fc.boolean(),
+  });
+  const mk = (n: { i: number; ip: number; rr: boolean; label: string; k8s: boolean }): Resource =>
+    n.k8s
+      ? { apiVersion: 'v1', kind: 'Node', metadata: { name: `n${n.i}`, labels: { zone: n.label }, annotations: { 'projectcalico.org/IPv4Address': `192.0.2.${n.ip + n.i * 10}/24` } } }
+      : node(`n${n.i}`, `192.0.2.${n.ip + n.i * 10}/24`, n.rr ? { routeReflectorClusterID: '224.0.0.1' } : {}, { zone: n.label, ...(n.rr ? { rr: 'y' } : {}) });
+  const fixed: Resource[] = [
+    v3('BGPPeer', 'to-rr', { nodeSelector: '!has(rr)', peerSelector: 'has(rr)' }),
+    v3('BGPPeer', 'zone-a', { nodeSelector: "zone == 'a'", peerIP: '198.51.100.1', asNumber: 65001 }),
+    v3('BGPPeer', 'to-n1', { peerIP: '192.0.2.11', asNumber: 64512 }),
+    v3('IPPool', 'p', { cidr: '10.0.0.0/16', ipipMode: 'Always' }),
+  ];
+  fc.assert(
+    fc.property(fc.array(fc.array(nodeArb, { maxLength: 6 }), { minLength: 1, maxLength: 5 }), fc.boolean(), (steps, withConfig) => {
+      const byName = new Map<string, Resource>();
+      const cfg = v3('BGPConfiguration', 'default', { asNumber: 65000, listenPort: 1179 });
+      for (const step of steps) {
+        for (const n of step) byName.set(`${n.k8s ? 'k' : 'v'}${n.i}`, mk(n));
+        const rs = [...fixed, ...(withConfig ? [cfg] : []), ...byName.values()];
+        const a = resourcesToKeyView(rs, { nodeName: 'n1' });
+        const b = resourcesToKeyView(structuredClone(rs), { nodeName: 'n1' });
+        assert.deepEqual([...a.keys].sort(), [...b.keys].sort());
+        assert.deepEqual(a.problems, b.problems);
+      }
+    }),
+    { numRuns: 150 },
+  );
+});

@@ -53,6 +53,66 @@ export interface KeyViewOptions {
   advertiseClusterIps?: string;
 }
 
+// ---------------------------------------------------------------------------
+// Memoisation. Resources are treated as immutable values: a backend passes a
+// new object when a resource changes (every backend here parses a fresh one).
+// The output of each resource, and of the whole peer computation, is recorded
+// and replayed while its inputs are the same objects, so a change to one
+// resource costs little more than replaying the others' keys.
+// ---------------------------------------------------------------------------
+
+interface Recorded {
+  keys: Array<[string, string]>;
+  problems: Array<[string, string]>;
+}
+
+function record(fn: (keys: Map<string, string>, sink: ProblemSink) => void): Recorded {
+  const k = new Map<string, string>();
+  const s = new ProblemSink();
+  fn(k, s);
+  return { keys: [...k], problems: s.list.map((p) => [p.resource, p.message]) };
+}
+
+function replay(r: Recorded, keys: Map<string, string>, sink: ProblemSink): void {
+  for (const [k, v] of r.keys) keys.set(k, v);
+  for (const [res, msg] of r.problems) sink.add(res, msg);
+}
+
+const resourceMemo = new WeakMap<Resource, Recorded>();
+
+function memoized(r: Resource, fn: (r: Resource, keys: Map<string, string>, sink: ProblemSink) => void): Recorded {
+  let rec = resourceMemo.get(r);
+  if (rec === undefined) {
+    rec = record((k, s) => fn(r, k, s));
+    resourceMemo.set(r, rec);
+  }
+  return rec;
+}
+
+const nodeMemo = new WeakMap<Resource, { partner: Resource | undefined; out: { info: NodeInfo; rec: Recorded } }>();
+
+/** One node's merged info and keys, memoised on the (Kubernetes Node, v3 Node) pair. */
+function nodeOutput(k8s: Resource | undefined, v3: Resource | undefined): { info: NodeInfo; rec: Recorded } {
+  const primary = (v3 ?? k8s)!;
+  const partner = v3 ? k8s : undefined;
+  const m = nodeMemo.get(primary);
+  if (m && m.partner === partner) return m.out;
+  const info = mergeNodes(k8s ? [k8s] : [], v3 ? [v3] : [])[0]!;
+  const rec = record((k, s) => convertNode(info, k, s));
+  const out = { info, rec };
+  nodeMemo.set(primary, { partner, out });
+  return out;
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The last peer computation (inputs by identity, recorded output). */
+let lastPeers: { sig: string; peers: Resource[]; nodes: NodeInfo[]; secrets: Resource[]; rec: Recorded } | undefined;
+
 const ANN = {
   ipv4: 'projectcalico.org/IPv4Address',
   ipv6: 'projectcalico.org/IPv6Address',
@@ -125,12 +185,21 @@ export function resourcesToKeyView(
   }
 
   // -- Nodes -------------------------------------------------------------------
-  const nodes = mergeNodes(all('K8sNode'), all('Node'));
-  for (const n of nodes) convertNode(n, keys, sink);
+  const nodes: NodeInfo[] = [];
+  {
+    const k8sByName = byKind.get('K8sNode') ?? new Map<string, Resource>();
+    const v3ByName = byKind.get('Node') ?? new Map<string, Resource>();
+    const names = [...new Set([...k8sByName.keys(), ...v3ByName.keys()])].sort();
+    for (const name of names) {
+      const out = nodeOutput(k8sByName.get(name), v3ByName.get(name));
+      replay(out.rec, keys, sink);
+      nodes.push(out.info);
+    }
+  }
 
   // -- IPAM ----------------------------------------------------------------------
-  for (const pool of all('IPPool')) convertPool(pool, keys, sink);
-  for (const aff of all('BlockAffinity')) convertAffinity(aff, keys, sink);
+  for (const pool of all('IPPool')) replay(memoized(pool, convertPool), keys, sink);
+  for (const aff of all('BlockAffinity')) replay(memoized(aff, convertAffinity), keys, sink);
   if (opts.usePodCidr) {
     for (const n of nodes) {
       for (const c of n.podCidrs) {
@@ -145,7 +214,26 @@ export function resourcesToKeyView(
   }
 
   // -- Peers ---------------------------------------------------------------------
-  convertPeers({ peers: all('BGPPeer'), nodes, keys, globalListenPort, nodeListenPorts, secret, problems: sink });
+  {
+    const peers = all('BGPPeer');
+    const secrets = all('Secret');
+    const sig = `${keys.get('/calico/bgp/v1/global/as_num') ?? ''}|${globalListenPort}|${[...nodeListenPorts].sort().join(',')}`;
+    const last = lastPeers;
+    let rec: Recorded;
+    if (last && last.sig === sig && sameItems(last.peers, peers) && sameItems(last.nodes, nodes) && sameItems(last.secrets, secrets)) {
+      rec = last.rec;
+    } else {
+      rec = record((k, sk) => {
+        // The conversion reads the global AS from the keys it writes into.
+        const asNum = keys.get('/calico/bgp/v1/global/as_num');
+        if (asNum !== undefined) k.set('/calico/bgp/v1/global/as_num', asNum);
+        convertPeers({ peers, nodes, keys: k, globalListenPort, nodeListenPorts, secret, problems: sk });
+        k.delete('/calico/bgp/v1/global/as_num');
+      });
+      lastPeers = { sig, peers, nodes, secrets, rec };
+    }
+    replay(rec, keys, sink);
+  }
 
   // -- Services ------------------------------------------------------------------
   const spec = defaultConfig && isRecord(defaultConfig.spec) ? defaultConfig.spec : {};
