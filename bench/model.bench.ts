@@ -38,6 +38,8 @@ interface Result {
   peers: number;
   loadMs: number;
   changeMs: number;
+  /** CPU time of the same (less sensitive to other load on the machine). */
+  changeCpuMs: number;
   modelOnlyMs: number;
   unrelatedEvents: number;
   rssMb: number;
@@ -155,14 +157,18 @@ async function runOne(n: number, topology: Topology): Promise<Result> {
     const rounds = n >= 5000 ? 5 : 9;
     const changeTimes: number[] = [];
     const bumped = new Set<number>();
+    const changeCpu: number[] = [];
     for (let r = 0; r < rounds; r++) {
       const before = watcher.stats.changes;
       if (r % 2 === 0) bumped.add(target);
       else bumped.delete(target);
       writeFileSync(targetFile, nodesFile(Math.floor(target / NODES_PER_FILE), n, topology, bumped));
       const s = performance.now();
+      const c0 = process.cpuUsage();
       ds.reloadFiles([targetFile]);
+      const c1 = process.cpuUsage(c0);
       changeTimes.push(performance.now() - s);
+      changeCpu.push((c1.user + c1.system) / 1000);
       if (watcher.stats.changes !== before + 1) throw new Error('expected exactly one model change event');
     }
 
@@ -211,6 +217,7 @@ async function runOne(n: number, topology: Topology): Promise<Result> {
       peers,
       loadMs,
       changeMs: median(changeTimes),
+      changeCpuMs: median(changeCpu),
       modelOnlyMs: median(modelTimes),
       unrelatedEvents,
       rssMb,
@@ -221,7 +228,7 @@ async function runOne(n: number, topology: Topology): Promise<Result> {
 }
 
 function table(results: Result[]): string {
-  const rows = [['nodes', 'topology', 'keys', 'peers', 'initial load ms', 'change->model ms', 'key->model ms', 'unrelated events', 'RSS MB']];
+  const rows = [['nodes', 'topology', 'keys', 'peers', 'initial load ms', 'change->model ms', '(cpu ms)', 'key->model ms', 'unrelated events', 'RSS MB']];
   for (const r of results) {
     rows.push([
       String(r.nodes),
@@ -230,6 +237,7 @@ function table(results: Result[]): string {
       String(r.peers),
       r.loadMs.toFixed(0),
       r.changeMs.toFixed(1),
+      r.changeCpuMs.toFixed(1),
       r.modelOnlyMs.toFixed(2),
       String(r.unrelatedEvents),
       r.rssMb.toFixed(0),
