@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { setLogLevel } from './log.js';
 import { registerDecode } from './commands/decode.js';
+import { registerModel } from './commands/model.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
       }
     });
   registerDecode(program);
+  registerModel(program);
   return program;
 }
 
