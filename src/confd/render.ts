@@ -294,6 +294,7 @@ function template(path: string): Compiled {
 export function renderFile(name: string, flavor: Flavor, model: NodeBgpConfig): string {
   const file: InternalFile | undefined = flavorFiles(flavor).find((f) => f.name === name);
   if (!file) throw new RenderError(`flavor ${flavor} has no file ${JSON.stringify(name)}`);
+  // The main files (the ones that depend on the global settings) state the router id.
   if (file.dependsOn.includes('global') && model.routerId === '') {
     throw new RenderError(`no router id for node ${model.nodeName}: it has no IPv4 address and CALICO_ROUTER_ID is not set`);
   }
