@@ -54,6 +54,10 @@ export interface FlavorFile {
   dependsOn: readonly ModelPart[];
   /** For the per-family files of BIRD 1.6: the family the file configures; null = both. */
   family: Family | null;
+  /** The BIRD process that reads the file (to check with `<daemon> -p -c <main file>` and reload). */
+  daemon: 'bird' | 'bird6';
+  /** The file given to `bird -c`; the others are included from the main file of the same daemon, by relative path. */
+  main: boolean;
 }
 
 const ALL: readonly ModelPart[] = Object.freeze(['global', 'peers', 'aggr', 'ipam'] as const);
@@ -61,11 +65,12 @@ const bird16 = (fork: boolean): readonly InternalFile[] =>
   Object.freeze(
     ([4, 6] as const).flatMap((family) => {
       const s = family === 4 ? '' : '6';
+      const daemon = family === 4 ? ('bird' as const) : ('bird6' as const);
       return [
-        { name: `bird${s}.cfg`, template: 'bird-1.6/bird.cfg.hbs', dependsOn: Object.freeze(['global', 'peers'] as const), family },
-        { name: `bird${s}_aggr.cfg`, template: 'bird-1.6/bird_aggr.cfg.hbs', dependsOn: Object.freeze(['aggr', 'peers'] as const), family },
-        { name: `bird${s}_ipam.cfg`, template: 'bird-1.6/bird_ipam.cfg.hbs', dependsOn: Object.freeze(['ipam'] as const), family },
-      ].map((f) => Object.freeze({ ...f, fork }));
+        { name: `bird${s}.cfg`, template: 'bird-1.6/bird.cfg.hbs', dependsOn: Object.freeze(['global', 'peers'] as const), main: true },
+        { name: `bird${s}_aggr.cfg`, template: 'bird-1.6/bird_aggr.cfg.hbs', dependsOn: Object.freeze(['aggr', 'peers'] as const), main: false },
+        { name: `bird${s}_ipam.cfg`, template: 'bird-1.6/bird_ipam.cfg.hbs', dependsOn: Object.freeze(['ipam'] as const), main: false },
+      ].map((f) => Object.freeze({ ...f, family, daemon, fork }));
     }),
   );
 
@@ -75,7 +80,7 @@ type InternalFile = FlavorFile & { fork?: boolean };
 const FILES: Readonly<Record<Flavor, readonly InternalFile[]>> = Object.freeze({
   calico: bird16(true),
   bird1: bird16(false),
-  bird2: Object.freeze([Object.freeze({ name: 'bird.cfg', template: 'bird-2/bird.cfg.hbs', dependsOn: ALL, family: null })]),
+  bird2: Object.freeze([Object.freeze({ name: 'bird.cfg', template: 'bird-2/bird.cfg.hbs', dependsOn: ALL, family: null, daemon: 'bird' as const, main: true })]),
 });
 
 /** The files a flavor renders, in a stable order, with the model parts each depends on (for selective re-render). */
@@ -294,8 +299,7 @@ function template(path: string): Compiled {
 export function renderFile(name: string, flavor: Flavor, model: NodeBgpConfig): string {
   const file: InternalFile | undefined = flavorFiles(flavor).find((f) => f.name === name);
   if (!file) throw new RenderError(`flavor ${flavor} has no file ${JSON.stringify(name)}`);
-  // The main files (the ones that depend on the global settings) state the router id.
-  if (file.dependsOn.includes('global') && model.routerId === '') {
+  if (file.main && model.routerId === '') {
     throw new RenderError(`no router id for node ${model.nodeName}: it has no IPv4 address and CALICO_ROUTER_ID is not set`);
   }
   const text = template(file.template)(context(flavor, file, model));

@@ -44,8 +44,10 @@ const bird2 = bird2Binary();
 /** Parses the main files of a flavor's rendering with the matching BIRD; returns the complaints. */
 function check(flavor: Flavor, model: NodeBgpConfig): string[] {
   const dir = writeRendered(renderAll(flavor, model));
-  const runs: Array<[string, string]> =
-    flavor === 'bird2' ? [[bird2!, 'bird.cfg']] : [[bird1!.bird, 'bird.cfg'], [bird1!.bird6, 'bird6.cfg']];
+  const binaries = flavor === 'bird2' ? { bird: bird2!, bird6: '' } : bird1!;
+  const runs = flavorFiles(flavor)
+    .filter((f) => f.main)
+    .map((f): [string, string] => [binaries[f.daemon], f.name]);
   const out: string[] = [];
   for (const [bin, file] of runs) {
     const r = birdCheck(bin, join(dir, file));
@@ -264,6 +266,8 @@ test('each flavor lists its files in a stable order, with the model parts they d
   assert.deepEqual(flavorFiles('calico').map((f) => f.name), six);
   assert.deepEqual(flavorFiles('bird1').map((f) => f.name), six);
   assert.deepEqual(flavorFiles('bird2').map((f) => f.name), ['bird.cfg']);
+  assert.deepEqual(flavorFiles('calico').filter((f) => f.main).map((f) => `${f.daemon} -c ${f.name}`), ['bird -c bird.cfg', 'bird6 -c bird6.cfg']);
+  assert.deepEqual(flavorFiles('bird2').map((f) => `${f.daemon} -c ${f.name}`), ['bird -c bird.cfg']);
   for (const flavor of FLAVORS) {
     for (const f of flavorFiles(flavor)) {
       assert.ok(existsSync(join(templatesDirectory(), f.template)), f.template);

@@ -108,10 +108,11 @@ export interface BirdCheck {
 
 /**
  * Parses a config with `bird -p -c FILE` (parse only: no sockets, no kernel).
- * Included files are resolved by BIRD relative to FILE's directory.
+ * BIRD resolves relative includes against FILE's directory, not the working directory.
  */
 export function birdCheck(binary: string, file: string): BirdCheck {
-  const r = spawnSync(binary, ['-p', '-c', file], { encoding: 'utf8', timeout: 30_000, cwd: dirname(file) });
+  // Run from / so that includes must resolve next to the file, as they do for the real daemon.
+  const r = spawnSync(binary, ['-p', '-c', file], { encoding: 'utf8', timeout: 30_000, cwd: '/' });
   const output = `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`.trim();
   return { ok: r.status === 0, output };
 }
