@@ -34,6 +34,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -q "${missing[@]}"
 fi
 
+# BIRD 2 conflicts with the bird (1.6) package, so it is unpacked into a
+# private prefix for the bird2 flavor checks and interop tests.
+bash scripts/install-bird2.sh
+
 # The packaged daemons start themselves on install; the tests run their own
 # instances with private configs, so stop the system-wide ones to free ports.
 if [ "$(id -u)" -eq 0 ]; then
