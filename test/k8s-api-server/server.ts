@@ -92,6 +92,8 @@ export class FakeApiServer {
   private available = true;
   private readonly denied = new Set<string>();
   private readonly stalled = new Set<string>();
+  private readonly snapshots = new Map<number, { rv: number; items: K8sObject[] }>();
+  private snapshotSeq = 0;
   /** Every request path+query, for assertions. */
   readonly requests: string[] = [];
   url = '';
@@ -158,6 +160,7 @@ export class FakeApiServer {
   /** Forgets history: watches and continue tokens from before now get 410. */
   compact(): void {
     this.history = [];
+    this.snapshots.clear();
     this.compactedRv = this.rv;
   }
 
@@ -237,11 +240,12 @@ export class FakeApiServer {
     let offset = 0;
     let items: K8sObject[];
     if (cont) {
-      const tok = JSON.parse(Buffer.from(cont, 'base64').toString()) as { rv: number; offset: number; items: K8sObject[] };
-      if (tok.rv < this.compactedRv) return this.status(res, 410, 'Expired', 'The provided continue parameter is too old');
-      rv = tok.rv;
+      const tok = JSON.parse(Buffer.from(cont, 'base64').toString()) as { id: number; offset: number };
+      const snap = this.snapshots.get(tok.id);
+      if (!snap || snap.rv < this.compactedRv) return this.status(res, 410, 'Expired', 'The provided continue parameter is too old');
+      rv = snap.rv;
       offset = tok.offset;
-      items = tok.items;
+      items = snap.items;
     } else {
       items = [...c.objects.values()]
         .filter((o) => ns === undefined || o.metadata.namespace === ns)
@@ -250,8 +254,12 @@ export class FakeApiServer {
     const page = limit > 0 ? items.slice(offset, offset + limit) : items.slice(offset);
     const next = offset + page.length;
     const metadata: Record<string, unknown> = { resourceVersion: String(rv) };
-    // Real servers keep the snapshot server-side; we carry it in the token.
-    if (next < items.length) metadata.continue = Buffer.from(JSON.stringify({ rv, offset: next, items })).toString('base64');
+    if (next < items.length) {
+      // Like the real server, the list snapshot stays server-side; the token names it.
+      const id = ++this.snapshotSeq;
+      this.snapshots.set(id, { rv, items });
+      metadata.continue = Buffer.from(JSON.stringify({ id, offset: next })).toString('base64');
+    }
     const out = page.map((o) => {
       if (!c.core) return o;
       const { kind: _k, apiVersion: _a, ...rest } = o;
