@@ -122,6 +122,22 @@ export class Neighbor {
     this.dispatch(this.primary, { type: 'ManualStop', reason, ...(subcode !== undefined ? { subcode } : {}) });
   }
 
+  /**
+   * Closes the connections without a NOTIFICATION and keeps the session down:
+   * a graceful-restart shutdown (RFC 4724), after which peers keep our routes
+   * for the restart time.
+   */
+  abandon(): void {
+    this.running = false;
+    if (this.restartTimer !== null) this.clock.clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    if (this.secondary !== null) this.dispatch(this.secondary, { type: 'TcpConnectionFails', error: 'shutting down (graceful restart)' });
+    this.dispatch(this.primary, { type: 'TcpConnectionFails', error: 'shutting down (graceful restart)' });
+    // The FSM would keep retrying from Active; nothing should run any more.
+    this.primary.timers.clearAll();
+    this.secondary?.timers.clearAll();
+  }
+
   /** Drops the session (admin reset) and lets the restart policy bring it back. */
   reset(reason = 'administratively reset'): void {
     this.dispatch(this.primary, { type: 'ManualStop', reason, subcode: 4 });

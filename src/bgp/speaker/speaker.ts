@@ -1,0 +1,627 @@
+/**
+ * The native BGP speaker: sessions from the peering model, one Loc-RIB,
+ * Calico's export policy through update groups, graceful restart, and the
+ * `status`/`routes` views. One event loop owns all of it: sockets and timers
+ * only post events here.
+ *
+ * Not done here (see README "native mode status"): kernel programming is
+ * fed through `onBestChange` by the FIB layer; max-prefix limits; split
+ * horizon towards the peer a route came from (the receiver's loop checks
+ * drop such routes: AS_PATH for eBGP, ORIGINATOR_ID for reflected routes).
+ */
+import type { Logger } from 'pino';
+import {
+  Afi,
+  ErrCode,
+  RefreshSubtype,
+  afiSafiKey,
+  encodeMessage,
+  endOfRibFamily,
+  ipv4ToString,
+  parseIpv4,
+  type PathAttributes,
+  type RouteRefreshMessage,
+  type UpdateVerdict,
+} from '../packet/index.js';
+import type { DownReason } from '../fsm/fsm.js';
+import type { Negotiated } from '../fsm/negotiate.js';
+import { BgpListener } from '../session/listener.js';
+import { Neighbor, type Connector } from '../session/neighbor.js';
+import { type Clock, systemClock } from '../session/clock.js';
+import { AttrTable, type AttrSet } from '../rib/intern.js';
+import { LocRib, type BestChange } from '../rib/loc-rib.js';
+import type { Path, PathSource } from '../rib/best-path.js';
+import { type PrefixKey, keyFromString, keyToString, prefixKey } from '../rib/prefix-key.js';
+import { CalicoPolicy, loopCheck, prefixParts } from '../policy/calico.js';
+import type { NodeBgpConfig, Peer } from '../../model/types.js';
+import { type ExportClass, classSignature, exportAttributes, mayAdvertise } from './export.js';
+import { UpdateGroup } from './update-group.js';
+import { DEFAULT_SESSION, type SessionDefaults, neighborConfigFor, peerIdentity } from './peer-config.js';
+
+export interface SpeakerOptions {
+  role: 'node' | 'reflector';
+  /** Override the model's listen port (tests); 0 picks a free port. */
+  listenPort?: number;
+  /** Override the listen address; default: the model's bind mode. */
+  listenHost?: string;
+  session?: Partial<SessionDefaults>;
+  clock?: Clock;
+  connector?: Connector;
+  log: Logger;
+  /** Destinations whose best path changed (for kernel programming). */
+  onBestChange?: (changes: readonly BestChange[]) => void;
+  importOnlyPools?: boolean;
+  importRejectCidrs?: boolean;
+  /** Milliseconds to gather changes before sending UPDATEs. */
+  batchMs?: number;
+}
+
+interface PeerRuntime {
+  index: number;
+  spec: Peer;
+  identity: string;
+  neighbor: Neighbor;
+  source: PathSource & { routerId: number };
+  group: UpdateGroup | null;
+  negotiated: Negotiated | null;
+  received: number;
+  accepted: number;
+  /** Families with stale routes from a graceful restart, and their timer. */
+  staleTimer: unknown;
+  /** When the peer's last End-of-RIB arrived per family key. */
+  eorSeen: Set<number>;
+}
+
+export interface PeerStatus {
+  name: string;
+  address: string;
+  port: number;
+  asNumber: number;
+  type: 'mesh' | 'global' | 'node';
+  state: string;
+  since: string;
+  info: string;
+  routesReceived: number;
+  routesAccepted: number;
+  routesAdvertised: number;
+}
+
+export interface RouteView {
+  prefix: string;
+  best: boolean;
+  nextHops: string[];
+  from: string;
+  asPath: number[];
+  localPref: number;
+  communities: string[];
+  installed: boolean;
+}
+
+export class Speaker {
+  private model: NodeBgpConfig;
+  private policy: CalicoPolicy;
+  private readonly table = new AttrTable();
+  private readonly rib = new LocRib(this.table);
+  private readonly peers = new Map<string, PeerRuntime>();
+  private readonly groups = new Map<string, UpdateGroup>();
+  private readonly sources = new Map<PathSource, PeerRuntime>();
+  private readonly listeners: BgpListener[] = [];
+  private readonly dirty = new Set<PrefixKey>();
+  private localRoutes = new Set<PrefixKey>();
+  private flushTimer: unknown = null;
+  private nextIndex = 1;
+  private readonly clock: Clock;
+  private readonly session: SessionDefaults;
+  private readonly log: Logger;
+  /** Prefix keys the FIB layer reports as installed. */
+  installed: ReadonlySet<PrefixKey> = new Set();
+  listenPortBound = 0;
+
+  constructor(model: NodeBgpConfig, private readonly options: SpeakerOptions) {
+    this.model = model;
+    this.policy = this.makePolicy(model);
+    this.clock = options.clock ?? systemClock;
+    this.session = { ...DEFAULT_SESSION, ...options.session };
+    this.log = options.log;
+  }
+
+  private makePolicy(model: NodeBgpConfig): CalicoPolicy {
+    return new CalicoPolicy(model, {
+      ...(this.options.importOnlyPools !== undefined ? { importOnlyPools: this.options.importOnlyPools } : {}),
+      ...(this.options.importRejectCidrs !== undefined ? { importRejectCidrs: this.options.importRejectCidrs } : {}),
+    });
+  }
+
+  private get clusterId(): string | null {
+    return this.model.routeReflectorClusterId;
+  }
+
+  private get reflector(): boolean {
+    return this.options.role === 'reflector' || this.clusterId !== null;
+  }
+
+  // -------------------------------------------------------------------------
+  // Lifecycle
+  // -------------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    const port = this.options.listenPort ?? this.model.listenPort ?? 179;
+    const hosts: (string | undefined)[] = [];
+    if (this.options.listenHost !== undefined) hosts.push(this.options.listenHost);
+    else if (this.model.bindMode === 'NodeIP') {
+      for (const a of [this.model.ipv4.address, this.model.ipv6.address]) if (a !== null) hosts.push(a);
+    } else hosts.push(undefined);
+    for (const host of hosts) {
+      const l = new BgpListener({ port, ...(host !== undefined ? { host } : {}) }, (addr) => this.peerByAddress(addr)?.neighbor, (level, msg, extra) =>
+        this.log[level](extra, msg),
+      );
+      this.listenPortBound = await l.listen();
+      this.listeners.push(l);
+    }
+    this.log.info({ port: this.listenPortBound, hosts, routerId: this.model.routerId, as: this.model.asNumber, role: this.options.role }, 'BGP speaker listening');
+    this.syncLocalRoutes();
+    this.syncPeers();
+  }
+
+  /**
+   * Stops every session. `graceful`: close without Cease so peers that
+   * negotiated graceful restart keep our routes (RFC 4724); otherwise send
+   * Cease with `message`.
+   */
+  async stop(opts: { graceful: boolean; message?: string } = { graceful: false }): Promise<void> {
+    for (const p of this.peers.values()) {
+      if (opts.graceful) p.neighbor.abandon();
+      else p.neighbor.stop(opts.message ?? 'calico-bgpd shutting down');
+      if (p.staleTimer !== null) this.clock.clearTimeout(p.staleTimer);
+    }
+    if (this.flushTimer !== null) this.clock.clearTimeout(this.flushTimer);
+    await Promise.all(this.listeners.map((l) => l.close()));
+    this.listeners.length = 0;
+  }
+
+  /** Applies a new model: only peers whose entry changed are touched; local routes follow IPAM. */
+  applyModel(model: NodeBgpConfig): void {
+    const routerChanged = model.routerId !== this.model.routerId || model.asNumber !== this.model.asNumber;
+    this.model = model;
+    this.policy = this.makePolicy(model);
+    if (routerChanged) {
+      // Every session depends on the router id and AS: rebuild them all.
+      for (const p of [...this.peers.values()]) this.removePeer(p, 'router id or AS changed');
+    }
+    this.syncLocalRoutes();
+    this.syncPeers();
+    // Policy inputs (pools, blocks, communities) may have changed: re-export everything.
+    for (const d of this.rib.destinations()) this.dirty.add(d.key);
+    this.scheduleFlush();
+  }
+
+  private wantedPeers(): Peer[] {
+    return [...this.model.ipv4.peers, ...this.model.ipv6.peers];
+  }
+
+  private syncPeers(): void {
+    const wanted = new Map(this.wantedPeers().map((p) => [p.name, p]));
+    for (const [name, rt] of [...this.peers]) {
+      const spec = wanted.get(name);
+      if (spec === undefined) this.removePeer(rt, 'peer removed from configuration');
+      else if (peerIdentity(spec) !== rt.identity) {
+        this.removePeer(rt, 'peer configuration changed');
+      }
+    }
+    for (const spec of wanted.values()) if (!this.peers.has(spec.name)) this.addPeer(spec);
+  }
+
+  private addPeer(spec: Peer): void {
+    const index = this.nextIndex++;
+    const source = {
+      name: spec.name,
+      address: spec.address,
+      routerId: 0,
+      peerType: (spec.asNumber === this.model.asNumber ? 'internal' : 'external') as 'internal' | 'external',
+      addressKey: parseIpv4(spec.address) ?? spec.address,
+    };
+    const rt: PeerRuntime = {
+      index,
+      spec,
+      identity: peerIdentity(spec),
+      source,
+      group: null,
+      negotiated: null,
+      received: 0,
+      accepted: 0,
+      staleTimer: null,
+      eorSeen: new Set(),
+      neighbor: null as unknown as Neighbor,
+    };
+    rt.neighbor = new Neighbor(
+      neighborConfigFor(this.model, spec, this.session),
+      {
+        established: (n) => this.onEstablished(rt, n),
+        down: (reason, wasEstablished) => this.onDown(rt, reason, wasEstablished),
+        update: (v) => this.onUpdate(rt, v),
+        routeRefresh: (m) => this.onRouteRefresh(rt, m),
+        state: (s, prev) => this.log.debug({ peer: spec.name, from: prev, to: s }, 'session state'),
+        log: (level, msg, extra) => this.log[level](extra ?? {}, msg),
+      },
+      this.clock,
+      this.options.connector,
+    );
+    this.peers.set(spec.name, rt);
+    this.sources.set(source, rt);
+    rt.neighbor.start();
+  }
+
+  private removePeer(rt: PeerRuntime, reason: string): void {
+    rt.neighbor.stop(reason, 3 /* Cease / Peer De-configured */);
+    if (rt.staleTimer !== null) this.clock.clearTimeout(rt.staleTimer);
+    this.leaveGroup(rt);
+    this.absorb(this.rib.removeSource(rt.source));
+    this.peers.delete(rt.spec.name);
+    this.sources.delete(rt.source);
+  }
+
+  private peerByAddress(address: string): PeerRuntime | undefined {
+    for (const p of this.peers.values()) if (p.spec.address === address) return p;
+    return undefined;
+  }
+
+  // -------------------------------------------------------------------------
+  // Local routes: this node's blocks and advertised service ranges
+  // -------------------------------------------------------------------------
+
+  private syncLocalRoutes(): void {
+    const wanted = new Set<PrefixKey>();
+    for (const fam of [this.model.ipv4, this.model.ipv6]) {
+      for (const b of fam.blocks) wanted.add(keyFromString(b.cidr));
+      for (const s of fam.staticRoutes) wanted.add(keyFromString(s));
+    }
+    for (const key of this.localRoutes) if (!wanted.has(key)) this.absorbOne(this.rib.withdraw(null, key, 0), key);
+    for (const key of wanted) {
+      if (this.localRoutes.has(key)) continue;
+      const attrs = this.table.intern({ origin: 0, asPath: [] }, typeof key === 'string' ? [] : undefined);
+      this.absorbOne(this.rib.announce(null, key, 0, attrs), key);
+    }
+    this.localRoutes = wanted;
+  }
+
+  // -------------------------------------------------------------------------
+  // Sessions
+  // -------------------------------------------------------------------------
+
+  private exportClass(rt: PeerRuntime): ExportClass {
+    const self = rt.neighbor.connection?.socket.localAddress ?? rt.spec.sourceAddress ?? '';
+    const selfAddress = self.startsWith('::ffff:') ? self.slice(7) : self;
+    return {
+      family: rt.spec.family,
+      peerType: rt.source.peerType,
+      localAs: this.model.asNumber,
+      reflector: this.reflector,
+      clusterId: this.clusterId ?? (this.options.role === 'reflector' ? this.model.routerId : null),
+      rrClient: rt.spec.routeReflectorClient,
+      nextHop: rt.spec.nextHop,
+      selfAddress: rt.spec.family === 6 && !selfAddress.includes(':') ? (this.model.ipv6.address ?? selfAddress) : selfAddress,
+    };
+  }
+
+  private onEstablished(rt: PeerRuntime, n: Negotiated): void {
+    rt.negotiated = n;
+    rt.source.routerId = parseIpv4(n.peerId) ?? 0;
+    rt.eorSeen.clear();
+    this.log.info({ peer: rt.spec.name, address: rt.spec.address, holdTime: n.holdTime, addPathTx: [...n.txCtx.addPath] }, 'BGP session established');
+    const cls = this.exportClass(rt);
+    const sig = classSignature(cls) + JSON.stringify({ four: n.txCtx.fourOctetAs, ap: [...n.txCtx.addPath].sort(), max: n.txCtx.maxMessageLength });
+    let group = this.groups.get(sig);
+    const fresh = group === undefined;
+    if (group === undefined) {
+      group = new UpdateGroup(sig, cls, n.txCtx, this.table);
+      this.groups.set(sig, group);
+      // A new group computes its Adj-RIB-Out from the whole Loc-RIB.
+      for (const d of this.rib.destinations()) this.exportTo(group, d.key);
+      group.flush();
+    }
+    group.members.add(rt.neighbor);
+    rt.group = group;
+    if (!fresh && group.hasPending) {
+      // Bring existing members up to date first so the new one starts from the same table.
+      this.flushNow();
+    }
+    rt.neighbor.writeUpdates(group.fullTable(true));
+  }
+
+  private leaveGroup(rt: PeerRuntime): void {
+    const g = rt.group;
+    rt.group = null;
+    if (g === null) return;
+    g.members.delete(rt.neighbor);
+    if (g.members.size === 0) {
+      g.clear();
+      this.groups.delete(g.signature);
+    }
+  }
+
+  private onDown(rt: PeerRuntime, reason: DownReason, wasEstablished: boolean): void {
+    if (!wasEstablished) return;
+    this.log.warn({ peer: rt.spec.name, reason }, 'BGP session down');
+    const n = rt.negotiated;
+    rt.negotiated = null;
+    this.leaveGroup(rt);
+    const family = afiSafiKey(rt.spec.family === 4 ? 1 : 2, 1);
+    // RFC 4724 section 4.2: when the session drops without a NOTIFICATION and
+    // the peer can restart gracefully for this family, keep its routes as
+    // stale for its restart time.
+    const gr = n?.gracefulRestart;
+    const notification = reason.kind === 'notificationReceived' || reason.kind === 'notificationSent' || reason.kind === 'stopped';
+    if (gr !== null && gr !== undefined && gr.families.has(family) && !notification && gr.restartTime > 0) {
+      this.absorb(this.rib.markStale(rt.source, 1));
+      this.log.info({ peer: rt.spec.name, seconds: gr.restartTime }, 'graceful restart: keeping routes as stale');
+      const llgr = n?.llgrStaleTime?.get(family) ?? 0;
+      rt.staleTimer = this.clock.setTimeout(() => {
+        rt.staleTimer = null;
+        if (llgr > 0) {
+          // RFC 9494: move to the long-lived stale phase, least preferred.
+          this.absorb(this.rib.markStale(rt.source, 2));
+          rt.staleTimer = this.clock.setTimeout(() => {
+            rt.staleTimer = null;
+            this.absorb(this.rib.sweepStale(rt.source));
+          }, llgr * 1000);
+        } else {
+          this.log.info({ peer: rt.spec.name }, 'graceful restart timer expired: removing stale routes');
+          this.absorb(this.rib.sweepStale(rt.source));
+        }
+      }, gr.restartTime * 1000);
+      return;
+    }
+    this.absorb(this.rib.removeSource(rt.source));
+  }
+
+  private onUpdate(rt: PeerRuntime, v: Exclude<UpdateVerdict, { action: 'session-reset' }>): void {
+    if (v.action === 'treat-as-withdraw') {
+      this.log.warn({ peer: rt.spec.name, issues: v.issues.map((i) => i.reason) }, 'malformed UPDATE treated as withdraw (RFC 7606)');
+      for (const list of v.withdraw) for (let i = 0; i < list.count; i++) this.absorbOne(this.rib.withdraw(rt.source, prefixKey(list, i), list.pathIds?.[i] ?? 0), prefixKey(list, i));
+      return;
+    }
+    if (v.issues.length > 0) this.log.info({ peer: rt.spec.name, issues: v.issues.map((i) => i.reason) }, 'UPDATE attributes discarded (RFC 7606)');
+    const u = v.update;
+    const eor = endOfRibFamily(u);
+    if (eor !== undefined) {
+      this.onEndOfRib(rt, afiSafiKey(eor.afi, eor.safi));
+      return;
+    }
+    for (const list of [u.withdrawn, u.attributes.mpUnreach?.withdrawn]) {
+      if (list === undefined) continue;
+      for (let i = 0; i < list.count; i++) {
+        const key = prefixKey(list, i);
+        this.absorbOne(this.rib.withdraw(rt.source, key, list.pathIds?.[i] ?? 0), key);
+      }
+    }
+    const mp = u.attributes.mpReach;
+    if (u.nlri.count === 0 && (mp === undefined || mp.nlri.count === 0)) return;
+    const attrs: PathAttributes = u.attributes;
+    const loop = loopCheck(attrs, { localAs: this.model.asNumber, routerId: this.model.routerId, clusterId: this.clusterId }, rt.source.peerType === 'external');
+    const v4set = u.nlri.count > 0 ? this.table.intern(attrs) : null;
+    const v6set = mp !== undefined && mp.nlri.count > 0 ? this.table.intern(attrs, mp.nextHops) : null;
+    for (const [list, set] of [[u.nlri, v4set], [mp?.nlri, v6set]] as const) {
+      if (list === undefined || set === null) continue;
+      for (let i = 0; i < list.count; i++) {
+        rt.received++;
+        const key = prefixKey(list, i);
+        const pathId = list.pathIds?.[i] ?? 0;
+        const rejected = loop ?? this.policy.importPrefix(list.afi, list.afi === Afi.IPV4 ? [list.words[i]!] : list.words.subarray(4 * i, 4 * i + 4), list.lens[i]!);
+        if (rejected !== undefined) {
+          this.absorbOne(this.rib.withdraw(rt.source, key, pathId), key);
+          continue;
+        }
+        rt.accepted++;
+        this.absorbOne(this.rib.announce(rt.source, key, pathId, this.table.retain(set)), key);
+      }
+      this.table.release(set);
+    }
+    if (loop !== undefined) this.log.debug({ peer: rt.spec.name, reason: loop }, 'routes ignored');
+  }
+
+  private onEndOfRib(rt: PeerRuntime, family: number): void {
+    rt.eorSeen.add(family);
+    // RFC 4724 section 4.2: End-of-RIB from the restarted peer: whatever is
+    // still stale was not re-advertised.
+    if (rt.staleTimer !== null) {
+      this.clock.clearTimeout(rt.staleTimer);
+      rt.staleTimer = null;
+    }
+    this.absorb(this.rib.sweepStale(rt.source));
+  }
+
+  private onRouteRefresh(rt: PeerRuntime, m: RouteRefreshMessage): void {
+    const family = rt.spec.family === 4 ? 1 : 2;
+    if (m.afi !== family || m.safi !== 1) return;
+    if (m.subtype === RefreshSubtype.BORR) {
+      // RFC 7313: the peer re-sends everything; what it does not re-send by
+      // EoRR is gone.
+      this.absorb(this.rib.markStale(rt.source, 1));
+      return;
+    }
+    if (m.subtype === RefreshSubtype.EORR) {
+      this.absorb(this.rib.sweepStale(rt.source));
+      return;
+    }
+    if (m.subtype !== RefreshSubtype.NORMAL || rt.group === null) return;
+    const n = rt.negotiated;
+    const msgs = rt.group.fullTable(false);
+    if (n?.enhancedRouteRefresh === true) {
+      const ctx = n.txCtx;
+      rt.neighbor.writeUpdates([
+        encodeMessage({ type: 'ROUTE-REFRESH', afi: m.afi, safi: 1, subtype: RefreshSubtype.BORR }, ctx),
+        ...msgs,
+        encodeMessage({ type: 'ROUTE-REFRESH', afi: m.afi, safi: 1, subtype: RefreshSubtype.EORR }, ctx),
+      ]);
+    } else {
+      rt.neighbor.writeUpdates(msgs);
+    }
+  }
+
+  /** Asks a peer to re-send its routes (inbound soft reset). */
+  refresh(peerName: string): boolean {
+    const rt = this.peers.get(peerName);
+    if (rt?.negotiated == null || !rt.negotiated.routeRefresh) return false;
+    return rt.neighbor.send({ type: 'ROUTE-REFRESH', afi: rt.spec.family === 4 ? 1 : 2, safi: 1, subtype: RefreshSubtype.NORMAL });
+  }
+
+  /** Resets one session (or all with no name). */
+  reset(peerName?: string): number {
+    let n = 0;
+    for (const rt of this.peers.values()) {
+      if (peerName !== undefined && rt.spec.name !== peerName) continue;
+      rt.neighbor.reset();
+      n++;
+    }
+    return n;
+  }
+
+  // -------------------------------------------------------------------------
+  // Export
+  // -------------------------------------------------------------------------
+
+  private absorbOne(change: BestChange | null, key: PrefixKey): void {
+    if (change === null) return;
+    this.dirty.add(key);
+    this.options.onBestChange?.([change]);
+    this.scheduleFlush();
+  }
+
+  private absorb(changes: readonly BestChange[]): void {
+    if (changes.length === 0) return;
+    for (const c of changes) this.dirty.add(c.dest.key);
+    this.options.onBestChange?.(changes);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer !== null) return;
+    this.flushTimer = this.clock.setTimeout(() => {
+      this.flushTimer = null;
+      this.flushNow();
+    }, this.options.batchMs ?? 10);
+  }
+
+  private localPathId(p: Path): number {
+    const idx = p.source === null ? 0 : (this.sources.get(p.source)?.index ?? 0);
+    return idx * 4096 + (p.pathId % 4096) + 1;
+  }
+
+  private exportTo(group: UpdateGroup, key: PrefixKey): void {
+    const isV4 = typeof key === 'number';
+    if (isV4 !== (group.cls.family === 4)) return;
+    const dest = this.rib.get(key);
+    const wanted = new Map<number, AttrSet>();
+    if (dest !== undefined && dest.best !== null) {
+      const candidates = group.addPath ? dest.multipath : [dest.best];
+      const prefix = isV4 ? { afi: 1, words: [Math.floor((key as number) / 64)], len: (key as number) % 64 } : prefixParts(key as string);
+      for (const p of candidates) {
+        const srcRt = p.source === null ? undefined : this.sources.get(p.source);
+        if (!mayAdvertise(p, group.cls, srcRt?.spec.routeReflectorClient ?? false)) continue;
+        const r = exportAttributes(p, group.cls, this.policy, prefix);
+        if ('reject' in r) continue;
+        wanted.set(group.addPath ? this.localPathId(p) : 0, this.table.intern(r.attrs, isV4 ? undefined : r.nextHops));
+      }
+    }
+    group.setPrefix(key, wanted);
+  }
+
+  private flushNow(): void {
+    if (this.dirty.size === 0) return;
+    const keys = [...this.dirty];
+    this.dirty.clear();
+    for (const group of this.groups.values()) {
+      for (const key of keys) this.exportTo(group, key);
+      const msgs = group.flush();
+      if (msgs.length === 0) continue;
+      for (const member of group.members) member.writeUpdates(msgs);
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Views
+  // -------------------------------------------------------------------------
+
+  get routerId(): string {
+    return this.model.routerId;
+  }
+
+  status(): { routerId: string; asNumber: number; peers: PeerStatus[] } {
+    const peers: PeerStatus[] = [];
+    for (const rt of this.peers.values()) {
+      const state = rt.neighbor.state;
+      peers.push({
+        name: rt.spec.name,
+        address: rt.spec.address,
+        port: rt.spec.port ?? 179,
+        asNumber: rt.spec.asNumber,
+        type: rt.spec.type,
+        state,
+        since: rt.neighbor.since.toISOString(),
+        info: state === 'Established' ? 'Established' : describeDown(rt.neighbor.lastDown, rt.spec, state),
+        routesReceived: rt.received,
+        routesAccepted: this.rib.countFrom(rt.source),
+        routesAdvertised: rt.group?.advertised ?? 0,
+      });
+    }
+    return { routerId: this.model.routerId, asNumber: this.model.asNumber, peers };
+  }
+
+  routes(prefix?: string): { routes: RouteView[] } {
+    const out: RouteView[] = [];
+    const dests = prefix !== undefined ? [this.rib.get(keyFromString(prefix))].filter((d) => d !== undefined) : [...this.rib.destinations()];
+    for (const d of dests) {
+      for (const p of d.paths) {
+        const a = p.attrs.attrs;
+        out.push({
+          prefix: keyToString(d.key),
+          best: p === d.best,
+          nextHops: [...p.attrs.nextHops],
+          from: p.source?.name ?? 'local',
+          asPath: (a.asPath ?? []).flatMap((s) => s.asns),
+          localPref: a.localPref ?? 100,
+          communities: (a.communities ?? []).map((c) => `${c >>> 16}:${c & 0xffff}`),
+          installed: this.installed.has(d.key),
+        });
+      }
+    }
+    out.sort((x, y) => (x.prefix < y.prefix ? -1 : x.prefix > y.prefix ? 1 : Number(y.best) - Number(x.best)));
+    return { routes: out };
+  }
+
+  /** The Loc-RIB, read-only, for the FIB layer. */
+  get locRib(): LocRib {
+    return this.rib;
+  }
+
+  get currentModel(): NodeBgpConfig {
+    return this.model;
+  }
+}
+
+/** The concrete reason a session is not up, as `status` shows it. */
+export function describeDown(reason: DownReason | null, spec: Peer, state: string): string {
+  if (reason === null) return state === 'Active' && spec.passive ? 'waiting for the peer to connect (passive)' : `${state}`;
+  switch (reason.kind) {
+    case 'connectionFailed': {
+      const e = reason.error;
+      if (/ECONNREFUSED/.test(e)) return 'connection refused';
+      if (/EHOSTUNREACH|ENETUNREACH/.test(e)) return 'no route to host';
+      if (/ETIMEDOUT|timed out/i.test(e)) return spec.password !== null ? 'connection timed out (TCP-MD5 password mismatch suspected)' : 'connection timed out';
+      if (/ECONNRESET/.test(e) && spec.password !== null) return 'connection reset (TCP-MD5 password mismatch suspected)';
+      return e;
+    }
+    case 'holdTimerExpired':
+      return 'hold timer expired';
+    case 'notificationReceived':
+      return `NOTIFICATION received: ${reason.text}${reason.message !== undefined ? `: "${reason.message}"` : ''}`;
+    case 'notificationSent':
+      return `NOTIFICATION sent: ${reason.text}`;
+    case 'stopped':
+      return `stopped: ${reason.reason}`;
+    case 'collision':
+      return 'connection collision resolved';
+  }
+}
+
+export { ErrCode, ipv4ToString };
