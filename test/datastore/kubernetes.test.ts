@@ -149,9 +149,12 @@ test('connection drop and outage: resyncing until relisted, changes made meanwhi
   assert.deepEqual(statuses, ['in-sync', 'resyncing', 'in-sync']);
 
   // A plain drop (no outage) recovers the same way.
+  const lists = () => ds.listWatches().map((l) => l.stats.lists);
+  const before = lists();
   server.dropConnections();
-  await waitFor(() => statuses.length === 5, 'second resync');
-  assert.deepEqual(statuses.slice(3), ['resyncing', 'in-sync']);
+  await waitFor(() => lists().every((n, i) => n > before[i]!) && ds.status() === 'in-sync', 'second resync');
+  assert.equal(statuses[3], 'resyncing');
+  assert.equal(statuses.at(-1), 'in-sync');
 });
 
 for (const goneAs of ['event', 'http'] as const) {
@@ -165,10 +168,16 @@ for (const goneAs of ['event', 'http'] as const) {
     server.endWatches();
     server.put(NODES, node('n1', '192.0.2.9'));
     server.compact();
-    await waitFor(() => ds.snapshot().get(ipKey('n1')) === '192.0.2.9' && ds.status() === 'in-sync', 'relisted');
+    await waitFor(
+      () => ds.snapshot().get(ipKey('n1')) === '192.0.2.9' && ds.listWatches().every((l) => l.stats.lists === 2) && ds.status() === 'in-sync',
+      'relisted',
+    );
     assert.ok(lw('nodes').stats.gone >= 1);
     assert.equal(lw('nodes').stats.lists, 2);
-    assert.deepEqual(statuses, ['in-sync', 'resyncing', 'in-sync']);
+    // Each collection meets its 410 on its own jittered schedule, so the
+    // status may flip more than once; it must pass through resyncing and end in sync.
+    assert.deepEqual(statuses.slice(0, 2), ['in-sync', 'resyncing']);
+    assert.equal(statuses.at(-1), 'in-sync');
   });
 }
 
