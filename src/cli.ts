@@ -7,6 +7,8 @@ import { Command, Option } from 'commander';
 import { setLogLevel } from './log.js';
 import { registerDecode } from './commands/decode.js';
 import { registerModel } from './commands/model.js';
+import { registerSpeaker } from './commands/speaker.js';
+import { registerStatus } from './commands/status.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
     });
   registerDecode(program);
   registerModel(program);
+  registerSpeaker(program);
+  registerStatus(program);
   return program;
 }
 

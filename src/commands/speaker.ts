@@ -1,0 +1,132 @@
+/**
+ * `calico-bgpd speaker`: the native BGP daemon for this node (or, with
+ * `--role reflector`, a standalone route reflector). Watches the datastore,
+ * keeps the peering model current, runs the sessions, answers `status` and
+ * `routes` on the control socket.
+ *
+ * Signals: SIGTERM/SIGINT stop; with graceful restart (the default, as
+ * Calico configures BIRD) the sessions are closed without a Cease so peers
+ * keep our routes while we come back; with --no-graceful-restart a Cease
+ * with a shutdown message is sent. SIGHUP re-applies the current model.
+ */
+import type { Command } from 'commander';
+import { logger } from '../log.js';
+import { createDatastore, datastoreConfig } from '../datastore/config.js';
+import { ModelWatcher, type ModelUpdate } from '../model/watcher.js';
+import { Speaker } from '../bgp/speaker/speaker.js';
+import { ControlServer, DEFAULT_CONTROL_SOCKET, type ControlRequest } from '../control/server.js';
+
+export interface SpeakerCommandOptions {
+  role: string;
+  node?: string;
+  datastoreFile?: string[];
+  datastoreType?: string;
+  controlSocket: string;
+  listenPort?: string;
+  listenAddress?: string;
+  gracefulRestart: boolean;
+  holdTime: string;
+}
+
+export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: () => Promise<void> }> {
+  const log = logger('speaker');
+  if (opts.role !== 'node' && opts.role !== 'reflector') throw new Error(`--role must be node or reflector, not "${opts.role}"`);
+  const holdTime = Number(opts.holdTime);
+  if (!Number.isInteger(holdTime) || holdTime === 1 || holdTime === 2 || holdTime < 0 || holdTime > 65535) {
+    throw new Error(`--hold-time must be 0 or 3..65535 seconds, not "${opts.holdTime}"`);
+  }
+  const config = datastoreConfig(process.env, {
+    ...(opts.datastoreFile !== undefined ? { datastoreFile: opts.datastoreFile } : {}),
+    ...(opts.datastoreType !== undefined ? { datastoreType: opts.datastoreType } : {}),
+    ...(opts.node !== undefined ? { nodeName: opts.node } : {}),
+  });
+  const ds = createDatastore(config, { watch: true });
+  await ds.start();
+  log.info({ datastore: config.type, node: config.nodeName, role: opts.role }, 'waiting for the datastore to be in sync');
+  const watcher = new ModelWatcher(ds, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});
+  const first = await new Promise<ModelUpdate>((resolve) => {
+    const off = watcher.onChange((u) => {
+      off();
+      resolve(u);
+    });
+    watcher.start();
+    const now = watcher.current();
+    if (now !== undefined) {
+      off();
+      resolve(now);
+    }
+  });
+  if (first.config.routerId === '') throw new Error(`node ${config.nodeName} has no router id: give it an IPv4 address or set CALICO_ROUTER_ID`);
+  const speaker = new Speaker(first.config, {
+    role: opts.role,
+    log,
+    session: { holdTime, ...(opts.gracefulRestart ? {} : { gracefulRestartTime: 0 }) },
+    ...(opts.listenPort !== undefined ? { listenPort: Number(opts.listenPort) } : {}),
+    ...(opts.listenAddress !== undefined ? { listenHost: opts.listenAddress } : {}),
+  });
+  await speaker.start();
+  watcher.onChange((u) => speaker.applyModel(u.config));
+
+  const control = new ControlServer(opts.controlSocket, (req: ControlRequest) => {
+    switch (req.cmd) {
+      case 'status':
+        return speaker.status();
+      case 'routes':
+        return speaker.routes(req.prefix);
+      case 'refresh':
+        if (!speaker.refresh(req.peer)) throw new Error(`peer ${req.peer} is not established or does not support route refresh`);
+        return { refreshed: req.peer };
+      case 'reset':
+        return { reset: speaker.reset(req.peer) };
+    }
+  });
+  await control.listen();
+  log.info({ controlSocket: opts.controlSocket }, 'control socket ready');
+
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    watcher.stop();
+    await speaker.stop({ graceful: opts.gracefulRestart, message: 'calico-bgpd shutting down' });
+    await control.close();
+    await ds.stop();
+  };
+  return { stop };
+}
+
+export function registerSpeaker(program: Command): void {
+  program
+    .command('speaker')
+    .description('run the native BGP speaker for this node (or a standalone route reflector)')
+    .option('--role <role>', 'node (announce blocks, program routes) or reflector', 'node')
+    .option('--node <name>', 'this node\'s name in the datastore (env NODENAME)')
+    .option('--datastore-file <path...>', 'YAML file(s) or directory for the file datastore (env CALICO_DATASTORE_FILE)')
+    .option('--datastore-type <type>', 'etcdv3, kubernetes or file (env DATASTORE_TYPE)')
+    .option('--control-socket <path>', 'where status/routes connect', DEFAULT_CONTROL_SOCKET)
+    .option('--listen-port <port>', 'override the BGP listen port from the datastore')
+    .option('--listen-address <address>', 'override the listen address (default: bind mode from the datastore)')
+    .option('--no-graceful-restart', 'do not advertise graceful restart; send Cease on shutdown')
+    .option('--hold-time <seconds>', 'hold time to offer', '90')
+    .action(async (opts: SpeakerCommandOptions) => {
+      const log = logger('speaker');
+      let handle: { stop: () => Promise<void> };
+      try {
+        handle = await runSpeaker(opts);
+      } catch (e) {
+        log.fatal({ err: (e as Error).message }, 'speaker could not start');
+        process.stderr.write(`calico-bgpd speaker: ${(e as Error).message}\n`);
+        process.exit(1);
+      }
+      const shutdown = (signal: string): void => {
+        log.info({ signal }, 'shutting down');
+        handle.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      process.on('SIGINT', () => shutdown('SIGINT'));
+      process.on('SIGHUP', () => log.info('SIGHUP: configuration comes from the datastore and is applied live; nothing to re-read'));
+    });
+}
