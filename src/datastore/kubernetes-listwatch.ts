@@ -243,7 +243,9 @@ export class ListWatch {
       );
     } catch (err) {
       this.timers.clearTimeout(this.idleTimer);
-      if (run === this.run) this.retry(err);
+      if (run !== this.run) return;
+      this.stats.drops++;
+      this.retry(outcome?.kind === 'error' ? outcome.err : err);
       return;
     }
     if (run !== this.run) {
