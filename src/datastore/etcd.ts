@@ -163,6 +163,8 @@ export class EtcdDatastore implements Datastore {
   private everSynced = false;
   /** v3 layout: resources by etcd key. */
   private resources: ResourceKeyView | undefined;
+  /** v3 layout: the JSON each held resource was parsed from. */
+  private readonly rawV3 = new Map<string, string>();
   /** v3 layout: legacy keys that pass through (block affinities). */
   private readonly passthrough = new Map<string, string>();
   /** Statistics for benchmarks and status. */
@@ -279,9 +281,15 @@ export class EtcdDatastore implements Datastore {
   private loadList(list: ListResult): void {
     if (this.layout === 'v3') {
       this.resources ??= new ResourceKeyView(this.opts.convert!, { nodeName: this.opts.nodeName }, this.log);
-      this.resources.resources.clear();
-      this.passthrough.clear();
-      for (const [k, v] of list.kvs) this.applyV3(k, v);
+      // Unchanged values keep their parsed objects: the conversion memoises
+      // by object identity, so a relist of an unchanged store is cheap.
+      const listed = new Set<string>();
+      for (const [k, v] of list.kvs) {
+        listed.add(k);
+        this.applyV3(k, v);
+      }
+      for (const k of [...this.resources.resources.keys()]) if (!listed.has(k)) this.applyV3(k, null);
+      for (const k of [...this.passthrough.keys()]) if (!listed.has(k)) this.applyV3(k, null);
       this.timers.clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
       this.pub.replace(this.v3View());
@@ -384,15 +392,19 @@ export class EtcdDatastore implements Datastore {
     if (key.startsWith(V3_ROOT)) {
       if (value === null) {
         this.resources!.resources.delete(key);
+        this.rawV3.delete(key);
         this.once.forget(key);
         return;
       }
+      if (this.rawV3.get(key) === value && this.resources!.resources.has(key)) return;
       const parsed = parseV3Resource(key, value);
       if (parsed.ok) {
         this.resources!.resources.set(key, parsed.resource);
+        this.rawV3.set(key, value);
         this.once.forget(key);
       } else {
         this.resources!.resources.delete(key);
+        this.rawV3.delete(key);
         this.once.warn(key, parsed.reason, { key });
       }
       return;

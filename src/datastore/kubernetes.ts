@@ -206,8 +206,10 @@ export class KubernetesDatastore implements Datastore {
     const next = new Map<string, string>();
     for (const r of items) {
       const id = resourceId(spec, r);
-      next.set(id, signature(r));
-      this.view.resources.set(id, r);
+      const sig = signature(r);
+      next.set(id, sig);
+      // Unchanged objects keep their identity: the conversion memoises on it.
+      if (held.get(id) !== sig || !this.view.resources.has(id)) this.view.resources.set(id, r);
     }
     for (const id of held.keys()) if (!next.has(id)) this.view.resources.delete(id);
     this.held.set(spec.name, next);
