@@ -54,7 +54,7 @@ export interface ConfdOptions {
   keepStageFile?: boolean;
   /** A batch is written once changes have paused this long (ms). Default 10. */
   quietMs?: number;
-  /** ...or at the latest this long after its first change (ms). Default 250. */
+  /** ...or at the latest this long after its first change (ms), so that steady churn still gets written. Default 1000. */
   maxDelayMs?: number;
   /** Retry delays after a failed check or reload. Default 1 s doubling to 60 s. */
   backoff?: BackoffOptions;
@@ -129,7 +129,7 @@ export class ConfdDaemon {
     this.log = opts.log ?? logger('confd');
     this.timers = opts.timers ?? realTimers;
     this.quietMs = opts.quietMs ?? 10;
-    this.maxDelayMs = Math.max(opts.maxDelayMs ?? 250, this.quietMs);
+    this.maxDelayMs = Math.max(opts.maxDelayMs ?? 1000, this.quietMs);
     this.watcher = new ModelWatcher(opts.datastore, opts.nodeName, opts.modelEnv ?? {}, this.log);
     this.checkBackoff = new Backoff({ initialMs: 1000, maxMs: 60_000, ...opts.backoff });
     this.reloadBackoff = new Backoff({ initialMs: 1000, maxMs: 60_000, ...opts.backoff });
