@@ -113,7 +113,8 @@ export function keysFor(dependsOn: FlavorFile['dependsOn'], nodeName: string): s
       }
     }
   }
-  return [...keys];
+  // Drop prefixes that another one already covers (`/host/<node>` under `/host`).
+  return [...keys].filter((k) => ![...keys].some((o) => o !== k && keyMatches(k, o)));
 }
 
 /** The IPv6 files of BIRD 1.x (`bird6*.cfg`) belong to the `bird6` daemon. */
