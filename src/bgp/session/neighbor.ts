@@ -7,7 +7,7 @@
  * receives an OPEN while the other is in OpenConfirm, the BGP identifiers
  * decide which survives, and the loser is told `OpenCollisionDump`.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, Socket } from 'node:net';
 import { ipv4ToString, parseIpv4, type BgpMessage, type RouteRefreshMessage, type UpdateVerdict } from '../packet/index.js';
 import { SessionFsm, type DownReason, type FsmAction, type FsmConfig, type FsmEvent, type FsmState, type TimerName } from '../fsm/fsm.js';
 import type { Negotiated } from '../fsm/negotiate.js';
@@ -38,8 +38,11 @@ export interface NeighborListener {
   log?(level: 'debug' | 'info' | 'warn', msg: string, extra?: Record<string, unknown>): void;
 }
 
-/** Opens a TCP connection to the peer (tests and MD5/GTSM plug in here). */
-export type Connector = (cfg: NeighborConfig) => Socket;
+/**
+ * Opens a TCP connection to the peer (tests and MD5/GTSM plug in here): a
+ * connecting Socket, or a Promise of a connected one (`sockopt.ts`).
+ */
+export type Connector = (cfg: NeighborConfig) => Socket | Promise<Socket>;
 
 export const plainConnector: Connector = (cfg) =>
   netConnect({ host: cfg.address, port: cfg.port, ...(cfg.localAddress !== undefined ? { localAddress: cfg.localAddress } : {}) });
@@ -220,7 +223,27 @@ export class Neighbor {
 
   private connectOut(leg: Leg): void {
     leg.pending?.destroy();
-    const socket = this.connector(this.config);
+    const out = this.connector(this.config);
+    if (out instanceof Promise) {
+      // A socket-less placeholder stands for the attempt, so `close` and
+      // `accept` cancel it as they cancel a plain one.
+      const placeholder = new Socket();
+      leg.pending = placeholder;
+      out.then(
+        (socket) => {
+          if (leg.pending !== placeholder) return void socket.destroy();
+          leg.pending = null;
+          this.connected(leg, socket);
+        },
+        (err: Error) => {
+          if (leg.pending !== placeholder) return;
+          leg.pending = null;
+          this.dispatch(leg, { type: 'TcpConnectionFails', error: err.message });
+        },
+      );
+      return;
+    }
+    const socket = out;
     leg.pending = socket;
     const onError = (err: Error): void => {
       if (leg.pending !== socket) return;
@@ -233,15 +256,19 @@ export class Neighbor {
       if (leg.pending !== socket) return;
       socket.off('error', onError);
       leg.pending = null;
-      if (leg.conn !== null) {
-        // The peer's connection won the race while we were connecting.
-        socket.destroy();
-        return;
-      }
-      leg.direction = 'outgoing';
-      this.attach(leg, socket);
-      this.dispatch(leg, { type: 'TcpConnectionConfirmed' });
+      this.connected(leg, socket);
     });
+  }
+
+  private connected(leg: Leg, socket: Socket): void {
+    if (leg.conn !== null) {
+      // The peer's connection won the race while we were connecting.
+      socket.destroy();
+      return;
+    }
+    leg.direction = 'outgoing';
+    this.attach(leg, socket);
+    this.dispatch(leg, { type: 'TcpConnectionConfirmed' });
   }
 
   /** RFC 4271 section 6.8 plus RFC 6286 for equal identifiers. */

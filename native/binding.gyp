@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "bgp_sockopt",
+      "sources": ["src/sockopt.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}
