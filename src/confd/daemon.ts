@@ -14,7 +14,9 @@
  *   is `connecting`/`resyncing` again: a partial key view would remove peers;
  * - a failed check installs nothing; the live files and BIRD stay as they
  *   are, and the batch is retried with backoff;
- * - a failed reload is logged as an error each time and retried with backoff.
+ * - a failed reload is logged as an error each time and retried with backoff;
+ *   a BIRD that is not running at all is a warning, not retried: it reads
+ *   the files as they are when it starts.
  *
  * One batch runs at a time; changes arriving meanwhile form the next batch.
  */
@@ -86,6 +88,8 @@ export interface ConfdStats {
   reloads: number;
   checkFailures: number;
   reloadFailures: number;
+  /** Reloads skipped because that BIRD was not running (no socket, or nobody listening). */
+  notRunning: number;
   /** Change batches from the datastore that touched no resource's keys. */
   ignoredChanges: number;
 }
@@ -123,7 +127,7 @@ export class ConfdDaemon {
   private readonly pendingReloads = new Map<string, ReloadTarget>();
   private lastFailures: { checks: number; reloads: ReloadOutcome[] } = { checks: 0, reloads: [] };
 
-  readonly stats: ConfdStats = { batches: 0, renders: 0, writes: 0, reloads: 0, checkFailures: 0, reloadFailures: 0, ignoredChanges: 0 };
+  readonly stats: ConfdStats = { batches: 0, renders: 0, writes: 0, reloads: 0, checkFailures: 0, reloadFailures: 0, notRunning: 0, ignoredChanges: 0 };
 
   constructor(private readonly opts: ConfdOptions) {
     this.log = opts.log ?? logger('confd');
@@ -399,6 +403,12 @@ export class ConfdDaemon {
         this.stats.reloads++;
         this.pendingReloads.delete(key);
         this.log.info({ target: key }, `reloaded: ${o.message.split('\n').pop() ?? ''}`);
+      } else if (o.notRunning) {
+        // Nothing to reload: a BIRD that starts (or restarts) reads the files as they are now.
+        // Said every time, at warning level: an IPv4-only node has no bird6, a stopped BIRD is worth seeing.
+        this.stats.notRunning++;
+        this.pendingReloads.delete(key);
+        this.log.warn({ target: key, output: o.message }, `BIRD is not running (${key}); it will read the new files when it starts`);
       } else {
         this.stats.reloadFailures++;
         this.pendingReloads.set(key, o.target);

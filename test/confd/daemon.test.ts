@@ -96,14 +96,15 @@ function setup(extra: Partial<ConfdOptions> = {}, checkCmd: string | null = 'che
   seed(ds);
   const counter = { renders: 0 };
   const resources: TemplateResource[] = defaultResources(FILES, { flavor: 'bird1', nodeName: 'a', configDir: dir, birdSocket: '/bird.ctl', birdCheck: checkCmd });
-  const calls = { checks: [] as string[], reloads: 0, checkFails: false, reloadFails: false };
+  const calls = { checks: [] as string[], reloads: 0, checkFails: false, reloadFails: false, notRunning: false };
   const runCommand: CommandRunner = async (cmd) => {
     calls.checks.push(cmd);
     return calls.checkFails ? { code: 1, output: 'bird.cfg:3:1 syntax error' } : { code: 0, output: '' };
   };
   const birdConfigure = async () => {
     calls.reloads++;
-    return calls.reloadFails ? { ok: false, message: 'Unable to connect', notRunning: false } : { ok: true, message: 'Reconfigured', notRunning: false };
+    if (calls.notRunning) return { ok: false, message: 'connect ENOENT /bird.ctl', notRunning: true };
+    return calls.reloadFails ? { ok: false, message: '8002 bird.cfg:1:1 syntax error', notRunning: false } : { ok: true, message: 'Reconfigured', notRunning: false };
   };
   const cap = captureLog();
   const d = new ConfdDaemon({
@@ -220,6 +221,18 @@ test('a failing reload is logged as an error and retried until BIRD takes it', a
   const after = calls.reloads;
   await settle(150);
   assert.equal(calls.reloads, after, 'no more retries after success');
+});
+
+test('a BIRD that is not running is a warning, not a retry loop: it reads the files when it starts', async () => {
+  const { ds, d, calls, cap } = setup();
+  calls.notRunning = true;
+  ds.setStatus('in-sync');
+  d.start();
+  await waitFor(() => d.stats.notRunning === 1, 'reload attempted');
+  await settle(150);
+  assert.equal(calls.reloads, 1, 'not retried');
+  assert.equal(d.stats.reloadFailures, 0);
+  assert.ok(cap.lines.some((l) => l.level === 40 && /not running/.test(String(l.msg))));
 });
 
 test('while the datastore resyncs nothing is rendered; back in sync, the changes are written', async () => {
