@@ -13,8 +13,9 @@ import { resolveResources, runConfd } from '../../src/commands/confd.js';
 import { flavorFiles } from '../../src/confd/render.js';
 import { defaultResources, loadConfDir, type TemplateResource } from '../../src/confd/resources.js';
 import { defaultClusterPath } from '../../src/datastore/config.js';
-import { setLogLevel } from '../../src/log.js';
-import { freePort, waitFor } from '../support/etcd.js';
+import { pino } from 'pino';
+import { logger, setLogLevel, setRootLogger } from '../../src/log.js';
+import { EtcdServer, freePort, waitFor } from '../support/etcd.js';
 
 setLogLevel('silent');
 const dirs: string[] = [];
@@ -60,6 +61,54 @@ test('etcd unreachable at start: --onetime gives up after its timeout without to
   assert.equal(code, 1);
   assert.deepEqual(readdirSync(dir), ['bird.cfg']);
   assert.equal(readFileSync(join(dir, 'bird.cfg'), 'utf8'), 'keep me\n');
+});
+
+test('Calico #925: etcd down at start keeps the files; rendering starts once etcd is up, pauses while it is down again', async () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'bird.cfg'), 'keep me\n');
+  const lines: string[] = [];
+  const previous = logger();
+  setRootLogger(pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }));
+  const etcd = await EtcdServer.create(); // ports and data dir, not running yet
+  const ac = new AbortController();
+  let done: Promise<number> | undefined;
+  try {
+    const env = { DATASTORE_TYPE: 'etcdv3', ETCD_ENDPOINTS: etcd.endpoint, CALICO_ETCD_LAYOUT: 'legacy' };
+    done = runConfd({ ...common(dir) }, env, ac.signal);
+    await waitFor(() => lines.some((l) => l.includes('left untouched')), 'the log says the files are kept', 5000);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(readdirSync(dir), ['bird.cfg']);
+    assert.equal(readFileSync(join(dir, 'bird.cfg'), 'utf8'), 'keep me\n');
+
+    await etcd.launch();
+    const c = etcd.client();
+    try {
+      await c.put('/calico/bgp/v1/global/as_num').value('64512');
+      await c.put('/calico/bgp/v1/host/node-a/ip_addr_v4').value('192.0.2.1');
+      await c.put('/calico/bgp/v1/host/node-b/ip_addr_v4').value('192.0.2.2');
+    } finally {
+      c.close();
+    }
+    await waitFor(() => readFileSync(join(dir, 'bird.cfg'), 'utf8').includes('Mesh_192_0_2_2'), 'rendered once etcd is up', 15_000);
+
+    await etcd.kill9();
+    await waitFor(() => lines.some((l) => l.includes('connection lost')), 'the log says rendering is paused', 15_000);
+    const before = readFileSync(join(dir, 'bird.cfg'), 'utf8');
+    await etcd.launch();
+    const c2 = etcd.client();
+    try {
+      await c2.put('/calico/bgp/v1/host/node-c/ip_addr_v4').value('192.0.2.3');
+    } finally {
+      c2.close();
+    }
+    await waitFor(() => readFileSync(join(dir, 'bird.cfg'), 'utf8').includes('Mesh_192_0_2_3'), 'rendered after the outage', 15_000);
+    assert.ok(before.includes('Mesh_192_0_2_2'));
+  } finally {
+    ac.abort();
+    if (done) await done;
+    setRootLogger(previous);
+    await etcd.stop();
+  }
 });
 
 test('the daemon runs until its signal aborts, and writes as soon as the datastore is in sync', async () => {
