@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# --runtime: only what `npm start` needs (npm dependencies and BIRD 1.6 for
+# config checks), not the whole interop lab.
+runtime_only=false
+if [ "${1:-}" = "--runtime" ]; then runtime_only=true; fi
+
 # --- npm dependencies -------------------------------------------------------
 # Re-install when node_modules is absent or older than the lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -20,7 +25,7 @@ while read -r pkg; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$pkg")
   fi
-done < scripts/debian-packages.txt
+done < <(if $runtime_only; then echo bird; else cat scripts/debian-packages.txt; fi)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -36,11 +41,11 @@ fi
 
 # BIRD 2 conflicts with the bird (1.6) package, so it is unpacked into a
 # private prefix for the bird2 flavor checks and interop tests.
-bash scripts/install-bird2.sh
+if ! $runtime_only; then bash scripts/install-bird2.sh; fi
 
 # The packaged daemons start themselves on install; the tests run their own
 # instances with private configs, so stop the system-wide ones to free ports.
-if [ "$(id -u)" -eq 0 ]; then
+if ! $runtime_only && [ "$(id -u)" -eq 0 ]; then
   for svc in bird bird6 frr gobgpd exabgp etcd; do
     if pgrep -x "$svc" >/dev/null 2>&1 && command -v service >/dev/null 2>&1; then
       service "$svc" stop >/dev/null 2>&1 || true

@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { setLogLevel } from './log.js';
+import { registerConfd } from './commands/confd.js';
 import { registerDecode } from './commands/decode.js';
 import { registerModel } from './commands/model.js';
 import { registerSpeaker } from './commands/speaker.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
         cmd.error(`unknown log level '${level}' (use debug, info, warning, error, fatal or none)`);
       }
     });
+  registerConfd(program);
   registerDecode(program);
   registerModel(program);
   registerSpeaker(program);

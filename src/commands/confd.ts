@@ -5,6 +5,7 @@
  * place, 1 = a check or reload failed or the datastore was not reachable,
  * 2 = bad usage). See docs/confd.md.
  */
+import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { createDatastore, datastoreConfig, type DatastoreConfig } from '../datastore/config.js';
@@ -52,7 +53,8 @@ export function resolveResources(opts: ConfdCommandOptions, flavor: Flavor, node
   return defaultResources(files, {
     flavor,
     nodeName,
-    configDir: opts.destDir ?? CALICO_CONFIG_DIR,
+    // Absolute: check commands run from / so that includes resolve next to the main file.
+    configDir: resolvePath(opts.destDir ?? CALICO_CONFIG_DIR),
     birdSocket: opts.birdSocket ?? CALICO_BIRD_SOCKET,
     bird6Socket: opts.bird6Socket ?? CALICO_BIRD6_SOCKET,
     ...(opts.checkCmd !== undefined ? { birdCheck: opts.checkCmd === '' ? null : opts.checkCmd } : {}),
