@@ -125,7 +125,8 @@ export class ConfdDaemon {
   private readonly reloadBackoff: Backoff;
   private reloadRetryTimer: unknown;
   private readonly pendingReloads = new Map<string, ReloadTarget>();
-  private lastFailures: { checks: number; reloads: ReloadOutcome[] } = { checks: 0, reloads: [] };
+  /** Failures of the last batch (for `runOnce`). */
+  private lastFailures: { renders: number; checks: number; reloads: ReloadOutcome[] } = { renders: 0, checks: 0, reloads: [] };
 
   readonly stats: ConfdStats = { batches: 0, renders: 0, writes: 0, reloads: 0, checkFailures: 0, reloadFailures: 0, notRunning: 0, ignoredChanges: 0 };
 
@@ -219,6 +220,7 @@ export class ConfdDaemon {
       this.watcher.stop();
       this.state = 'stopped';
     }
+    if (this.lastFailures.renders > 0) return { ok: false, reason: 'render failed' };
     if (this.lastFailures.checks > 0) return { ok: false, reason: 'check failed' };
     const bad = this.lastFailures.reloads.filter((r) => !r.ok && !r.notRunning);
     if (bad.length > 0) return { ok: false, reason: 'reload failed' };
@@ -320,6 +322,7 @@ export class ConfdDaemon {
     const model = update.config;
 
     const planned: PlannedFile[] = [];
+    let renderFailures = 0;
     for (const r of targets) {
       if (this.synced.get(r) === model) continue;
       try {
@@ -327,11 +330,12 @@ export class ConfdDaemon {
         this.stats.renders++;
       } catch (err) {
         this.log.error({ err, file: r.file }, `rendering ${r.file} failed; ${r.dest} is left as it is`);
-        this.lastFailures.checks++;
+        renderFailures++;
         this.retryChecks([r]);
       }
     }
     const t2 = performance.now();
+    this.lastFailures = { renders: renderFailures, checks: 0, reloads: [] };
     if (planned.length === 0) return;
 
     const result = await writeBatch(planned, {
@@ -344,7 +348,7 @@ export class ConfdDaemon {
     });
     const t3 = performance.now();
     this.stats.batches++;
-    this.lastFailures = { checks: result.checkFailures.length, reloads: result.reloads };
+    this.lastFailures = { renders: renderFailures, checks: result.checkFailures.length, reloads: result.reloads };
 
     if (result.checkFailures.length > 0) {
       this.stats.checkFailures += result.checkFailures.length;

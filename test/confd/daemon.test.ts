@@ -275,6 +275,17 @@ test('--onetime: exit status follows the check; a datastore that never syncs lea
   b.ds.setStatus('in-sync');
   assert.equal((await b.d.runOnce(1000)).ok, false);
   assert.deepEqual(readdirSync(b.dir), []);
+  // A model the templates cannot express (no router id): that file is not written, exit non-zero.
+  const e = setup();
+  e.ds.keys.delete(`${H}a/ip_addr_v4`);
+  e.ds.setStatus('in-sync');
+  const throwing = new ConfdDaemon({
+    datastore: e.ds, nodeName: 'a', flavor: 'bird1', resources: e.resources, log: e.cap.log,
+    renderer: { files: () => FILES, render: (n, _f, m) => { if (n === 'bird.cfg' && m.routerId === '') throw new Error('no router id'); return 'x\n'; } },
+  });
+  daemons.push(throwing);
+  assert.deepEqual(await throwing.runOnce(1000), { ok: false, reason: 'render failed' });
+  assert.deepEqual(readdirSync(e.dir), ['bird_aggr.cfg']);
   const c = setup();
   writeFileSync(join(c.dir, 'bird.cfg'), 'kept\n');
   const r = await c.d.runOnce(100);
