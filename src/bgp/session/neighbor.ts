@@ -25,7 +25,15 @@ export interface NeighborConfig extends FsmConfig {
   /** Only accept the peer's connections; never connect. */
   passive: boolean;
   idleHold?: IdleHoldPolicy;
+  /**
+   * Octets we let queue up for a peer that does not read before resetting the
+   * session (Cease / Out of Resources): memory stays bounded whatever the peer
+   * does. Default 64 MiB.
+   */
+  maxQueuedBytes?: number;
 }
+
+export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 export interface NeighborListener {
   state?(state: FsmState, previous: FsmState): void;
@@ -163,6 +171,13 @@ export class Neighbor {
     let ok = true;
     for (const m of messages) ok = conn.write(m);
     this.dispatch(this.primary, { type: 'UpdateSent' });
+    const limit = this.config.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    if (conn.writableLength > limit) {
+      this.log('warn', 'peer is not reading; resetting the session to bound memory', { queuedBytes: conn.writableLength, limit });
+      this.dispatch(this.primary, { type: 'ManualStop', reason: `peer did not read ${conn.writableLength} queued octets`, subcode: 8 });
+      if (this.running) this.scheduleRestart(this.backoff.down(this.clock.now()));
+      return false;
+    }
     return ok;
   }
 

@@ -86,3 +86,28 @@ test('a removed peer is stopped with a Cease and its routes are withdrawn', { ti
   await waitFor('A drops B\'s routes', () => a.routes('198.51.100.64/26').routes.length === 0);
   await waitFor('A reports why', () => /NOTIFICATION received: Cease/.test(a.status().peers[0]!.info));
 });
+
+test('IPv6 transport: two speakers on ::1 exchange IPv6 blocks', { timeout: 60_000 }, async () => {
+  const pA = await freePort('::1');
+  const pB = await freePort('::1');
+  const v6model = (self: string, port: number, blk: string): NodeBgpConfig =>
+    nodeModel({
+      nodeName: self,
+      routerId: self === 'a' ? A : B,
+      ipv6: family({
+        address: '::1',
+        peers: [peer({ name: `Mesh_${self}`, address: '::1', port, passive: self === 'b' })],
+        pools: [pool('2001:db8:100::/48')],
+        blocks: [block(blk)],
+      }),
+    });
+  const a = new Speaker(v6model('a', pB, '2001:db8:100::/122'), { role: 'node', listenHost: '::1', listenPort: pA, log, session: { connectRetryTime: 1 } });
+  const b = new Speaker(v6model('b', pA, '2001:db8:100::40/122'), { role: 'node', listenHost: '::1', listenPort: pB, log, session: { connectRetryTime: 1 } });
+  await a.start();
+  c.add(() => a.stop());
+  await b.start();
+  c.add(() => b.stop());
+  await waitFor('A learns B\'s IPv6 block', () => a.routes('2001:db8:100::40/122').routes.length === 1, 20_000);
+  await waitFor('B learns A\'s IPv6 block', () => b.routes('2001:db8:100::/122').routes.length === 1, 20_000);
+  assert.deepEqual(a.routes('2001:db8:100::40/122').routes[0]!.nextHops, ['::1']);
+});
