@@ -1,0 +1,115 @@
+/**
+ * A real FRR bgpd for session interop tests: standalone (no zebra, no
+ * watchfrr, no kernel routes), on loopback addresses, with a private config,
+ * pid file and vty socket directory in a temp dir. Queried with vtysh.
+ */
+import { accessSync, constants, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Cleanup, run, startProcess, tempDir, waitFor } from '../process.js';
+
+export const FRR_BGPD = process.env.FRR_BGPD_BIN ?? '/usr/lib/frr/bgpd';
+export const VTYSH = process.env.VTYSH_BIN ?? 'vtysh';
+
+/** Null when FRR's bgpd can be run here, else why not (the caller skips). */
+export function frrAvailable(): string | null {
+  try {
+    accessSync(FRR_BGPD, constants.X_OK);
+  } catch {
+    return `${FRR_BGPD} not installed`;
+  }
+  return run(VTYSH, ['--help']).status === 0 ? null : `${VTYSH} not installed`;
+}
+
+export interface FrrNeighbor {
+  address: string;
+  peerAs: number;
+  /** Our side's listening port (bgpd connects there). */
+  remotePort: number;
+  passive?: boolean;
+  holdTime?: number;
+  /** TCP-MD5 key (`neighbor X password`). */
+  password?: string;
+  /** GTSM (`neighbor X ttl-security hops N`). */
+  ttlSecurityHops?: number;
+}
+
+export interface FrrOptions {
+  as: number;
+  routerId: string;
+  /** Address bgpd listens on and connects from. */
+  address: string;
+  port: number;
+  neighbors: FrrNeighbor[];
+}
+
+export class Frr {
+  private constructor(
+    readonly vtyDir: string,
+    readonly logs: () => string,
+  ) {}
+
+  static async start(c: Cleanup, o: FrrOptions): Promise<Frr> {
+    const dir = tempDir(c, 'cbgpd-frr-');
+    const conf = join(dir, 'bgpd.conf');
+    const lines = [
+      'frr defaults traditional',
+      'hostname calico-bgpd-test',
+      `router bgp ${o.as}`,
+      ` bgp router-id ${o.routerId}`,
+      ' no bgp ebgp-requires-policy',
+      ' no bgp default ipv4-unicast',
+    ];
+    for (const n of o.neighbors) {
+      const hold = n.holdTime ?? 9;
+      const a = n.address;
+      lines.push(
+        ` neighbor ${a} remote-as ${n.peerAs}`,
+        ` neighbor ${a} port ${n.remotePort}`,
+        ` neighbor ${a} update-source ${o.address}`,
+        // Without zebra bgpd knows no interfaces, so no peer looks connected.
+        ` neighbor ${a} disable-connected-check`,
+        ` neighbor ${a} timers ${Math.max(1, Math.floor(hold / 3))} ${hold}`,
+        ` neighbor ${a} timers connect 1`,
+        ...(n.passive === true ? [` neighbor ${a} passive`] : []),
+        ...(n.password !== undefined ? [` neighbor ${a} password ${n.password}`] : []),
+        ...(n.ttlSecurityHops !== undefined ? [` neighbor ${a} ttl-security hops ${n.ttlSecurityHops}`] : []),
+      );
+    }
+    lines.push(' address-family ipv4 unicast');
+    for (const n of o.neighbors) lines.push(`  neighbor ${n.address} activate`);
+    lines.push(' exit-address-family', '!');
+    writeFileSync(conf, lines.join('\n') + '\n');
+    const p = startProcess(c, FRR_BGPD, [
+      '-f', conf,
+      '-i', join(dir, 'bgpd.pid'),
+      '-z', join(dir, 'zserv.api'),
+      '--vty_socket', dir,
+      '-P', '0',
+      '-p', String(o.port),
+      '-l', o.address,
+      '-Z', '-S', '-n',
+      '--log', 'stdout',
+      '--log-level', 'informational',
+    ]);
+    const f = new Frr(dir, p.output);
+    await waitFor('bgpd vty', () => f.vtysh('show bgp summary json').status === 0, 20_000, 100).catch((e: Error) => {
+      throw new Error(`${e.message}\n${p.output().slice(-1500)}`);
+    });
+    return f;
+  }
+
+  /** Runs one vtysh command against this bgpd only. */
+  vtysh(command: string): { stdout: string; stderr: string; status: number | null } {
+    return run(VTYSH, ['--vty_socket', this.vtyDir, '-d', 'bgpd', '-c', command]);
+  }
+
+  /** The BGP state bgpd reports for a neighbor, lower case ("established", "active", ...). */
+  state(neighbor: string): string {
+    try {
+      const j = JSON.parse(this.vtysh(`show bgp neighbors ${neighbor} json`).stdout) as Record<string, { bgpState?: string }>;
+      return j[neighbor]?.bgpState?.toLowerCase() ?? 'unknown';
+    } catch {
+      return 'unknown';
+    }
+  }
+}
