@@ -1,0 +1,580 @@
+/**
+ * The kernel FIB: best routes into a Linux routing table over rtnetlink,
+ * one socket, many routes per send, no process per route.
+ *
+ * Rules (holo's netlink.rs, BIRD's krt, Calico's `persist`):
+ * - Idempotent. Install is NLM_F_CREATE|NLM_F_REPLACE, so installing the
+ *   same route twice, or over our own stale route, is a no-op or an update.
+ *   Delete treats "no such route" (ESRCH, ENOENT) as done.
+ * - Ours only. Every route carries our `rtm_protocol` and metric, deletes
+ *   name both, and dumps ignore everything else. A prefix we do not know as
+ *   ours is first added with NLM_F_EXCL: if another protocol holds the
+ *   prefix at our metric, the kernel says EEXIST and we leave its route
+ *   alone (a plain REPLACE would overwrite whatever route comes first).
+ * - Restart friendly. `open()` notes our routes left by a previous run
+ *   (stale); they keep forwarding while graceful restart runs. Once the
+ *   speaker has re-learned its routes and called `sync()`, `purgeStale()`
+ *   removes the rest. `close()` keeps routes by default (BIRD's `persist`).
+ *
+ * Every batch asks for an ACK per message and matches replies by sequence
+ * number; one failed route never fails the others.
+ */
+import { NetlinkIoError, NetlinkSocket, loadNetlinkAddon, type NetlinkAddon } from './netlink-socket.js';
+import {
+  NLM_F_ACK,
+  NLM_F_CREATE,
+  NLM_F_EXCL,
+  NLM_F_REPLACE,
+  NLM_F_REQUEST,
+  RTM_DELROUTE,
+  RTM_NEWROUTE,
+  RTN_BLACKHOLE,
+  RTN_UNICAST,
+  RTNH_F_ONLINK,
+  RT_SCOPE_NOWHERE,
+  RT_SCOPE_UNIVERSE,
+  RT_TABLE_MAIN,
+  addressBytes,
+  addressText,
+  encodeLinkRequest,
+  encodeRoute,
+  encodeRouteDump,
+  errnoName,
+  linkRequestLength,
+  parsePrefix,
+  routeMessageLength,
+  type Family,
+  type NetlinkReply,
+  type RouteMessage,
+} from './netlink-codec.js';
+
+// ---------------------------------------------------------------------------
+// Routes
+
+/** One way to reach a prefix. */
+export interface KernelNextHop {
+  /** Gateway address, same family as the prefix. */
+  gateway: string;
+  /** Outgoing interface (`tunl0`); absent = the kernel picks it from the gateway. */
+  ifname?: string;
+  /** Take the gateway as on-link even if no address of `ifname` covers it (IP-in-IP). Needs `ifname`. */
+  onlink?: boolean;
+}
+
+/** A route as the FIB installs it: a prefix with one next hop, several (ECMP), or a blackhole. */
+export interface KernelRoute {
+  prefix: string;
+  nextHops: KernelNextHop[];
+  blackhole?: true;
+}
+
+/** One of our routes as the kernel reports it. */
+export interface DumpedRoute {
+  prefix: string;
+  family: Family;
+  table: number;
+  metric: number;
+  blackhole: boolean;
+  nextHops: { gateway?: string; ifindex: number; ifname?: string; onlink: boolean }[];
+}
+
+/**
+ * Our protocol number in `rtm_protocol` (`ip route show proto 201`). Clear of
+ * the kernel's and iproute2's names (<= 99), FRR's daemons (186-198),
+ * BIRD (12) and Felix (80).
+ */
+export const RTPROT_CALICO_BGPD = 201;
+
+/**
+ * Our default metric. Not 0 (IPv4's default) nor 1024 (IPv6's): REPLACE and
+ * EXCL act on the route of the same prefix and metric, so a metric of our own
+ * keeps us off routes an operator or another agent added with the defaults.
+ * 20 is what FRR uses for BGP routes.
+ */
+export const DEFAULT_METRIC = 20;
+
+/** Why one route could not be installed or removed. */
+export interface RouteFailure {
+  prefix: string;
+  op: 'install' | 'remove';
+  /** errno name from the kernel (`EINVAL`, `ENETUNREACH`, `EEXIST` for a foreign route), `EIO`/`ETIMEDOUT` when the outcome is unknown, `EBADROUTE` for a route we refused to send. */
+  code: string;
+  message: string;
+}
+
+export interface SyncResult {
+  installed: number;
+  removed: number;
+  unchanged: number;
+  failed: RouteFailure[];
+}
+
+/** Thrown by `install()` and `remove()` (single routes); `sync()` reports failures instead. */
+export class KernelRouteError extends Error {
+  override readonly name = 'KernelRouteError';
+  constructor(readonly failure: RouteFailure) {
+    super(`${failure.op} ${failure.prefix}: ${failure.code}: ${failure.message}`);
+  }
+}
+
+/** Canonical form: prefix masked, next hops sorted, defaults dropped; equal routes give equal keys. */
+export function normaliseRoute(route: KernelRoute): KernelRoute {
+  const prefix = parsePrefix(route.prefix).text;
+  if (route.blackhole) return { prefix, nextHops: [], blackhole: true };
+  const nextHops = route.nextHops
+    .map((nh) => {
+      const b = addressBytes(nh.gateway);
+      const out: KernelNextHop = { gateway: b === undefined ? nh.gateway : addressText(b) };
+      if (nh.ifname !== undefined) out.ifname = nh.ifname;
+      if (nh.onlink) out.onlink = true;
+      return out;
+    })
+    .sort((a, b) => (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : (a.ifname ?? '') < (b.ifname ?? '') ? -1 : 1));
+  return { prefix, nextHops };
+}
+
+function routeKey(r: KernelRoute): string {
+  return JSON.stringify(r);
+}
+
+// ---------------------------------------------------------------------------
+// Options
+
+export interface KernelFibOptions {
+  /** Network namespace file to program (`/run/netns/NAME`); default: this process's namespace. */
+  netns?: string | null;
+  /** rtm_protocol of our routes. */
+  protocol?: number;
+  /** Routing table (254 = main). */
+  table?: number;
+  /** Metric of our routes. */
+  metric?: number;
+  /** Messages per send; default from the socket's receive buffer (every ACK of a batch must fit in it). */
+  batchSize?: number;
+  /** Bound on one netlink exchange, ms. */
+  timeoutMs?: number;
+  /** The addon, for tests; default: loaded from native-netlink/. */
+  addon?: NetlinkAddon;
+}
+
+/** Receive-buffer octets we budget per ACK (an skb's true size, with room to spare). */
+const ACK_BUDGET = 2048;
+const MAX_BATCH = 2048;
+
+// ---------------------------------------------------------------------------
+// Operations inside one batch
+
+interface InstallOp {
+  op: 'install';
+  route: KernelRoute;
+  key: string;
+  /** Use NLM_F_EXCL: the prefix is not known to be ours. */
+  exclusive: boolean;
+}
+interface RemoveOp {
+  op: 'remove';
+  prefix: string;
+  /** The metric to delete at (a stale route may carry another one). */
+  metric: number;
+}
+type Op = InstallOp | RemoveOp;
+
+interface Outcome {
+  op: Op;
+  /** 0 = done; else errno name. */
+  code: string | 0;
+  message: string;
+}
+
+// ---------------------------------------------------------------------------
+// The FIB
+
+export class KernelFib {
+  /** What we installed in this run, by canonical prefix. */
+  private readonly installed = new Map<string, { route: KernelRoute; key: string }>();
+  /** Prefixes of ours found at open (previous run) and not yet purged: installs over them use REPLACE. */
+  private readonly stale = new Set<string>();
+  private readonly ifindex = new Map<string, number>();
+  readonly protocol: number;
+  readonly table: number;
+  readonly metric: number;
+  readonly batchSize: number;
+
+  private constructor(
+    private readonly sock: NetlinkSocket,
+    opts: KernelFibOptions,
+  ) {
+    this.protocol = opts.protocol ?? RTPROT_CALICO_BGPD;
+    this.table = opts.table ?? RT_TABLE_MAIN;
+    this.metric = opts.metric ?? DEFAULT_METRIC;
+    this.batchSize = Math.max(1, opts.batchSize ?? Math.min(MAX_BATCH, Math.max(16, Math.floor(sock.rcvbuf / ACK_BUDGET))));
+  }
+
+  /**
+   * Opens the socket and notes our routes already in the table (left by a
+   * previous run). Throws when the addon is missing or the socket cannot be
+   * opened; `openKernelFib()` in fallback.ts turns that into "disabled".
+   */
+  static async open(opts: KernelFibOptions = {}): Promise<KernelFib> {
+    let addon = opts.addon;
+    if (addon === undefined) {
+      const s = loadNetlinkAddon();
+      if (!s.ok) throw new Error(s.reason);
+      addon = s.addon;
+    }
+    const sock = NetlinkSocket.open(addon, { netns: opts.netns ?? null, timeoutMs: opts.timeoutMs ?? 30_000 });
+    const fib = new KernelFib(sock, opts);
+    try {
+      for (const r of await fib.dump()) fib.stale.add(r.prefix);
+    } catch (e) {
+      await sock.close();
+      throw e;
+    }
+    return fib;
+  }
+
+  /** Prefixes of ours found at open that neither `sync()` nor `purgeStale()` has dealt with yet. */
+  staleCount(): number {
+    return this.stale.size;
+  }
+
+  /** What this run installed, by prefix. */
+  routes(): ReadonlyMap<string, KernelRoute> {
+    return new Map([...this.installed].map(([p, v]) => [p, v.route]));
+  }
+
+  /**
+   * Makes the table hold exactly `desired` (among the routes this run
+   * installed): installs new and changed routes, removes the ones that went.
+   * Routes left by a previous run are only replaced when desired again; the
+   * rest wait for `purgeStale()`.
+   */
+  async sync(desired: Iterable<KernelRoute>): Promise<SyncResult> {
+    const want = new Map<string, { route: KernelRoute; key: string }>();
+    const failed: RouteFailure[] = [];
+    for (const r of desired) {
+      let route: KernelRoute;
+      try {
+        route = normaliseRoute(r);
+      } catch (e) {
+        failed.push({ prefix: r.prefix, op: 'install', code: 'EBADROUTE', message: (e as Error).message });
+        continue;
+      }
+      want.set(route.prefix, { route, key: routeKey(route) });
+    }
+    const ops: Op[] = [];
+    let unchanged = 0;
+    for (const [prefix, w] of want) {
+      if (this.installed.get(prefix)?.key === w.key) unchanged++;
+      else ops.push(this.installOp(w.route, w.key));
+    }
+    for (const prefix of this.installed.keys()) {
+      if (!want.has(prefix)) ops.push({ op: 'remove', prefix, metric: this.metric });
+    }
+    const outcomes = await this.apply(ops);
+    let installed = 0;
+    let removed = 0;
+    for (const o of outcomes) {
+      if (o.code === 0) {
+        if (o.op.op === 'install') installed++;
+        else removed++;
+      } else {
+        failed.push(failure(o));
+      }
+    }
+    return { installed, removed, unchanged, failed };
+  }
+
+  /** Installs (or replaces) one route; throws KernelRouteError. */
+  async install(route: KernelRoute): Promise<void> {
+    let r: KernelRoute;
+    try {
+      r = normaliseRoute(route);
+    } catch (e) {
+      throw new KernelRouteError({ prefix: route.prefix, op: 'install', code: 'EBADROUTE', message: (e as Error).message });
+    }
+    const [o] = await this.apply([this.installOp(r, routeKey(r))]);
+    if (o !== undefined && o.code !== 0) throw new KernelRouteError(failure(o));
+  }
+
+  /** Removes our route for `prefix`; a route that is not there counts as removed. Throws KernelRouteError. */
+  async remove(prefix: string): Promise<void> {
+    const p = parsePrefix(prefix).text;
+    const [o] = await this.apply([{ op: 'remove', prefix: p, metric: this.metric }]);
+    if (o !== undefined && o.code !== 0) throw new KernelRouteError(failure(o));
+  }
+
+  /**
+   * Removes our routes that this run did not install (left by a previous
+   * run, or at another metric). Call it once graceful restart is over and
+   * `sync()` has put the current routes in. Routes of other protocols are
+   * never looked at.
+   */
+  async purgeStale(): Promise<{ removed: string[]; failed: RouteFailure[] }> {
+    const ops: Op[] = [];
+    for (const r of await this.dump()) {
+      if (!this.installed.has(r.prefix) || r.metric !== this.metric) ops.push({ op: 'remove', prefix: r.prefix, metric: r.metric });
+    }
+    const outcomes = await this.apply(ops);
+    const removed: string[] = [];
+    const failed: RouteFailure[] = [];
+    for (const o of outcomes) {
+      if (o.code === 0) removed.push((o.op as RemoveOp).prefix);
+      else failed.push(failure(o));
+    }
+    if (failed.length === 0) this.stale.clear();
+    return { removed, failed };
+  }
+
+  /** Our routes in our table, as the kernel has them now (both families). */
+  async dump(): Promise<DumpedRoute[]> {
+    const names = new Map([...this.ifindex].map(([n, i]) => [i, n]));
+    const out: DumpedRoute[] = [];
+    for (const family of [4, 6] as const) {
+      const seq = this.sock.nextSeq();
+      const replies = await this.sock.exchange(encodeRouteDump(family, seq), seq, seq);
+      for (const rep of replies) {
+        if (rep.kind === 'done' && rep.error !== 0) throw new NetlinkIoError(`route dump failed: ${errnoName(rep.error)}`, errnoName(rep.error), []);
+        if (rep.kind === 'ack' && rep.error !== 0) throw new NetlinkIoError(`route dump failed: ${errnoName(rep.error)}`, errnoName(rep.error), []);
+        if (rep.kind !== 'route') continue;
+        const m = rep.route;
+        if (m.protocol !== this.protocol || m.table !== this.table || m.family !== family) continue;
+        out.push(dumped(m, names));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Closes the socket. With `keepRoutes` (the default) our routes stay in
+   * the kernel so forwarding survives a restart; with false they are
+   * removed first.
+   */
+  async close(opts: { keepRoutes?: boolean } = {}): Promise<void> {
+    if (opts.keepRoutes === false && this.installed.size > 0) {
+      await this.apply([...this.installed.keys()].map((prefix): Op => ({ op: 'remove', prefix, metric: this.metric })));
+    }
+    await this.sock.close();
+  }
+
+  // -------------------------------------------------------------------------
+  // Batches
+
+  private installOp(route: KernelRoute, key: string): InstallOp {
+    return { op: 'install', route, key, exclusive: !this.installed.has(route.prefix) && !this.stale.has(route.prefix) };
+  }
+
+  /**
+   * Runs operations in batches and records the results. An EXCL install
+   * that finds the prefix taken is retried as REPLACE if the route in the
+   * way is ours (a dump says so), else reported as EEXIST. ENODEV means an
+   * interface was re-created: its index is looked up again, once.
+   */
+  private async apply(ops: Op[]): Promise<Outcome[]> {
+    if (ops.length === 0) return [];
+    let outcomes = await this.applyOnce(ops);
+
+    const taken = outcomes.filter((o) => o.code === 'EEXIST' && o.op.op === 'install' && o.op.exclusive);
+    const stale = outcomes.filter((o) => o.code === 'ENODEV' && o.op.op === 'install' && o.op.route.nextHops.some((nh) => nh.ifname !== undefined));
+    if (taken.length === 0 && stale.length === 0) return outcomes;
+
+    const retry = new Map<Outcome, Op>();
+    if (taken.length > 0) {
+      const ours = new Map<string, number[]>();
+      for (const r of await this.dump()) ours.set(r.prefix, [...(ours.get(r.prefix) ?? []), r.metric]);
+      for (const o of taken) {
+        const op = o.op as InstallOp;
+        if (ours.get(op.route.prefix)?.includes(this.metric)) retry.set(o, { ...op, exclusive: false });
+        else o.message = `a route of another protocol holds ${op.route.prefix} at metric ${this.metric}; left alone`;
+      }
+    }
+    for (const o of stale) {
+      for (const nh of (o.op as InstallOp).route.nextHops) if (nh.ifname !== undefined) this.ifindex.delete(nh.ifname);
+      retry.set(o, o.op);
+    }
+    const again = await this.applyOnce([...retry.values()]);
+    const byOp = new Map<Op, Outcome>(again.map((o) => [o.op, o]));
+    outcomes = outcomes.map((o) => {
+      const r = retry.get(o);
+      return r === undefined ? o : (byOp.get(r) ?? o);
+    });
+    return outcomes;
+  }
+
+  private async applyOnce(ops: Op[]): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    const sendable: { op: Op; msg: RouteMessage; flags: number }[] = [];
+
+    await this.resolveInterfaces(ops);
+    for (const op of ops) {
+      try {
+        sendable.push(this.message(op));
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        outcomes.push({ op, code: err.code ?? 'EBADROUTE', message: err.message });
+      }
+    }
+
+    for (let i = 0; i < sendable.length; i += this.batchSize) {
+      const chunk = sendable.slice(i, i + this.batchSize);
+      const first = this.sock.nextSeq(chunk.length);
+      let len = 0;
+      for (const c of chunk) len += routeMessageLength(c.msg);
+      const buf = Buffer.allocUnsafe(len);
+      let at = 0;
+      chunk.forEach((c, j) => {
+        at = encodeRoute(c.msg, { type: c.op.op === 'install' ? RTM_NEWROUTE : RTM_DELROUTE, flags: c.flags, seq: first + j }, buf, at);
+      });
+      let replies: NetlinkReply[];
+      let lost: { code: string; message: string } | null = null;
+      try {
+        replies = await this.sock.exchange(buf, first, first + chunk.length - 1);
+      } catch (e) {
+        if (!(e instanceof NetlinkIoError)) throw e;
+        replies = e.partial;
+        lost = { code: e.code, message: e.message };
+      }
+      const acks = new Map<number, { error: number; message: string | undefined }>();
+      for (const r of replies) if (r.kind === 'ack') acks.set(r.header.seq, r);
+      chunk.forEach((c, j) => {
+        const ack = acks.get(first + j);
+        if (ack === undefined) {
+          outcomes.push({ op: c.op, code: lost?.code ?? 'EIO', message: lost?.message ?? 'no reply from the kernel' });
+          this.record(c.op, false, true);
+          return;
+        }
+        const code = ack.error === 0 ? 0 : errnoName(ack.error);
+        // "No such route" on delete: the route is gone, which is what we wanted.
+        const done = code === 0 || (c.op.op === 'remove' && (code === 'ESRCH' || code === 'ENOENT'));
+        outcomes.push({ op: c.op, code: done ? 0 : code, message: ack.message ?? (done ? '' : code) });
+        this.record(c.op, done, false);
+      });
+    }
+    return outcomes;
+  }
+
+  /** Updates what we believe is installed after one operation. */
+  private record(op: Op, done: boolean, unknown: boolean): void {
+    if (op.op === 'install') {
+      if (done) this.installed.set(op.route.prefix, { route: op.route, key: op.key });
+      else if (unknown) {
+        // It may be in: forget the old version (so the next sync retries) but treat the prefix as ours.
+        this.installed.delete(op.route.prefix);
+        this.stale.add(op.route.prefix);
+      }
+      // A refused replace leaves the old route in place: keep believing it is there.
+    } else if (done) {
+      if (op.metric === this.metric) this.installed.delete(op.prefix);
+      this.stale.delete(op.prefix);
+    }
+  }
+
+  private message(op: Op): { op: Op; msg: RouteMessage; flags: number } {
+    if (op.op === 'remove') {
+      const p = parsePrefix(op.prefix);
+      return {
+        op,
+        msg: { family: p.family, dstLen: p.len, table: this.table, protocol: this.protocol, scope: RT_SCOPE_NOWHERE, type: 0, flags: 0, dst: addrOf(p.text), priority: op.metric },
+        flags: NLM_F_REQUEST | NLM_F_ACK,
+      };
+    }
+    const r = op.route;
+    const p = parsePrefix(r.prefix);
+    const base: RouteMessage = {
+      family: p.family,
+      dstLen: p.len,
+      table: this.table,
+      protocol: this.protocol,
+      scope: RT_SCOPE_UNIVERSE,
+      type: r.blackhole ? RTN_BLACKHOLE : RTN_UNICAST,
+      flags: 0,
+      dst: addrOf(p.text),
+      priority: this.metric,
+    };
+    const flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | (op.exclusive ? NLM_F_EXCL : NLM_F_REPLACE);
+    if (r.blackhole) return { op, msg: base, flags };
+    if (r.nextHops.length === 0) throw badRoute(`${r.prefix}: no next hop and not a blackhole`);
+    for (const nh of r.nextHops) {
+      const b = addressBytes(nh.gateway);
+      if (b === undefined || (b.length === 4) !== (p.family === 4)) throw badRoute(`${r.prefix}: gateway '${nh.gateway}' is not an IPv${p.family} address`);
+      if (nh.onlink && nh.ifname === undefined) throw badRoute(`${r.prefix}: an on-link next hop needs an interface`);
+    }
+    const index = (nh: KernelNextHop): number => {
+      if (nh.ifname === undefined) return 0;
+      const i = this.ifindex.get(nh.ifname);
+      if (i === undefined) throw Object.assign(new Error(`${r.prefix}: no interface '${nh.ifname}'`), { code: 'ENODEV' });
+      return i;
+    };
+    if (r.nextHops.length === 1) {
+      const nh = r.nextHops[0]!;
+      const oif = index(nh);
+      return { op, msg: { ...base, gateway: nh.gateway, ...(oif !== 0 ? { oif } : {}), flags: nh.onlink ? RTNH_F_ONLINK : 0 }, flags };
+    }
+    const multipath = r.nextHops.map((nh) => ({ gateway: nh.gateway, ifindex: index(nh), flags: nh.onlink ? RTNH_F_ONLINK : 0, hops: 0 }));
+    return { op, msg: { ...base, multipath }, flags };
+  }
+
+  /** Looks up the index of every interface the operations name that we do not know yet (one exchange). */
+  private async resolveInterfaces(ops: Op[]): Promise<void> {
+    const names = new Set<string>();
+    for (const op of ops) {
+      if (op.op !== 'install') continue;
+      for (const nh of op.route.nextHops) if (nh.ifname !== undefined && !this.ifindex.has(nh.ifname)) names.add(nh.ifname);
+    }
+    if (names.size === 0) return;
+    const list = [...names].filter((n) => Buffer.byteLength(n) < 16); // IFNAMSIZ; longer names cannot exist
+    if (list.length === 0) return;
+    const first = this.sock.nextSeq(list.length);
+    const buf = Buffer.alloc(list.reduce((n, name) => n + linkRequestLength(name), 0));
+    let at = 0;
+    list.forEach((name, i) => {
+      at = encodeLinkRequest(name, first + i, buf, at);
+    });
+    const replies = await this.sock.exchange(buf, first, first + list.length - 1);
+    for (const r of replies) {
+      if (r.kind === 'link') {
+        const name = list[r.header.seq - first];
+        if (name !== undefined) this.ifindex.set(name, r.index);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+function addrOf(prefixText: string): string {
+  return prefixText.slice(0, prefixText.indexOf('/'));
+}
+
+function badRoute(message: string): Error {
+  return Object.assign(new Error(message), { code: 'EBADROUTE' });
+}
+
+function failure(o: Outcome): RouteFailure {
+  const prefix = o.op.op === 'install' ? o.op.route.prefix : o.op.prefix;
+  return { prefix, op: o.op.op, code: o.code === 0 ? 'OK' : o.code, message: o.message };
+}
+
+function dumped(m: RouteMessage, names: Map<number, string>): DumpedRoute {
+  const len = m.dstLen;
+  const dst = m.dst ?? (m.family === 4 ? '0.0.0.0' : '::');
+  const hop = (gateway: string | undefined, ifindex: number, flags: number) => {
+    const name = names.get(ifindex);
+    return { ...(gateway !== undefined ? { gateway } : {}), ifindex, ...(name !== undefined ? { ifname: name } : {}), onlink: (flags & RTNH_F_ONLINK) !== 0 };
+  };
+  const nextHops =
+    m.multipath !== undefined
+      ? m.multipath.map((nh) => hop(nh.gateway, nh.ifindex, nh.flags))
+      : m.gateway !== undefined || m.oif !== undefined
+        ? [hop(m.gateway, m.oif ?? 0, m.flags)]
+        : [];
+  return {
+    prefix: `${dst}/${len}`,
+    family: m.family,
+    table: m.table,
+    metric: m.priority ?? 0,
+    blackhole: m.type === RTN_BLACKHOLE,
+    nextHops,
+  };
+}
