@@ -112,10 +112,17 @@ export async function runConfd(
       return r.ok ? 0 : 1;
     }
     daemon.start();
-    await new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      signal?.addEventListener('abort', () => resolve(), { once: true });
-    });
+    // The daemon's and the backends' timers do not hold the process open; with the
+    // datastore unreachable nothing else might. This does, until the signal.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    try {
+      await new Promise<void>((resolve) => {
+        if (signal?.aborted) return resolve();
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+    } finally {
+      clearInterval(keepAlive);
+    }
     log.info('stopping');
     return 0;
   } catch (e) {
