@@ -4,7 +4,10 @@
  *
  * Both must be in place before the first segment leaves (a SYN without the
  * MD5 option is refused by a peer that expects one), so outgoing sessions are
- * connected here, in a worker thread, and handed to Node as a connected fd.
+ * connected here and handed to Node as a connected fd. Each connect runs on
+ * a thread of its own, not libuv's pool: a peer that does not answer holds
+ * its thread for the whole timeout, and four such peers would otherwise
+ * stall every fs and dns call in the process.
  * For listening sockets the kernel copies a peer's key to the accepted socket.
  *
  * Linux only. Only node_api.h is used, so one build serves every Node with
@@ -19,6 +22,7 @@
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,7 +206,7 @@ typedef struct {
   int err;
   const char *what;
   napi_deferred deferred;
-  napi_async_work work;
+  napi_threadsafe_function done;
 } connect_req;
 
 static long now_ms(void) {
@@ -211,8 +215,7 @@ static long now_ms(void) {
   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-static void connect_execute(napi_env env, void *data) {
-  connect_req *r = data;
+static void connect_execute(connect_req *r) {
   struct sockaddr_storage peer, local;
   socklen_t peer_len, local_len;
   r->fd = -1;
@@ -279,21 +282,31 @@ fail:
   r->err = err;
 }
 
-static void connect_complete(napi_env env, napi_status status, void *data) {
+/* On the JS thread: settle the promise. env is NULL when Node is shutting down. */
+static void connect_complete(napi_env env, napi_value js_cb, void *context, void *data) {
   connect_req *r = data;
-  if (status == napi_ok && r->err == 0) {
+  if (env == NULL) {
+    if (r->fd >= 0) close(r->fd);
+  } else if (r->err == 0) {
     napi_value fd;
     napi_create_int32(env, r->fd, &fd);
     napi_resolve_deferred(env, r->deferred, fd);
   } else {
-    if (r->fd >= 0) close(r->fd);
     char what[160];
     snprintf(what, sizeof what, "%s %s:%d", r->what != NULL ? r->what : "connect", r->host, r->port);
-    napi_reject_deferred(env, r->deferred, make_error(env, what, status == napi_ok ? r->err : ECANCELED));
+    napi_reject_deferred(env, r->deferred, make_error(env, what, r->err));
   }
-  napi_delete_async_work(env, r->work);
   memset(r->key, 0, sizeof r->key);
   free(r);
+}
+
+static void *connect_thread(void *data) {
+  connect_req *r = data;
+  napi_threadsafe_function done = r->done;
+  connect_execute(r);
+  napi_call_threadsafe_function(done, r, napi_tsfn_blocking);
+  napi_release_threadsafe_function(done, napi_tsfn_release);
+  return NULL;
 }
 
 /* connect(host, port, localAddress|null, password|null, ttlHops, timeoutMs) -> Promise<fd> */
@@ -307,6 +320,7 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
   }
   connect_req *r = calloc(1, sizeof *r);
   if (r == NULL) return throw_errno(env, "connect", ENOMEM);
+  r->fd = -1;
   size_t n;
   if (get_string(env, argv[0], r->host, sizeof r->host, &n) != 1 || get_int(env, argv[1], &r->port) != 0 ||
       get_string(env, argv[2], r->local, sizeof r->local, &n) < 0 || get_string(env, argv[3], r->key, sizeof r->key, &r->keylen) < 0 ||
@@ -319,8 +333,26 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
   napi_value promise, name;
   napi_create_promise(env, &r->deferred, &promise);
   napi_create_string_utf8(env, "bgpConnect", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, connect_execute, connect_complete, r, &r->work);
-  napi_queue_async_work(env, r->work);
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, connect_complete, &r->done) != napi_ok) {
+    r->err = EAGAIN;
+    r->what = "napi_create_threadsafe_function";
+    connect_complete(env, NULL, NULL, r);
+    return promise;
+  }
+  pthread_attr_t attr;
+  pthread_t thread;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  int err = pthread_create(&thread, &attr, connect_thread, r);
+  pthread_attr_destroy(&attr);
+  if (err != 0) {
+    napi_release_threadsafe_function(r->done, napi_tsfn_abort);
+    r->fd = -1;
+    r->err = err;
+    r->what = "pthread_create";
+    connect_complete(env, NULL, NULL, r);
+  }
   return promise;
 }
 
