@@ -20,13 +20,13 @@ export interface Fib {
 export class DisabledFib implements Fib {
   readonly available = false;
   constructor(readonly reason: string) {}
-  async sync(): Promise<SyncResult> {
+  async sync(_routes: Iterable<KernelRoute>): Promise<SyncResult> {
     return { installed: 0, removed: 0, unchanged: 0, failed: [] };
   }
   async purgeStale(): Promise<{ removed: string[]; failed: RouteFailure[] }> {
     return { removed: [], failed: [] };
   }
-  async close(): Promise<void> {}
+  async close(_opts?: { keepRoutes?: boolean }): Promise<void> {}
 }
 
 class AvailableFib implements Fib {
