@@ -218,6 +218,86 @@ export function setMinTtl(socket: Socket, hops: number): void {
   need('GTSM').setTtlSecurity(fdOf(socket, 'GTSM'), hops);
 }
 
+// ---------------------------------------------------------------------------
+// A listener's share
+
+/** A peer as the listener sees it. */
+export interface ListenerPeer extends TransportSecurity {
+  name: string;
+  address: string;
+}
+
+/**
+ * Keeps one listening server's MD5 keys and TTL in step with the peer set:
+ * call `update` whenever peers change (keys are added, replaced and removed
+ * in place, so a rotated password needs no restart) and `accepted` for each
+ * incoming connection before handing it to the neighbor.
+ */
+export class ListenerSecurity {
+  private readonly keys = new Map<string, string>();
+  private ttlSet = false;
+
+  constructor(private readonly server: Server) {}
+
+  /** Applies the peers' settings; returns one line per peer that cannot have a session (log them). */
+  update(peers: readonly ListenerPeer[]): string[] {
+    const problems: string[] = [];
+    const wanted = new Map<string, string>();
+    for (const p of peers) {
+      const problem = transportProblem(p, p);
+      if (problem !== null) problems.push(problem);
+      else if (wantsMd5(p)) wanted.set(p.address, p.password);
+    }
+    for (const address of this.keys.keys()) {
+      if (wanted.has(address)) continue;
+      try {
+        setListenerPassword(this.server, address, null);
+      } catch (e) {
+        problems.push(`peer ${address}: removing its TCP-MD5 key failed: ${(e as Error).message}`);
+      }
+      this.keys.delete(address);
+    }
+    for (const [address, key] of wanted) {
+      if (this.keys.get(address) === key) continue;
+      try {
+        setListenerPassword(this.server, address, key);
+        this.keys.set(address, key);
+      } catch (e) {
+        problems.push(`peer ${address}: TCP-MD5 key not installed: ${(e as Error).message}`);
+      }
+    }
+    if (!this.ttlSet && peers.some((p) => wantsGtsm(p) && transportProblem(p, p) === null)) {
+      try {
+        setListenerTtl(this.server);
+        this.ttlSet = true;
+      } catch (e) {
+        problems.push(`GTSM: listener TTL not set: ${(e as Error).message}`);
+      }
+    }
+    return problems;
+  }
+
+  /**
+   * An incoming connection from `peer`: applies its GTSM minimum TTL.
+   * Returns why it must be refused (close it and log), or null. Without the
+   * addon, a peer that wants MD5 or GTSM is refused here, so it never gets
+   * an unprotected session even if it connects without them.
+   */
+  accepted(socket: Socket, peer: ListenerPeer): string | null {
+    const problem = transportProblem(peer, peer);
+    if (problem !== null) return problem;
+    if (wantsMd5(peer) && this.keys.get(peer.address) !== peer.password) return `peer ${peer.name} (${peer.address}): TCP-MD5 key not installed on the listener`;
+    if (wantsGtsm(peer)) {
+      try {
+        setMinTtl(socket, peer.ttlSecurity!);
+      } catch (e) {
+        return `peer ${peer.name} (${peer.address}): ${(e as Error).message}`;
+      }
+    }
+    return null;
+  }
+}
+
 /** The socket's [TTL sent, minimum TTL accepted], for status and tests. */
 export function getTtl(x: Socket | Server): [ttl: number, minTtl: number] {
   return need('GTSM').getTtl(fdOf(x, 'GTSM'));

@@ -10,7 +10,7 @@ import { Bird } from '../../support/daemons/bird.js';
 import { Frr, frrAvailable } from '../../support/daemons/frr.js';
 import { cleanup, freePort, waitFor, type Cleanup } from '../../support/process.js';
 import { Neighbor, type NeighborConfig } from '../../../src/bgp/session/neighbor.js';
-import { secureConnector, setListenerPassword, setListenerTtl, setMinTtl, socketOptionsAvailable, type TransportSecurity } from '../../../src/bgp/session/sockopt.js';
+import { ListenerSecurity, secureConnector, socketOptionsAvailable, type TransportSecurity } from '../../../src/bgp/session/sockopt.js';
 import type { DownReason } from '../../../src/bgp/fsm/fsm.js';
 
 const built = socketOptionsAvailable();
@@ -60,15 +60,14 @@ class Us {
       port,
       o.sec,
     );
+    const peer = { name: o.name, address: o.them, ...o.sec };
     const srv = createServer({ noDelay: true }, (s: Socket) => {
-      if (s.remoteAddress !== o.them) return void s.destroy();
-      if ((o.sec.ttlSecurity ?? 0) > 0) setMinTtl(s, o.sec.ttlSecurity!);
-      if (!us.neighbor.accept(s)) s.destroy();
+      if (s.remoteAddress !== o.them || security.accepted(s, peer) !== null || !us.neighbor.accept(s)) s.destroy();
     });
+    const security = new ListenerSecurity(srv);
     await new Promise<void>((resolve) => srv.listen(port, o.us, resolve));
     c.add(() => new Promise<void>((resolve) => srv.close(() => resolve())));
-    if (o.sec.password !== undefined && o.sec.password !== null) setListenerPassword(srv, o.them, o.sec.password);
-    if ((o.sec.ttlSecurity ?? 0) > 0) setListenerTtl(srv);
+    assert.deepEqual(security.update([peer]), []);
     return us;
   }
 

@@ -7,6 +7,7 @@ import { test, describe, afterEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import {
+  ListenerSecurity,
   connectWithOptions,
   getTtl,
   loadSocketOptions,
@@ -138,6 +139,40 @@ describe('TCP-MD5 and GTSM socket options', { skip, timeout: 60_000 }, () => {
     assert.throws(() => setMinTtl(accepted[0]!, 300), RangeError);
   });
 
+  test('GTSM works on IPv6 sockets', async () => {
+    const { srv, port, accepted } = await server('::1');
+    setListenerTtl(srv);
+    const s = await connectWithOptions({ host: '::1', port, ttlSecurity: 2, timeoutMs: 3000 });
+    c.add(() => void s.destroy());
+    assert.deepEqual(getTtl(s), [255, 254]);
+    await waitFor('the connection to be accepted', () => accepted.length === 1, 3000, 20);
+    setMinTtl(accepted[0]!, 1);
+    assert.deepEqual(getTtl(accepted[0]!), [255, 255]);
+  });
+
+  test('a listener follows peer changes: keys added, rotated and removed in place', async () => {
+    const { srv, port, accepted } = await server('127.0.0.1');
+    const sec = new ListenerSecurity(srv);
+    const peer = { name: 'p', address: '127.0.31.4', password: 'one' };
+    assert.deepEqual(sec.update([peer, { name: 'plain', address: '127.0.31.5' }]), []);
+    const signed = (password: string): Promise<Socket> => connectWithOptions({ host: '127.0.0.1', port, localAddress: '127.0.31.4', password, timeoutMs: 1000 });
+    (await signed('one')).destroy();
+    assert.equal(await plainAttempt('127.0.0.1', port, '127.0.31.5', 1500), 'connected');
+
+    assert.deepEqual(sec.update([{ ...peer, password: 'two' }]), []);
+    await assert.rejects(signed('one'), /timed out/);
+    const kept = await signed('two');
+    c.add(() => void kept.destroy());
+
+    assert.deepEqual(sec.update([]), []);
+    assert.equal(await plainAttempt('127.0.0.1', port, '127.0.31.4', 1500), 'connected');
+    await waitFor('the accepted connections', () => accepted.length === 4, 3000, 20);
+    // accepted[2] is the connection signed with 'two', still open.
+    assert.equal(sec.accepted(accepted[2]!, { name: 'g', address: '127.0.31.4', ttlSecurity: 1 }), null);
+    assert.deepEqual(getTtl(accepted[2]!), [255, 255]);
+    assert.match(sec.accepted(accepted[2]!, { ...peer, password: 'three' }) ?? '', /TCP-MD5 key not installed on the listener/);
+  });
+
   test('two of our neighbors reach Established over MD5 through the async connector', async () => {
     const A = '127.0.31.10';
     const B = '127.0.31.11';
@@ -172,6 +207,17 @@ describe('without the native addon', { timeout: 30_000 }, () => {
       assert.throws(() => setListenerPassword(srv, '127.0.0.2', 'x'), /TCP-MD5 unavailable: native addon not built/);
       // Clearing a key that cannot have been set is a no-op, not an error.
       setListenerPassword(srv, '127.0.0.2', null);
+      const sec = new ListenerSecurity(srv);
+      const secured = { name: 'Mesh_127_0_0_2', address: '127.0.0.2', password: 'x' };
+      assert.deepEqual(sec.update([secured, { name: 'plain', address: '127.0.0.3' }]), [
+        'peer Mesh_127_0_0_2 (127.0.0.2): TCP-MD5 unavailable: native addon not built (/nonexistent/native/build/Release/bgp_sockopt.node is missing; run scripts/build-native.sh)',
+      ]);
+      // A secured peer that connects anyway, unsigned, is refused.
+      const fake = connect({ host: '127.0.0.1', port: 9 });
+      fake.on('error', () => {});
+      c.add(() => void fake.destroy());
+      assert.match(sec.accepted(fake, secured) ?? '', /^peer Mesh_127_0_0_2 \(127\.0\.0\.2\): TCP-MD5 unavailable/);
+      assert.equal(sec.accepted(fake, { name: 'plain', address: '127.0.0.3' }), null);
       assert.equal(transportProblem({ name: 'Mesh_127_0_0_2', address: '127.0.0.2' }, { password: null, ttlSecurity: 0 }), null);
       assert.match(transportProblem({ name: 'Mesh_127_0_0_2', address: '127.0.0.2' }, { password: 'x' }) ?? '', /^peer Mesh_127_0_0_2 \(127\.0\.0\.2\): TCP-MD5 unavailable: /);
     } finally {
