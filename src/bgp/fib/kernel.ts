@@ -19,7 +19,7 @@
  * Every batch asks for an ACK per message and matches replies by sequence
  * number; one failed route never fails the others.
  */
-import { NetlinkIoError, NetlinkSocket, loadNetlinkAddon, type NetlinkAddon } from './netlink-socket.js';
+import { NetlinkIoError, NetlinkRawError, NetlinkSocket, loadNetlinkAddon, type NetlinkAddon } from './netlink-socket.js';
 import {
   NLM_F_ACK,
   NLM_F_CREATE,
@@ -34,8 +34,7 @@ import {
   RT_SCOPE_NOWHERE,
   RT_SCOPE_UNIVERSE,
   RT_TABLE_MAIN,
-  addressBytes,
-  addressText,
+  canonicalAddress,
   encodeLinkRequest,
   encodeRoute,
   encodeRouteDump,
@@ -43,9 +42,13 @@ import {
   linkRequestLength,
   parsePrefix,
   routeMessageLength,
+  NetlinkDecodeError,
+  scanAcks,
+  type AckScan,
   type Family,
-  type NetlinkReply,
+  type ParsedPrefix,
   type RouteMessage,
+  type RouteNextHop,
 } from './netlink-codec.js';
 
 // ---------------------------------------------------------------------------
@@ -119,22 +122,34 @@ export class KernelRouteError extends Error {
 
 /** Canonical form: prefix masked, next hops sorted, defaults dropped; equal routes give equal keys. */
 export function normaliseRoute(route: KernelRoute): KernelRoute {
-  const prefix = parsePrefix(route.prefix).text;
-  if (route.blackhole) return { prefix, nextHops: [], blackhole: true };
-  const nextHops = route.nextHops
-    .map((nh) => {
-      const b = addressBytes(nh.gateway);
-      const out: KernelNextHop = { gateway: b === undefined ? nh.gateway : addressText(b) };
-      if (nh.ifname !== undefined) out.ifname = nh.ifname;
-      if (nh.onlink) out.onlink = true;
-      return out;
-    })
-    .sort((a, b) => (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : (a.ifname ?? '') < (b.ifname ?? '') ? -1 : 1));
-  return { prefix, nextHops };
+  return prepare(route).route;
 }
 
-function routeKey(r: KernelRoute): string {
-  return JSON.stringify(r);
+/** A normalised route with its parsed prefix and its comparison key. */
+interface Prepared {
+  route: KernelRoute;
+  net: ParsedPrefix;
+  key: string;
+}
+
+function prepare(route: KernelRoute): Prepared {
+  const net = parsePrefix(route.prefix);
+  const prefix = net.text;
+  if (route.blackhole) return { route: { prefix, nextHops: [], blackhole: true }, net, key: `${prefix} blackhole` };
+  if (route.nextHops.length === 0) throw new RangeError(`${prefix}: no next hop and not a blackhole`);
+  const nextHops = route.nextHops.map((nh) => {
+    const gateway = canonicalAddress(nh.gateway);
+    if (gateway === undefined || gateway.includes(':') !== (net.family === 6)) throw new RangeError(`${prefix}: gateway '${nh.gateway}' is not an IPv${net.family} address`);
+    if (nh.onlink && nh.ifname === undefined) throw new RangeError(`${prefix}: an on-link next hop needs an interface`);
+    const out: KernelNextHop = { gateway };
+    if (nh.ifname !== undefined) out.ifname = nh.ifname;
+    if (nh.onlink) out.onlink = true;
+    return out;
+  });
+  if (nextHops.length > 1) nextHops.sort((a, b) => (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : (a.ifname ?? '') < (b.ifname ?? '') ? -1 : 1));
+  let key = prefix;
+  for (const nh of nextHops) key += ` ${nh.gateway}%${nh.ifname ?? ''}${nh.onlink ? '!' : ''}`;
+  return { route: { prefix, nextHops }, net, key };
 }
 
 // ---------------------------------------------------------------------------
@@ -167,6 +182,7 @@ const MAX_BATCH = 2048;
 interface InstallOp {
   op: 'install';
   route: KernelRoute;
+  net: ParsedPrefix;
   key: string;
   /** Use NLM_F_EXCL: the prefix is not known to be ours. */
   exclusive: boolean;
@@ -174,16 +190,22 @@ interface InstallOp {
 interface RemoveOp {
   op: 'remove';
   prefix: string;
+  net: ParsedPrefix;
   /** The metric to delete at (a stale route may carry another one). */
   metric: number;
 }
 type Op = InstallOp | RemoveOp;
 
+/** A failed operation: errno name (or EBADROUTE, EIO...) and text. */
 interface Outcome {
   op: Op;
-  /** 0 = done; else errno name. */
-  code: string | 0;
+  code: string;
   message: string;
+}
+
+interface Applied {
+  done: Op[];
+  failed: Outcome[];
 }
 
 // ---------------------------------------------------------------------------
@@ -191,7 +213,7 @@ interface Outcome {
 
 export class KernelFib {
   /** What we installed in this run, by canonical prefix. */
-  private readonly installed = new Map<string, { route: KernelRoute; key: string }>();
+  private readonly installed = new Map<string, Prepared>();
   /** Prefixes of ours found at open (previous run) and not yet purged: installs over them use REPLACE. */
   private readonly stale = new Set<string>();
   private readonly ifindex = new Map<string, number>();
@@ -250,58 +272,49 @@ export class KernelFib {
    * rest wait for `purgeStale()`.
    */
   async sync(desired: Iterable<KernelRoute>): Promise<SyncResult> {
-    const want = new Map<string, { route: KernelRoute; key: string }>();
+    const want = new Map<string, Prepared>();
     const failed: RouteFailure[] = [];
     for (const r of desired) {
-      let route: KernelRoute;
       try {
-        route = normaliseRoute(r);
+        const p = prepare(r);
+        want.set(p.route.prefix, p);
       } catch (e) {
         failed.push({ prefix: r.prefix, op: 'install', code: 'EBADROUTE', message: (e as Error).message });
-        continue;
       }
-      want.set(route.prefix, { route, key: routeKey(route) });
     }
     const ops: Op[] = [];
     let unchanged = 0;
     for (const [prefix, w] of want) {
       if (this.installed.get(prefix)?.key === w.key) unchanged++;
-      else ops.push(this.installOp(w.route, w.key));
+      else ops.push(this.installOp(w));
     }
-    for (const prefix of this.installed.keys()) {
-      if (!want.has(prefix)) ops.push({ op: 'remove', prefix, metric: this.metric });
+    for (const [prefix, p] of this.installed) {
+      if (!want.has(prefix)) ops.push({ op: 'remove', prefix, net: p.net, metric: this.metric });
     }
-    const outcomes = await this.apply(ops);
+    const applied = await this.apply(ops);
     let installed = 0;
-    let removed = 0;
-    for (const o of outcomes) {
-      if (o.code === 0) {
-        if (o.op.op === 'install') installed++;
-        else removed++;
-      } else {
-        failed.push(failure(o));
-      }
-    }
-    return { installed, removed, unchanged, failed };
+    for (const op of applied.done) if (op.op === 'install') installed++;
+    for (const o of applied.failed) failed.push(failure(o));
+    return { installed, removed: applied.done.length - installed, unchanged, failed };
   }
 
   /** Installs (or replaces) one route; throws KernelRouteError. */
   async install(route: KernelRoute): Promise<void> {
-    let r: KernelRoute;
+    let p: Prepared;
     try {
-      r = normaliseRoute(route);
+      p = prepare(route);
     } catch (e) {
       throw new KernelRouteError({ prefix: route.prefix, op: 'install', code: 'EBADROUTE', message: (e as Error).message });
     }
-    const [o] = await this.apply([this.installOp(r, routeKey(r))]);
-    if (o !== undefined && o.code !== 0) throw new KernelRouteError(failure(o));
+    const [o] = (await this.apply([this.installOp(p)])).failed;
+    if (o !== undefined) throw new KernelRouteError(failure(o));
   }
 
   /** Removes our route for `prefix`; a route that is not there counts as removed. Throws KernelRouteError. */
   async remove(prefix: string): Promise<void> {
-    const p = parsePrefix(prefix).text;
-    const [o] = await this.apply([{ op: 'remove', prefix: p, metric: this.metric }]);
-    if (o !== undefined && o.code !== 0) throw new KernelRouteError(failure(o));
+    const net = parsePrefix(prefix);
+    const [o] = (await this.apply([{ op: 'remove', prefix: net.text, net, metric: this.metric }])).failed;
+    if (o !== undefined) throw new KernelRouteError(failure(o));
   }
 
   /**
@@ -313,15 +326,11 @@ export class KernelFib {
   async purgeStale(): Promise<{ removed: string[]; failed: RouteFailure[] }> {
     const ops: Op[] = [];
     for (const r of await this.dump()) {
-      if (!this.installed.has(r.prefix) || r.metric !== this.metric) ops.push({ op: 'remove', prefix: r.prefix, metric: r.metric });
+      if (!this.installed.has(r.prefix) || r.metric !== this.metric) ops.push({ op: 'remove', prefix: r.prefix, net: parsePrefix(r.prefix), metric: r.metric });
     }
-    const outcomes = await this.apply(ops);
-    const removed: string[] = [];
-    const failed: RouteFailure[] = [];
-    for (const o of outcomes) {
-      if (o.code === 0) removed.push((o.op as RemoveOp).prefix);
-      else failed.push(failure(o));
-    }
+    const applied = await this.apply(ops);
+    const removed = applied.done.map((op) => (op as RemoveOp).prefix);
+    const failed = applied.failed.map(failure);
     if (failed.length === 0) this.stale.clear();
     return { removed, failed };
   }
@@ -352,7 +361,7 @@ export class KernelFib {
    */
   async close(opts: { keepRoutes?: boolean } = {}): Promise<void> {
     if (opts.keepRoutes === false && this.installed.size > 0) {
-      await this.apply([...this.installed.keys()].map((prefix): Op => ({ op: 'remove', prefix, metric: this.metric })));
+      await this.apply([...this.installed].map(([prefix, p]): Op => ({ op: 'remove', prefix, net: p.net, metric: this.metric })));
     }
     await this.sock.close();
   }
@@ -360,8 +369,9 @@ export class KernelFib {
   // -------------------------------------------------------------------------
   // Batches
 
-  private installOp(route: KernelRoute, key: string): InstallOp {
-    return { op: 'install', route, key, exclusive: !this.installed.has(route.prefix) && !this.stale.has(route.prefix) };
+  private installOp(p: Prepared): InstallOp {
+    const prefix = p.route.prefix;
+    return { op: 'install', route: p.route, net: p.net, key: p.key, exclusive: !this.installed.has(prefix) && !this.stale.has(prefix) };
   }
 
   /**
@@ -370,39 +380,41 @@ export class KernelFib {
    * way is ours (a dump says so), else reported as EEXIST. ENODEV means an
    * interface was re-created: its index is looked up again, once.
    */
-  private async apply(ops: Op[]): Promise<Outcome[]> {
-    if (ops.length === 0) return [];
-    let outcomes = await this.applyOnce(ops);
+  private async apply(ops: Op[]): Promise<Applied> {
+    if (ops.length === 0) return { done: [], failed: [] };
+    const first = await this.applyOnce(ops);
 
-    const taken = outcomes.filter((o) => o.code === 'EEXIST' && o.op.op === 'install' && o.op.exclusive);
-    const stale = outcomes.filter((o) => o.code === 'ENODEV' && o.op.op === 'install' && o.op.route.nextHops.some((nh) => nh.ifname !== undefined));
-    if (taken.length === 0 && stale.length === 0) return outcomes;
+    const taken = first.failed.filter((o) => o.code === 'EEXIST' && o.op.op === 'install' && o.op.exclusive);
+    const stale = first.failed.filter((o) => o.code === 'ENODEV' && o.op.op === 'install' && o.op.route.nextHops.some((nh) => nh.ifname !== undefined));
+    if (taken.length === 0 && stale.length === 0) return first;
 
-    const retry = new Map<Outcome, Op>();
+    const retry = new Set<Outcome>();
+    const retryOps: Op[] = [];
     if (taken.length > 0) {
       const ours = new Map<string, number[]>();
       for (const r of await this.dump()) ours.set(r.prefix, [...(ours.get(r.prefix) ?? []), r.metric]);
       for (const o of taken) {
         const op = o.op as InstallOp;
-        if (ours.get(op.route.prefix)?.includes(this.metric)) retry.set(o, { ...op, exclusive: false });
-        else o.message = `a route of another protocol holds ${op.route.prefix} at metric ${this.metric}; left alone`;
+        if (ours.get(op.route.prefix)?.includes(this.metric)) {
+          retry.add(o);
+          retryOps.push({ ...op, exclusive: false });
+        } else {
+          o.message = `a route of another protocol holds ${op.route.prefix} at metric ${this.metric}; left alone`;
+        }
       }
     }
     for (const o of stale) {
       for (const nh of (o.op as InstallOp).route.nextHops) if (nh.ifname !== undefined) this.ifindex.delete(nh.ifname);
-      retry.set(o, o.op);
+      retry.add(o);
+      retryOps.push(o.op);
     }
-    const again = await this.applyOnce([...retry.values()]);
-    const byOp = new Map<Op, Outcome>(again.map((o) => [o.op, o]));
-    outcomes = outcomes.map((o) => {
-      const r = retry.get(o);
-      return r === undefined ? o : (byOp.get(r) ?? o);
-    });
-    return outcomes;
+    const again = await this.applyOnce(retryOps);
+    return { done: [...first.done, ...again.done], failed: [...first.failed.filter((o) => !retry.has(o)), ...again.failed] };
   }
 
-  private async applyOnce(ops: Op[]): Promise<Outcome[]> {
-    const outcomes: Outcome[] = [];
+  private async applyOnce(ops: Op[]): Promise<Applied> {
+    const done: Op[] = [];
+    const failed: Outcome[] = [];
     const sendable: { op: Op; msg: RouteMessage; flags: number }[] = [];
 
     await this.resolveInterfaces(ops);
@@ -411,7 +423,7 @@ export class KernelFib {
         sendable.push(this.message(op));
       } catch (e) {
         const err = e as Error & { code?: string };
-        outcomes.push({ op, code: err.code ?? 'EBADROUTE', message: err.message });
+        failed.push({ op, code: err.code ?? 'EBADROUTE', message: err.message });
       }
     }
 
@@ -422,41 +434,50 @@ export class KernelFib {
       for (const c of chunk) len += routeMessageLength(c.msg);
       const buf = Buffer.allocUnsafe(len);
       let at = 0;
-      chunk.forEach((c, j) => {
+      for (let j = 0; j < chunk.length; j++) {
+        const c = chunk[j]!;
         at = encodeRoute(c.msg, { type: c.op.op === 'install' ? RTM_NEWROUTE : RTM_DELROUTE, flags: c.flags, seq: first + j }, buf, at);
-      });
-      let replies: NetlinkReply[];
+      }
+      let raw: Buffer;
       let lost: { code: string; message: string } | null = null;
       try {
-        replies = await this.sock.exchange(buf, first, first + chunk.length - 1);
+        raw = await this.sock.exchangeRaw(buf, first + chunk.length - 1);
       } catch (e) {
-        if (!(e instanceof NetlinkIoError)) throw e;
-        replies = e.partial;
+        if (!(e instanceof NetlinkRawError)) throw e;
+        raw = e.raw;
         lost = { code: e.code, message: e.message };
       }
-      const acks = new Map<number, { error: number; message: string | undefined }>();
-      for (const r of replies) if (r.kind === 'ack') acks.set(r.header.seq, r);
-      chunk.forEach((c, j) => {
-        const ack = acks.get(first + j);
-        if (ack === undefined) {
-          outcomes.push({ op: c.op, code: lost?.code ?? 'EIO', message: lost?.message ?? 'no reply from the kernel' });
+      let acks: AckScan;
+      try {
+        acks = scanAcks(raw, first, chunk.length);
+      } catch (e) {
+        if (!(e instanceof NetlinkDecodeError)) throw e;
+        acks = { errors: new Int32Array(chunk.length).fill(-1), messages: new Map() };
+        lost ??= { code: 'EIO', message: `unreadable reply: ${e.message}` };
+      }
+      for (let j = 0; j < chunk.length; j++) {
+        const c = chunk[j]!;
+        const error = acks.errors[j]!;
+        if (error < 0) {
+          failed.push({ op: c.op, code: lost?.code ?? 'EIO', message: lost?.message ?? 'no reply from the kernel' });
           this.record(c.op, false, true);
-          return;
+          continue;
         }
-        const code = ack.error === 0 ? 0 : errnoName(ack.error);
+        const code = error === 0 ? '' : errnoName(error);
         // "No such route" on delete: the route is gone, which is what we wanted.
-        const done = code === 0 || (c.op.op === 'remove' && (code === 'ESRCH' || code === 'ENOENT'));
-        outcomes.push({ op: c.op, code: done ? 0 : code, message: ack.message ?? (done ? '' : code) });
-        this.record(c.op, done, false);
-      });
+        const ok = error === 0 || (c.op.op === 'remove' && (code === 'ESRCH' || code === 'ENOENT'));
+        if (ok) done.push(c.op);
+        else failed.push({ op: c.op, code, message: acks.messages.get(j) ?? code });
+        this.record(c.op, ok, false);
+      }
     }
-    return outcomes;
+    return { done, failed };
   }
 
   /** Updates what we believe is installed after one operation. */
   private record(op: Op, done: boolean, unknown: boolean): void {
     if (op.op === 'install') {
-      if (done) this.installed.set(op.route.prefix, { route: op.route, key: op.key });
+      if (done) this.installed.set(op.route.prefix, op); // an InstallOp is a Prepared
       else if (unknown) {
         // It may be in: forget the old version (so the next sync retries) but treat the prefix as ours.
         this.installed.delete(op.route.prefix);
@@ -471,34 +492,14 @@ export class KernelFib {
 
   private message(op: Op): { op: Op; msg: RouteMessage; flags: number } {
     if (op.op === 'remove') {
-      const p = parsePrefix(op.prefix);
-      return {
-        op,
-        msg: { family: p.family, dstLen: p.len, table: this.table, protocol: this.protocol, scope: RT_SCOPE_NOWHERE, type: 0, flags: 0, dst: addrOf(p.text), priority: op.metric },
-        flags: NLM_F_REQUEST | NLM_F_ACK,
-      };
+      const p = op.net;
+      return { op, msg: routeMessage(p, this.table, this.protocol, RT_SCOPE_NOWHERE, 0, 0, undefined, undefined, op.metric, undefined), flags: NLM_F_REQUEST | NLM_F_ACK };
     }
     const r = op.route;
-    const p = parsePrefix(r.prefix);
-    const base: RouteMessage = {
-      family: p.family,
-      dstLen: p.len,
-      table: this.table,
-      protocol: this.protocol,
-      scope: RT_SCOPE_UNIVERSE,
-      type: r.blackhole ? RTN_BLACKHOLE : RTN_UNICAST,
-      flags: 0,
-      dst: addrOf(p.text),
-      priority: this.metric,
-    };
+    const p = op.net;
     const flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | (op.exclusive ? NLM_F_EXCL : NLM_F_REPLACE);
-    if (r.blackhole) return { op, msg: base, flags };
-    if (r.nextHops.length === 0) throw badRoute(`${r.prefix}: no next hop and not a blackhole`);
-    for (const nh of r.nextHops) {
-      const b = addressBytes(nh.gateway);
-      if (b === undefined || (b.length === 4) !== (p.family === 4)) throw badRoute(`${r.prefix}: gateway '${nh.gateway}' is not an IPv${p.family} address`);
-      if (nh.onlink && nh.ifname === undefined) throw badRoute(`${r.prefix}: an on-link next hop needs an interface`);
-    }
+    if (r.blackhole) return { op, msg: routeMessage(p, this.table, this.protocol, RT_SCOPE_UNIVERSE, RTN_BLACKHOLE, 0, undefined, undefined, this.metric, undefined), flags };
+    // prepare() checked the next hops (family, onlink with an interface).
     const index = (nh: KernelNextHop): number => {
       if (nh.ifname === undefined) return 0;
       const i = this.ifindex.get(nh.ifname);
@@ -508,10 +509,10 @@ export class KernelFib {
     if (r.nextHops.length === 1) {
       const nh = r.nextHops[0]!;
       const oif = index(nh);
-      return { op, msg: { ...base, gateway: nh.gateway, ...(oif !== 0 ? { oif } : {}), flags: nh.onlink ? RTNH_F_ONLINK : 0 }, flags };
+      return { op, msg: routeMessage(p, this.table, this.protocol, RT_SCOPE_UNIVERSE, RTN_UNICAST, nh.onlink ? RTNH_F_ONLINK : 0, nh.gateway, oif !== 0 ? oif : undefined, this.metric, undefined), flags };
     }
     const multipath = r.nextHops.map((nh) => ({ gateway: nh.gateway, ifindex: index(nh), flags: nh.onlink ? RTNH_F_ONLINK : 0, hops: 0 }));
-    return { op, msg: { ...base, multipath }, flags };
+    return { op, msg: routeMessage(p, this.table, this.protocol, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0, undefined, undefined, this.metric, multipath), flags };
   }
 
   /** Looks up the index of every interface the operations name that we do not know yet (one exchange). */
@@ -543,17 +544,25 @@ export class KernelFib {
 // ---------------------------------------------------------------------------
 // Helpers
 
-function addrOf(prefixText: string): string {
-  return prefixText.slice(0, prefixText.indexOf('/'));
-}
-
-function badRoute(message: string): Error {
-  return Object.assign(new Error(message), { code: 'EBADROUTE' });
+/** A route message with every field present, so all of them share one object shape (the encoder is hot). */
+function routeMessage(
+  p: ParsedPrefix,
+  table: number,
+  protocol: number,
+  scope: number,
+  type: number,
+  flags: number,
+  gateway: string | undefined,
+  oif: number | undefined,
+  priority: number | undefined,
+  multipath: RouteNextHop[] | undefined,
+): RouteMessage {
+  return { family: p.family, dstLen: p.len, table, protocol, scope, type, flags, dst: p.text.slice(0, p.text.indexOf('/')), gateway, oif, priority, multipath };
 }
 
 function failure(o: Outcome): RouteFailure {
   const prefix = o.op.op === 'install' ? o.op.route.prefix : o.op.prefix;
-  return { prefix, op: o.op.op, code: o.code === 0 ? 'OK' : o.code, message: o.message };
+  return { prefix, op: o.op.op, code: o.code, message: o.message };
 }
 
 function dumped(m: RouteMessage, names: Map<number, string>): DumpedRoute {

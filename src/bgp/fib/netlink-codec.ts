@@ -166,15 +166,25 @@ export function addressBytes(text: string): Buffer | undefined {
   if (text.includes(':')) {
     const words = parseIpv6(text);
     if (words === undefined) return undefined;
-    const b = Buffer.alloc(16);
+    const b = Buffer.allocUnsafe(16); // pooled: this runs per route
     for (let i = 0; i < 4; i++) b.writeUInt32BE(words[i]!, 4 * i);
     return b;
   }
   const v = parseIpv4(text);
   if (v === undefined) return undefined;
-  const b = Buffer.alloc(4);
+  const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(v, 0);
   return b;
+}
+
+/** Canonical text of an address (RFC 5952 for IPv6), or undefined if it is not one. */
+export function canonicalAddress(text: string): string | undefined {
+  if (!text.includes(':')) {
+    const v = parseIpv4(text);
+    return v === undefined ? undefined : ipv4ToString(v);
+  }
+  const b = addressBytes(text);
+  return b === undefined ? undefined : addressText(b);
 }
 
 /** 4 or 16 octets -> address text. */
@@ -186,14 +196,21 @@ export function addressText(b: Buffer, at = 0, len = b.length - at): string {
 export function parsePrefix(text: string): ParsedPrefix {
   const slash = text.indexOf('/');
   const addrText = slash < 0 ? text : text.slice(0, slash);
-  const addr = addressBytes(addrText);
+  const v4 = addrText.includes(':') ? undefined : parseIpv4(addrText);
+  const addr = v4 !== undefined ? Buffer.allocUnsafe(4) : addressBytes(addrText);
   if (addr === undefined) throw new RangeError(`invalid prefix '${text}'`);
   const max = addr.length * 8;
   const lenText = slash < 0 ? String(max) : text.slice(slash + 1);
   if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max) throw new RangeError(`invalid prefix length in '${text}'`);
   const len = Number(lenText);
+  if (v4 !== undefined) {
+    // IPv4 fast path: mask as a number.
+    const masked = len === 0 ? 0 : (v4 & (0xffffffff << (32 - len))) >>> 0;
+    addr.writeUInt32BE(masked, 0);
+    return { family: 4, addr, len, text: `${ipv4ToString(masked)}/${len}` };
+  }
   for (let bit = len; bit < max; bit++) addr[bit >> 3]! &= ~(0x80 >> (bit & 7));
-  return { family: addr.length === 4 ? 4 : 6, addr, len, text: `${addressText(addr)}/${len}` };
+  return { family: 6, addr, len, text: `${addressText(addr)}/${len}` };
 }
 
 /** True when prefix `inner` lies within (or equals) prefix `outer` (BIRD's `net ~ prefix`). */
@@ -303,11 +320,18 @@ function writeAttrHeader(buf: Buffer, at: number, type: number, valueLen: number
 }
 
 function writeAddrAttr(buf: Buffer, at: number, type: number, family: Family, text: string): number {
-  const b = addressBytes(text);
-  if (b === undefined || b.length !== addrLen(family)) throw new RangeError(`'${text}' is not an IPv${family} address`);
-  const v = writeAttrHeader(buf, at, type, b.length);
-  b.copy(buf, v);
-  return at + attrLen(b.length);
+  // Straight from text to the buffer: no intermediate Buffer per address (this runs per route).
+  const v = writeAttrHeader(buf, at, type, addrLen(family));
+  if (family === 4) {
+    const n = text.includes(':') ? undefined : parseIpv4(text);
+    if (n === undefined) throw new RangeError(`'${text}' is not an IPv4 address`);
+    buf.writeUInt32BE(n, v);
+  } else {
+    const words = parseIpv6(text);
+    if (words === undefined) throw new RangeError(`'${text}' is not an IPv6 address`);
+    for (let i = 0; i < 4; i++) buf.writeUInt32BE(words[i]!, v + 4 * i);
+  }
+  return at + attrLen(addrLen(family));
 }
 
 function writeU32Attr(buf: Buffer, at: number, type: number, value: number): number {
@@ -459,6 +483,40 @@ function decodeOne(buf: Buffer, header: ReplyHeader, body: number, end: number):
     default:
       return { kind: 'other', header };
   }
+}
+
+/** What `scanAcks` found: per request, its errno (0 = done, -1 = no reply), and the kernel's text for errors. */
+export interface AckScan {
+  errors: Int32Array;
+  messages: Map<number, string>;
+}
+
+/**
+ * The ACK/error of each request numbered firstSeq .. firstSeq+count-1, read
+ * straight from a reply buffer without building an object per message:
+ * a batch of thousands of routes gets as many ACKs. Anything else in the
+ * buffer is skipped. Throws NetlinkDecodeError on a torn message.
+ */
+export function scanAcks(buf: Buffer, firstSeq: number, count: number): AckScan {
+  const errors = new Int32Array(count).fill(-1);
+  const messages = new Map<number, string>();
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= buf.length) {
+    const len = r32(buf, off);
+    if (len < NLMSG_HDRLEN || off + len > buf.length) throw new NetlinkDecodeError(`bad nlmsg_len ${len}`, off);
+    const i = r32(buf, off + 8) - firstSeq;
+    if (r16(buf, off + 4) === NLMSG_ERROR && i >= 0 && i < count) {
+      if (len < NLMSG_HDRLEN + 4) throw new NetlinkDecodeError('short NLMSG_ERROR', off);
+      const error = -ri32(buf, off + NLMSG_HDRLEN);
+      errors[i] = error;
+      if (error !== 0) {
+        const m = decodeOne(buf, { len, type: NLMSG_ERROR, flags: r16(buf, off + 6), seq: firstSeq + i, pid: r32(buf, off + 12) }, off + NLMSG_HDRLEN, off + len);
+        if (m.kind === 'ack' && m.message !== undefined) messages.set(i, m.message);
+      }
+    }
+    off += align4(len);
+  }
+  return { errors, messages };
 }
 
 interface Attr {

@@ -71,6 +71,18 @@ export class NetlinkIoError extends Error {
   }
 }
 
+/** `exchangeRaw()` failed as a whole; `raw` holds what arrived before. */
+export class NetlinkRawError extends Error {
+  override readonly name = 'NetlinkRawError';
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly raw: Buffer,
+  ) {
+    super(message);
+  }
+}
+
 export interface NetlinkSocketOptions {
   /** A network namespace file (`/run/netns/NAME`, `/proc/PID/ns/net`); null = this process's. */
   netns?: string | null;
@@ -138,6 +150,26 @@ export class NetlinkSocket {
           // a torn partial reply tells us nothing more
         }
         throw new NetlinkIoError(err.message, err.code ?? 'EIO', partial);
+      }
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * Like `exchange()`, for batches of change requests: the raw reply bytes,
+   * left to `scanAcks()`. On failure the NetlinkIoError carries the partial
+   * bytes in `raw`.
+   */
+  exchangeRaw(request: Buffer, lastSeq: number): Promise<Buffer> {
+    if (this.closed) return Promise.reject(new NetlinkRawError('netlink socket is closed', 'EBADF', Buffer.alloc(0)));
+    const run = async (): Promise<Buffer> => {
+      try {
+        return await this.addon.exchange(this.fd, request, lastSeq, this.timeoutMs);
+      } catch (e) {
+        const err = e as Error & { code?: string; partial?: Buffer };
+        throw new NetlinkRawError(err.message, err.code ?? 'EIO', err.partial ?? Buffer.alloc(0));
       }
     };
     const p = this.queue.then(run, run);
