@@ -132,13 +132,26 @@ interface Prepared {
   key: string;
 }
 
+/** Canonical gateway texts: a node has few gateways and many routes through each. */
+const gatewayCache = new Map<string, string | null>();
+
+function canonicalGateway(text: string): string | undefined {
+  let c = gatewayCache.get(text);
+  if (c === undefined) {
+    if (gatewayCache.size >= 65536) gatewayCache.clear();
+    c = canonicalAddress(text) ?? null;
+    gatewayCache.set(text, c);
+  }
+  return c ?? undefined;
+}
+
 function prepare(route: KernelRoute): Prepared {
   const net = parsePrefix(route.prefix);
   const prefix = net.text;
   if (route.blackhole) return { route: { prefix, nextHops: [], blackhole: true }, net, key: `${prefix} blackhole` };
   if (route.nextHops.length === 0) throw new RangeError(`${prefix}: no next hop and not a blackhole`);
   const nextHops = route.nextHops.map((nh) => {
-    const gateway = canonicalAddress(nh.gateway);
+    const gateway = canonicalGateway(nh.gateway);
     if (gateway === undefined || gateway.includes(':') !== (net.family === 6)) throw new RangeError(`${prefix}: gateway '${nh.gateway}' is not an IPv${net.family} address`);
     if (nh.onlink && nh.ifname === undefined) throw new RangeError(`${prefix}: an on-link next hop needs an interface`);
     const out: KernelNextHop = { gateway };
@@ -427,6 +440,11 @@ export class KernelFib {
       }
     }
 
+    // Encode and queue every batch first: the socket runs them one after the
+    // other, so the kernel works on batch k (on the thread pool) while we
+    // encode batch k+1 here.
+    type Sent = { chunk: typeof sendable; first: number; reply: Promise<{ raw: Buffer; lost: { code: string; message: string } | null }> };
+    const sent: Sent[] = [];
     for (let i = 0; i < sendable.length; i += this.batchSize) {
       const chunk = sendable.slice(i, i + this.batchSize);
       const first = this.sock.nextSeq(chunk.length);
@@ -438,15 +456,18 @@ export class KernelFib {
         const c = chunk[j]!;
         at = encodeRoute(c.msg, { type: c.op.op === 'install' ? RTM_NEWROUTE : RTM_DELROUTE, flags: c.flags, seq: first + j }, buf, at);
       }
-      let raw: Buffer;
-      let lost: { code: string; message: string } | null = null;
-      try {
-        raw = await this.sock.exchangeRaw(buf, first + chunk.length - 1);
-      } catch (e) {
-        if (!(e instanceof NetlinkRawError)) throw e;
-        raw = e.raw;
-        lost = { code: e.code, message: e.message };
-      }
+      const reply = this.sock.exchangeRaw(buf, first + chunk.length - 1).then(
+        (raw) => ({ raw, lost: null }),
+        (e: unknown) => {
+          if (!(e instanceof NetlinkRawError)) throw e;
+          return { raw: e.raw, lost: { code: e.code, message: e.message } };
+        },
+      );
+      sent.push({ chunk, first, reply });
+    }
+
+    for (const { chunk, first, reply } of sent) {
+      let { raw, lost } = await reply;
       let acks: AckScan;
       try {
         acks = scanAcks(raw, first, chunk.length);

@@ -200,9 +200,17 @@ export function parsePrefix(text: string): ParsedPrefix {
   const addr = v4 !== undefined ? Buffer.allocUnsafe(4) : addressBytes(addrText);
   if (addr === undefined) throw new RangeError(`invalid prefix '${text}'`);
   const max = addr.length * 8;
-  const lenText = slash < 0 ? String(max) : text.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max) throw new RangeError(`invalid prefix length in '${text}'`);
-  const len = Number(lenText);
+  let len = slash < 0 ? max : 0;
+  if (slash >= 0) {
+    const digits = text.length - slash - 1;
+    if (digits < 1 || digits > 3) throw new RangeError(`invalid prefix length in '${text}'`);
+    for (let i = slash + 1; i < text.length; i++) {
+      const c = text.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) throw new RangeError(`invalid prefix length in '${text}'`);
+      len = len * 10 + c;
+    }
+    if (len > max) throw new RangeError(`invalid prefix length in '${text}'`);
+  }
   if (v4 !== undefined) {
     // IPv4 fast path: mask as a number.
     const masked = len === 0 ? 0 : (v4 & (0xffffffff << (32 - len))) >>> 0;
