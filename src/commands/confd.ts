@@ -32,6 +32,7 @@ export interface ConfdCommandOptions {
   datastoreType?: string;
   routerId?: string;
   timeout?: string;
+  coalesceMs?: string;
 }
 
 /** The template engine of src/confd/render.ts behind the daemon's interface. */
@@ -91,6 +92,11 @@ export async function runConfd(
     return 2;
   }
   const timeoutMs = opts.timeout !== undefined ? Number(opts.timeout) * 1000 : 30_000;
+  const quietMs = opts.coalesceMs !== undefined ? Number(opts.coalesceMs) : 10;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || !Number.isInteger(quietMs) || quietMs < 0) {
+    process.stderr.write('calico-bgpd confd: --timeout and --coalesce-ms must be positive numbers\n');
+    return 2;
+  }
   const ds = (deps.createDatastore ?? createDatastore)(config, { watch: !opts.onetime });
   const daemon = new ConfdDaemon({
     datastore: ds,
@@ -102,6 +108,7 @@ export async function runConfd(
     noop: opts.noop ?? false,
     syncOnly: opts.syncOnly ?? false,
     keepStageFile: opts.keepStageFile ?? false,
+    quietMs,
     log,
   });
   try {
@@ -154,6 +161,7 @@ export function registerConfd(program: Command): void {
     .option('--datastore-type <type>', 'etcdv3, kubernetes or file (env DATASTORE_TYPE)')
     .option('--router-id <id>', 'router id: dotted quad or "hash" (env CALICO_ROUTER_ID)')
     .option('--timeout <seconds>', '--onetime: how long to wait for the datastore', '30')
+    .option('--coalesce-ms <ms>', 'write once changes have paused this long (a burst becomes one write and one reload)', '10')
     .action(async (opts: ConfdCommandOptions) => {
       const ac = new AbortController();
       const stop = () => ac.abort();

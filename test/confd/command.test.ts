@@ -123,6 +123,7 @@ test('the daemon runs until its signal aborts, and writes as soon as the datasto
 test('bad usage exits 2', async () => {
   assert.equal(await runConfd({ flavor: 'bird3' }, {}), 2);
   assert.equal(await runConfd({ confdir: '/nonexistent' }, {}), 2);
+  assert.equal(await runConfd({ coalesceMs: 'soon', datastoreFile: [defaultClusterPath()] }, {}), 2);
 });
 
 test('deploy/calico-node/conf.d says exactly what the built-in calico resources say', () => {
