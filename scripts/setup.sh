@@ -43,6 +43,13 @@ fi
 # private prefix for the bird2 flavor checks and interop tests.
 if ! $runtime_only; then bash scripts/install-bird2.sh; fi
 
+# Native addons: TCP-MD5/GTSM socket options and rtnetlink for kernel
+# routes. Neither build can fail the set-up: without them the daemon runs,
+# peers with a password or TTL security stay down, and no kernel routes are
+# installed (each says so clearly in the log).
+bash scripts/build-native.sh
+if [ -f scripts/build-native-netlink.sh ]; then bash scripts/build-native-netlink.sh; fi
+
 # The packaged daemons start themselves on install; the tests run their own
 # instances with private configs, so stop the system-wide ones to free ports.
 if ! $runtime_only && [ "$(id -u)" -eq 0 ]; then

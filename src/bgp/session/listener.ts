@@ -24,7 +24,14 @@ export class BgpListener {
     private readonly options: ListenerOptions,
     private readonly lookup: (address: string) => Neighbor | undefined,
     private readonly log: (level: 'info' | 'warn', msg: string, extra: Record<string, unknown>) => void = () => {},
+    /** Last check before a connection reaches its neighbor (TCP-MD5/GTSM): a reason refuses it. */
+    private readonly vet: (socket: Socket, neighbor: Neighbor) => string | null = () => null,
   ) {}
+
+  /** The listening server (for socket options such as TCP-MD5 keys); null before listen(). */
+  get netServer(): Server | null {
+    return this.server;
+  }
 
   /** Binds and listens; resolves with the port actually bound (useful with port 0). */
   async listen(): Promise<number> {
@@ -52,6 +59,12 @@ export class BgpListener {
     const neighbor = this.lookup(address);
     if (neighbor === undefined) {
       this.log('warn', 'refused BGP connection from an address that is not a configured peer', { address, port: socket.remotePort });
+      socket.destroy();
+      return;
+    }
+    const refused = this.vet(socket, neighbor);
+    if (refused !== null) {
+      this.log('warn', 'refused BGP connection', { address, neighbor: neighbor.config.name, reason: refused });
       socket.destroy();
       return;
     }

@@ -31,6 +31,10 @@ export interface NeighborConfig extends FsmConfig {
    * does. Default 64 MiB.
    */
   maxQueuedBytes?: number;
+  /** TCP-MD5 key (RFC 2385); null/absent = none. Applied by the connector and the listener. */
+  password?: string | null;
+  /** GTSM (RFC 5082): the peer is at most this many hops away; 0/absent = off. */
+  ttlSecurity?: number;
 }
 
 export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;

@@ -61,6 +61,8 @@ export function neighborConfigFor(model: NodeBgpConfig, peer: Peer, d: SessionDe
     connectRetryTime: d.connectRetryTime,
     capabilities: capabilitiesFor(peer, d),
     idleHold: { initialSeconds: 5, maxSeconds: 30, stableSeconds: 60 },
+    password: peer.password,
+    ttlSecurity: peer.ttlSecurity,
   };
 }
 

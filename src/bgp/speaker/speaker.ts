@@ -26,6 +26,7 @@ import {
 import type { DownReason } from '../fsm/fsm.js';
 import type { Negotiated } from '../fsm/negotiate.js';
 import { BgpListener } from '../session/listener.js';
+import { ListenerSecurity, secureConnector, transportProblem } from '../session/sockopt.js';
 import { Neighbor, type Connector } from '../session/neighbor.js';
 import { type Clock, systemClock } from '../session/clock.js';
 import { AttrTable, type AttrSet } from '../rib/intern.js';
@@ -105,7 +106,7 @@ export class Speaker {
   private readonly peers = new Map<string, PeerRuntime>();
   private readonly groups = new Map<string, UpdateGroup>();
   private readonly sources = new Map<PathSource, PeerRuntime>();
-  private readonly listeners: BgpListener[] = [];
+  private readonly listeners: { listener: BgpListener; security: ListenerSecurity | null }[] = [];
   private readonly dirty = new Set<PrefixKey>();
   private localRoutes = new Set<PrefixKey>();
   private flushTimer: unknown = null;
@@ -152,11 +153,21 @@ export class Speaker {
       for (const a of [this.model.ipv4.address, this.model.ipv6.address]) if (a !== null) hosts.push(a);
     } else hosts.push(undefined);
     for (const host of hosts) {
-      const l = new BgpListener({ port, ...(host !== undefined ? { host } : {}) }, (addr) => this.peerByAddress(addr)?.neighbor, (level, msg, extra) =>
-        this.log[level](extra, msg),
+      const entry: { listener: BgpListener; security: ListenerSecurity | null } = { listener: null as unknown as BgpListener, security: null };
+      entry.listener = new BgpListener(
+        { port, ...(host !== undefined ? { host } : {}) },
+        (addr) => this.peerByAddress(addr)?.neighbor,
+        (level, msg, extra) => this.log[level](extra, msg),
+        (socket, neighbor) => {
+          const rt = this.peers.get(neighbor.config.name);
+          if (rt === undefined || entry.security === null) return null;
+          return entry.security.accepted(socket, { name: rt.spec.name, address: rt.spec.address, password: rt.spec.password, ttlSecurity: rt.spec.ttlSecurity });
+        },
       );
-      this.listenPortBound = await l.listen();
-      this.listeners.push(l);
+      this.listenPortBound = await entry.listener.listen();
+      const server = entry.listener.netServer;
+      if (server !== null) entry.security = new ListenerSecurity(server);
+      this.listeners.push(entry);
     }
     this.log.info({ port: this.listenPortBound, hosts, routerId: this.model.routerId, as: this.model.asNumber, role: this.options.role }, 'BGP speaker listening');
     this.syncLocalRoutes();
@@ -175,7 +186,7 @@ export class Speaker {
       if (p.staleTimer !== null) this.clock.clearTimeout(p.staleTimer);
     }
     if (this.flushTimer !== null) this.clock.clearTimeout(this.flushTimer);
-    await Promise.all(this.listeners.map((l) => l.close()));
+    await Promise.all(this.listeners.map((l) => l.listener.close()));
     this.listeners.length = 0;
   }
 
@@ -209,6 +220,12 @@ export class Speaker {
       }
     }
     for (const spec of wanted.values()) if (!this.peers.has(spec.name)) this.addPeer(spec);
+    // TCP-MD5 keys and GTSM on the listening sockets follow the peer set
+    // (a rotated password is replaced in place).
+    const secured = [...this.peers.values()].map((p) => ({ name: p.spec.name, address: p.spec.address, password: p.spec.password, ttlSecurity: p.spec.ttlSecurity }));
+    const problems = new Set<string>();
+    for (const l of this.listeners) for (const pr of l.security?.update(secured) ?? []) problems.add(pr);
+    for (const pr of problems) this.log.error(pr);
   }
 
   private addPeer(spec: Peer): void {
@@ -244,8 +261,10 @@ export class Speaker {
         log: (level, msg, extra) => this.log[level](extra ?? {}, msg),
       },
       this.clock,
-      this.options.connector,
+      this.options.connector ?? secureConnector((cfg) => ({ password: cfg.password ?? null, ttlSecurity: cfg.ttlSecurity ?? 0 })),
     );
+    const problem = transportProblem(spec, spec);
+    if (problem !== null) this.log.error(`${problem}; this session stays down`);
     this.peers.set(spec.name, rt);
     this.sources.set(source, rt);
     rt.neighbor.start();

@@ -111,3 +111,29 @@ test('IPv6 transport: two speakers on ::1 exchange IPv6 blocks', { timeout: 60_0
   await waitFor('B learns A\'s IPv6 block', () => b.routes('2001:db8:100::/122').routes.length === 1, 20_000);
   assert.deepEqual(a.routes('2001:db8:100::40/122').routes[0]!.nextHops, ['::1']);
 });
+
+test('TCP-MD5 from the model: matching passwords establish, a wrong one never does and status says why', { timeout: 60_000 }, async () => {
+  const portA = await freePort(A);
+  const portB = await freePort(B);
+  const withPassword = (self: string, other: string, port: number, password: string): NodeBgpConfig => {
+    const m = model(self, other, port, []);
+    m.ipv4.peers[0]!.password = password;
+    return m;
+  };
+  const a = new Speaker(withPassword(A, B, portB, 'calico-secret'), { role: 'node', listenHost: A, listenPort: portA, log, session: { connectRetryTime: 1 } });
+  const b = new Speaker(withPassword(B, A, portA, 'calico-secret'), { role: 'node', listenHost: B, listenPort: portB, log, session: { connectRetryTime: 1 } });
+  await a.start();
+  c.add(() => a.stop());
+  await b.start();
+  c.add(() => b.stop());
+  await waitFor('MD5 session up', () => a.status().peers[0]?.state === 'Established', 20_000);
+
+  // Rotate only B's password: the session must not come back.
+  b.applyModel(withPassword(B, A, portA, 'rotated-wrong'));
+  await waitFor('session down', () => a.status().peers[0]?.state !== 'Established', 20_000);
+  // A connects; B's kernel drops the SYNs signed with the old key, so A's
+  // attempts time out, and status says what that usually means.
+  await waitFor('A to explain', () => /MD5 password mismatch suspected/.test(a.status().peers[0]!.info), 40_000, 200);
+  assert.notEqual(a.status().peers[0]?.state, 'Established');
+  assert.notEqual(b.status().peers[0]?.state, 'Established');
+});
