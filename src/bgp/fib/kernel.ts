@@ -48,7 +48,6 @@ import {
   type Family,
   type ParsedPrefix,
   type RouteMessage,
-  type RouteNextHop,
 } from './netlink-codec.js';
 
 // ---------------------------------------------------------------------------
@@ -225,11 +224,17 @@ interface Applied {
 // The FIB
 
 export class KernelFib {
-  /** What we installed in this run, by canonical prefix. */
-  private readonly installed = new Map<string, Prepared>();
+  /**
+   * What we installed in this run: canonical prefix -> the route's key.
+   * Only two strings per route, so a table of 100,000 routes costs the
+   * garbage collector little.
+   */
+  private readonly installed = new Map<string, string>();
   /** Prefixes of ours found at open (previous run) and not yet purged: installs over them use REPLACE. */
   private readonly stale = new Set<string>();
   private readonly ifindex = new Map<string, number>();
+  /** Public operations run one at a time: each diffs against what the previous one left. */
+  private busy: Promise<unknown> = Promise.resolve();
   readonly protocol: number;
   readonly table: number;
   readonly metric: number;
@@ -273,9 +278,9 @@ export class KernelFib {
     return this.stale.size;
   }
 
-  /** What this run installed, by prefix. */
-  routes(): ReadonlyMap<string, KernelRoute> {
-    return new Map([...this.installed].map(([p, v]) => [p, v.route]));
+  /** Prefixes this run installed (and has not removed). */
+  installedPrefixes(): string[] {
+    return [...this.installed.keys()];
   }
 
   /**
@@ -284,7 +289,12 @@ export class KernelFib {
    * Routes left by a previous run are only replaced when desired again; the
    * rest wait for `purgeStale()`.
    */
-  async sync(desired: Iterable<KernelRoute>): Promise<SyncResult> {
+  sync(desired: Iterable<KernelRoute>): Promise<SyncResult> {
+    const routes = [...desired]; // the caller may change its collection while we wait our turn
+    return this.serial(() => this.syncNow(routes));
+  }
+
+  private async syncNow(desired: KernelRoute[]): Promise<SyncResult> {
     const want = new Map<string, Prepared>();
     const failed: RouteFailure[] = [];
     for (const r of desired) {
@@ -298,11 +308,11 @@ export class KernelFib {
     const ops: Op[] = [];
     let unchanged = 0;
     for (const [prefix, w] of want) {
-      if (this.installed.get(prefix)?.key === w.key) unchanged++;
+      if (this.installed.get(prefix) === w.key) unchanged++;
       else ops.push(this.installOp(w));
     }
-    for (const [prefix, p] of this.installed) {
-      if (!want.has(prefix)) ops.push({ op: 'remove', prefix, net: p.net, metric: this.metric });
+    for (const prefix of this.installed.keys()) {
+      if (!want.has(prefix)) ops.push({ op: 'remove', prefix, net: parsePrefix(prefix), metric: this.metric });
     }
     const applied = await this.apply(ops);
     let installed = 0;
@@ -312,7 +322,11 @@ export class KernelFib {
   }
 
   /** Installs (or replaces) one route; throws KernelRouteError. */
-  async install(route: KernelRoute): Promise<void> {
+  install(route: KernelRoute): Promise<void> {
+    return this.serial(() => this.installNow(route));
+  }
+
+  private async installNow(route: KernelRoute): Promise<void> {
     let p: Prepared;
     try {
       p = prepare(route);
@@ -324,10 +338,12 @@ export class KernelFib {
   }
 
   /** Removes our route for `prefix`; a route that is not there counts as removed. Throws KernelRouteError. */
-  async remove(prefix: string): Promise<void> {
-    const net = parsePrefix(prefix);
-    const [o] = (await this.apply([{ op: 'remove', prefix: net.text, net, metric: this.metric }])).failed;
-    if (o !== undefined) throw new KernelRouteError(failure(o));
+  remove(prefix: string): Promise<void> {
+    return this.serial(async () => {
+      const net = parsePrefix(prefix);
+      const [o] = (await this.apply([{ op: 'remove', prefix: net.text, net, metric: this.metric }])).failed;
+      if (o !== undefined) throw new KernelRouteError(failure(o));
+    });
   }
 
   /**
@@ -336,7 +352,11 @@ export class KernelFib {
    * `sync()` has put the current routes in. Routes of other protocols are
    * never looked at.
    */
-  async purgeStale(): Promise<{ removed: string[]; failed: RouteFailure[] }> {
+  purgeStale(): Promise<{ removed: string[]; failed: RouteFailure[] }> {
+    return this.serial(() => this.purgeStaleNow());
+  }
+
+  private async purgeStaleNow(): Promise<{ removed: string[]; failed: RouteFailure[] }> {
     const ops: Op[] = [];
     for (const r of await this.dump()) {
       if (!this.installed.has(r.prefix) || r.metric !== this.metric) ops.push({ op: 'remove', prefix: r.prefix, net: parsePrefix(r.prefix), metric: r.metric });
@@ -372,11 +392,19 @@ export class KernelFib {
    * the kernel so forwarding survives a restart; with false they are
    * removed first.
    */
-  async close(opts: { keepRoutes?: boolean } = {}): Promise<void> {
-    if (opts.keepRoutes === false && this.installed.size > 0) {
-      await this.apply([...this.installed].map(([prefix, p]): Op => ({ op: 'remove', prefix, net: p.net, metric: this.metric })));
-    }
-    await this.sock.close();
+  close(opts: { keepRoutes?: boolean } = {}): Promise<void> {
+    return this.serial(async () => {
+      if (opts.keepRoutes === false && this.installed.size > 0) {
+        await this.apply([...this.installed.keys()].map((prefix): Op => ({ op: 'remove', prefix, net: parsePrefix(prefix), metric: this.metric })));
+      }
+      await this.sock.close();
+    });
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.busy.then(fn, fn);
+    this.busy = p.catch(() => undefined);
+    return p;
   }
 
   // -------------------------------------------------------------------------
@@ -428,12 +456,16 @@ export class KernelFib {
   private async applyOnce(ops: Op[]): Promise<Applied> {
     const done: Op[] = [];
     const failed: Outcome[] = [];
-    const sendable: { op: Op; msg: RouteMessage; flags: number }[] = [];
 
+    // First pass: build each message once into the scratch object to check it and learn its length.
     await this.resolveInterfaces(ops);
+    const sendable: Op[] = [];
+    const lengths: number[] = [];
     for (const op of ops) {
       try {
-        sendable.push(this.message(op));
+        this.fill(op);
+        lengths.push(routeMessageLength(this.scratch));
+        sendable.push(op);
       } catch (e) {
         const err = e as Error & { code?: string };
         failed.push({ op, code: err.code ?? 'EBADROUTE', message: err.message });
@@ -443,18 +475,22 @@ export class KernelFib {
     // Encode and queue every batch first: the socket runs them one after the
     // other, so the kernel works on batch k (on the thread pool) while we
     // encode batch k+1 here.
-    type Sent = { chunk: typeof sendable; first: number; reply: Promise<{ raw: Buffer; lost: { code: string; message: string } | null }> };
+    type Sent = { chunk: Op[]; first: number; reply: Promise<{ raw: Buffer; lost: { code: string; message: string } | null }> };
     const sent: Sent[] = [];
     for (let i = 0; i < sendable.length; i += this.batchSize) {
       const chunk = sendable.slice(i, i + this.batchSize);
       const first = this.sock.nextSeq(chunk.length);
       let len = 0;
-      for (const c of chunk) len += routeMessageLength(c.msg);
+      for (let j = 0; j < chunk.length; j++) len += lengths[i + j]!;
       const buf = Buffer.allocUnsafe(len);
+      const header = this.scratchHeader;
       let at = 0;
       for (let j = 0; j < chunk.length; j++) {
-        const c = chunk[j]!;
-        at = encodeRoute(c.msg, { type: c.op.op === 'install' ? RTM_NEWROUTE : RTM_DELROUTE, flags: c.flags, seq: first + j }, buf, at);
+        const op = chunk[j]!;
+        header.type = op.op === 'install' ? RTM_NEWROUTE : RTM_DELROUTE;
+        header.flags = this.fill(op);
+        header.seq = first + j;
+        at = encodeRoute(this.scratch, header, buf, at);
       }
       const reply = this.sock.exchangeRaw(buf, first + chunk.length - 1).then(
         (raw) => ({ raw, lost: null }),
@@ -477,19 +513,19 @@ export class KernelFib {
         lost ??= { code: 'EIO', message: `unreadable reply: ${e.message}` };
       }
       for (let j = 0; j < chunk.length; j++) {
-        const c = chunk[j]!;
+        const op = chunk[j]!;
         const error = acks.errors[j]!;
         if (error < 0) {
-          failed.push({ op: c.op, code: lost?.code ?? 'EIO', message: lost?.message ?? 'no reply from the kernel' });
-          this.record(c.op, false, true);
+          failed.push({ op, code: lost?.code ?? 'EIO', message: lost?.message ?? 'no reply from the kernel' });
+          this.record(op, false, true);
           continue;
         }
         const code = error === 0 ? '' : errnoName(error);
         // "No such route" on delete: the route is gone, which is what we wanted.
-        const ok = error === 0 || (c.op.op === 'remove' && (code === 'ESRCH' || code === 'ENOENT'));
-        if (ok) done.push(c.op);
-        else failed.push({ op: c.op, code, message: acks.messages.get(j) ?? code });
-        this.record(c.op, ok, false);
+        const ok = error === 0 || (op.op === 'remove' && (code === 'ESRCH' || code === 'ENOENT'));
+        if (ok) done.push(op);
+        else failed.push({ op, code, message: acks.messages.get(j) ?? code });
+        this.record(op, ok, false);
       }
     }
     return { done, failed };
@@ -498,7 +534,7 @@ export class KernelFib {
   /** Updates what we believe is installed after one operation. */
   private record(op: Op, done: boolean, unknown: boolean): void {
     if (op.op === 'install') {
-      if (done) this.installed.set(op.route.prefix, op); // an InstallOp is a Prepared
+      if (done) this.installed.set(op.route.prefix, op.key);
       else if (unknown) {
         // It may be in: forget the old version (so the next sync retries) but treat the prefix as ours.
         this.installed.delete(op.route.prefix);
@@ -511,29 +547,69 @@ export class KernelFib {
     }
   }
 
-  private message(op: Op): { op: Op; msg: RouteMessage; flags: number } {
-    if (op.op === 'remove') {
-      const p = op.net;
-      return { op, msg: routeMessage(p, this.table, this.protocol, RT_SCOPE_NOWHERE, 0, 0, undefined, undefined, op.metric, undefined), flags: NLM_F_REQUEST | NLM_F_ACK };
-    }
-    const r = op.route;
+  /** One message at a time is built here and encoded at once: no object per route. */
+  private readonly scratch: RouteMessage = {
+    family: 4,
+    dstLen: 0,
+    table: 0,
+    protocol: 0,
+    scope: 0,
+    type: 0,
+    flags: 0,
+    dst: undefined,
+    gateway: undefined,
+    oif: undefined,
+    priority: undefined,
+    multipath: undefined,
+  };
+  private readonly scratchHeader = { type: 0, flags: 0, seq: 0 };
+
+  /** Fills `scratch` with the message for `op`; returns its nlmsg flags. Throws (code ENODEV) for an unknown interface. */
+  private fill(op: Op): number {
+    const m = this.scratch;
     const p = op.net;
+    m.family = p.family;
+    m.dstLen = p.len;
+    m.table = this.table;
+    m.protocol = this.protocol;
+    m.dst = p.address;
+    m.flags = 0;
+    m.gateway = undefined;
+    m.oif = undefined;
+    m.multipath = undefined;
+    if (op.op === 'remove') {
+      m.scope = RT_SCOPE_NOWHERE;
+      m.type = 0;
+      m.priority = op.metric;
+      return NLM_F_REQUEST | NLM_F_ACK;
+    }
+    m.scope = RT_SCOPE_UNIVERSE;
+    m.priority = this.metric;
     const flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | (op.exclusive ? NLM_F_EXCL : NLM_F_REPLACE);
-    if (r.blackhole) return { op, msg: routeMessage(p, this.table, this.protocol, RT_SCOPE_UNIVERSE, RTN_BLACKHOLE, 0, undefined, undefined, this.metric, undefined), flags };
+    const r = op.route;
+    if (r.blackhole) {
+      m.type = RTN_BLACKHOLE;
+      return flags;
+    }
+    m.type = RTN_UNICAST;
     // prepare() checked the next hops (family, onlink with an interface).
-    const index = (nh: KernelNextHop): number => {
-      if (nh.ifname === undefined) return 0;
-      const i = this.ifindex.get(nh.ifname);
-      if (i === undefined) throw Object.assign(new Error(`${r.prefix}: no interface '${nh.ifname}'`), { code: 'ENODEV' });
-      return i;
-    };
     if (r.nextHops.length === 1) {
       const nh = r.nextHops[0]!;
-      const oif = index(nh);
-      return { op, msg: routeMessage(p, this.table, this.protocol, RT_SCOPE_UNIVERSE, RTN_UNICAST, nh.onlink ? RTNH_F_ONLINK : 0, nh.gateway, oif !== 0 ? oif : undefined, this.metric, undefined), flags };
+      const oif = this.index(r.prefix, nh);
+      m.gateway = nh.gateway;
+      m.oif = oif !== 0 ? oif : undefined;
+      m.flags = nh.onlink ? RTNH_F_ONLINK : 0;
+      return flags;
     }
-    const multipath = r.nextHops.map((nh) => ({ gateway: nh.gateway, ifindex: index(nh), flags: nh.onlink ? RTNH_F_ONLINK : 0, hops: 0 }));
-    return { op, msg: routeMessage(p, this.table, this.protocol, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0, undefined, undefined, this.metric, multipath), flags };
+    m.multipath = r.nextHops.map((nh) => ({ gateway: nh.gateway, ifindex: this.index(r.prefix, nh), flags: nh.onlink ? RTNH_F_ONLINK : 0, hops: 0 }));
+    return flags;
+  }
+
+  private index(prefix: string, nh: KernelNextHop): number {
+    if (nh.ifname === undefined) return 0;
+    const i = this.ifindex.get(nh.ifname);
+    if (i === undefined) throw Object.assign(new Error(`${prefix}: no interface '${nh.ifname}'`), { code: 'ENODEV' });
+    return i;
   }
 
   /** Looks up the index of every interface the operations name that we do not know yet (one exchange). */
@@ -564,22 +640,6 @@ export class KernelFib {
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/** A route message with every field present, so all of them share one object shape (the encoder is hot). */
-function routeMessage(
-  p: ParsedPrefix,
-  table: number,
-  protocol: number,
-  scope: number,
-  type: number,
-  flags: number,
-  gateway: string | undefined,
-  oif: number | undefined,
-  priority: number | undefined,
-  multipath: RouteNextHop[] | undefined,
-): RouteMessage {
-  return { family: p.family, dstLen: p.len, table, protocol, scope, type, flags, dst: p.text.slice(0, p.text.indexOf('/')), gateway, oif, priority, multipath };
-}
 
 function failure(o: Outcome): RouteFailure {
   const prefix = o.op.op === 'install' ? o.op.route.prefix : o.op.prefix;

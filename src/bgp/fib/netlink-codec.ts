@@ -157,6 +157,8 @@ export interface ParsedPrefix {
   family: Family;
   addr: Buffer;
   len: number;
+  /** The masked address alone: `192.0.2.0`. */
+  address: string;
   /** `192.0.2.0/24`, `2001:db8::/32`: host bits cleared, RFC 5952 for IPv6. */
   text: string;
 }
@@ -215,10 +217,12 @@ export function parsePrefix(text: string): ParsedPrefix {
     // IPv4 fast path: mask as a number.
     const masked = len === 0 ? 0 : (v4 & (0xffffffff << (32 - len))) >>> 0;
     addr.writeUInt32BE(masked, 0);
-    return { family: 4, addr, len, text: `${ipv4ToString(masked)}/${len}` };
+    const address = ipv4ToString(masked);
+    return { family: 4, addr, len, address, text: `${address}/${len}` };
   }
   for (let bit = len; bit < max; bit++) addr[bit >> 3]! &= ~(0x80 >> (bit & 7));
-  return { family: 6, addr, len, text: `${addressText(addr)}/${len}` };
+  const address = addressText(addr);
+  return { family: 6, addr, len, address, text: `${address}/${len}` };
 }
 
 /** True when prefix `inner` lies within (or equals) prefix `outer` (BIRD's `net ~ prefix`). */
