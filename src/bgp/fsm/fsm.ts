@@ -252,7 +252,7 @@ export class SessionFsm {
             // "closes the BGP connection, restarts the ConnectRetryTimer,
             // continues to listen ... changes its state to Active".
             out.push({ type: 'close' }, { type: 'clearTimer', timer: 'hold' });
-            out.push({ type: 'setTimer', timer: 'connectRetry', seconds: this.jitter(this.config.connectRetryTime) });
+            if (!this.passive) out.push({ type: 'setTimer', timer: 'connectRetry', seconds: this.jitter(this.config.connectRetryTime) });
             this.go('Active');
             out.push({ type: 'down', reason: { kind: 'connectionFailed', error: ev.error ?? 'connection failed' }, wasEstablished: false });
             return;
@@ -286,8 +286,9 @@ export class SessionFsm {
           out.push({ type: 'connect' });
           this.go('Connect');
         } else if (ev.type === 'ManualStart_with_PassiveTcpEstablishment') {
+          // A passive session only waits: no connect-retry timer to run
+          // (with a thousand passive mesh peers those timers are real load).
           this.passive = true;
-          out.push({ type: 'setTimer', timer: 'connectRetry', seconds: this.jitter(this.config.connectRetryTime) });
           this.go('Active');
         }
         return;
@@ -296,9 +297,9 @@ export class SessionFsm {
       case 'Active':
         switch (ev.type) {
           case 'ConnectRetryTimer_Expires':
-            out.push({ type: 'setTimer', timer: 'connectRetry', seconds: this.jitter(this.config.connectRetryTime) });
             // A passive peer never connects; it just keeps waiting in Active.
             if (this.passive) return;
+            out.push({ type: 'setTimer', timer: 'connectRetry', seconds: this.jitter(this.config.connectRetryTime) });
             out.push({ type: 'close' }, { type: 'connect' });
             this.go('Connect');
             return;

@@ -115,6 +115,11 @@ export class Neighbor {
       pending: null,
     };
     leg.timers = new TimerSet<TimerName>(this.clock, (t) => {
+      if (t === 'connectRetry' && leg.pending !== null && leg === this.primary) {
+        // The attempt got no answer before the retry: with TCP-MD5 that is
+        // what a key mismatch looks like (the peer's kernel drops our SYNs).
+        this.lastDown = { kind: 'connectionFailed', error: 'connection timed out' };
+      }
       const ev: FsmEvent =
         t === 'connectRetry' ? { type: 'ConnectRetryTimer_Expires' } : t === 'hold' ? { type: 'HoldTimer_Expires' } : { type: 'KeepaliveTimer_Expires' };
       this.dispatch(leg, ev);

@@ -267,6 +267,7 @@ export class Speaker {
     if (problem !== null) this.log.error(`${problem}; this session stays down`);
     this.peers.set(spec.name, rt);
     this.sources.set(source, rt);
+    if (!this.byAddress.has(spec.address)) this.byAddress.set(spec.address, rt);
     rt.neighbor.start();
   }
 
@@ -277,11 +278,17 @@ export class Speaker {
     this.absorb(this.rib.removeSource(rt.source));
     this.peers.delete(rt.spec.name);
     this.sources.delete(rt.source);
+    if (this.byAddress.get(rt.spec.address) === rt) {
+      this.byAddress.delete(rt.spec.address);
+      for (const other of this.peers.values()) if (other.spec.address === rt.spec.address) this.byAddress.set(other.spec.address, other);
+    }
   }
 
+  /** Peers by address, for incoming connections (first configured wins when several share an address). */
+  private readonly byAddress = new Map<string, PeerRuntime>();
+
   private peerByAddress(address: string): PeerRuntime | undefined {
-    for (const p of this.peers.values()) if (p.spec.address === address) return p;
-    return undefined;
+    return this.byAddress.get(address);
   }
 
   // -------------------------------------------------------------------------

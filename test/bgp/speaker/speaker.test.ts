@@ -133,7 +133,9 @@ test('TCP-MD5 from the model: matching passwords establish, a wrong one never do
   await waitFor('session down', () => a.status().peers[0]?.state !== 'Established', 20_000);
   // A connects; B's kernel drops the SYNs signed with the old key, so A's
   // attempts time out, and status says what that usually means.
-  await waitFor('A to explain', () => /MD5 password mismatch suspected/.test(a.status().peers[0]!.info), 40_000, 200);
+  await waitFor('A to explain', () => /MD5 password mismatch suspected/.test(a.status().peers[0]!.info), 40_000, 200).catch((e: Error) => {
+    throw new Error(`${e.message}: A says ${JSON.stringify(a.status().peers[0])}`);
+  });
   assert.notEqual(a.status().peers[0]?.state, 'Established');
   assert.notEqual(b.status().peers[0]?.state, 'Established');
 });
