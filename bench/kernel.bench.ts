@@ -4,7 +4,7 @@
  * protocol, on the same machine in the same run.
  *
  *   sudo npm run bench:kernel
- *   node dist/bench/kernel.bench.js [--routes 100000] [--runs 1] [--peers ours,bird] [--timeout 300] [--poll 20]
+ *   node dist/bench/kernel.bench.js [--routes 100000] [--runs 1] [--peers ours,bird] [--timeout 300] [--poll 20] [--settle 3]
  *   BENCH_JSON=1 node dist/bench/kernel.bench.js      # adds one JSON line at the end
  *
  * Routes: /32s from 198.18.0.0/15 (RFC 2544's range for benchmarking; the
@@ -43,6 +43,7 @@ const RUNS = Number(arg('--runs', '1'));
 const PEERS = arg('--peers', 'ours,bird').split(',');
 const TIMEOUT_MS = Number(arg('--timeout', '300')) * 1000;
 const POLL_MS = Number(arg('--poll', '20'));
+const SETTLE_MS = Number(arg('--settle', '3')) * 1000;
 const GATEWAY = '192.0.2.2';
 
 /** The i-th /32 of 198.18.0.0/15. */
@@ -187,6 +188,8 @@ async function main(): Promise<void> {
   const best: Record<string, Result> = {};
   for (let run = 0; run < RUNS; run++) {
     for (const who of PEERS) {
+      // Deleting a namespace frees its routes later, on a kernel worker: let that finish before timing again.
+      await sleep(SETTLE_MS);
       const r = who === 'ours' ? await benchOurs() : who === 'bird' ? await benchBird() : null;
       if (r === null) throw new Error(`unknown --peers entry '${who}'`);
       const b = best[who];

@@ -40,13 +40,13 @@ import {
   encodeRouteDump,
   errnoName,
   linkRequestLength,
-  parsePrefix,
   routeMessageLength,
   NetlinkDecodeError,
   scanAcks,
   type AckScan,
   type Family,
-  type ParsedPrefix,
+  parsePrefixLite,
+  type PrefixText,
   type RouteMessage,
 } from './netlink-codec.js';
 
@@ -127,7 +127,7 @@ export function normaliseRoute(route: KernelRoute): KernelRoute {
 /** A normalised route with its parsed prefix and its comparison key. */
 interface Prepared {
   route: KernelRoute;
-  net: ParsedPrefix;
+  net: PrefixText;
   key: string;
 }
 
@@ -145,23 +145,40 @@ function canonicalGateway(text: string): string | undefined {
 }
 
 function prepare(route: KernelRoute): Prepared {
-  const net = parsePrefix(route.prefix);
+  const net = parsePrefixLite(route.prefix);
   const prefix = net.text;
-  if (route.blackhole) return { route: { prefix, nextHops: [], blackhole: true }, net, key: `${prefix} blackhole` };
-  if (route.nextHops.length === 0) throw new RangeError(`${prefix}: no next hop and not a blackhole`);
-  const nextHops = route.nextHops.map((nh) => {
+  if (route.blackhole) return { route: prefix === route.prefix && route.nextHops.length === 0 ? route : { prefix, nextHops: [], blackhole: true }, net, key: `${prefix} blackhole` };
+  const hops = route.nextHops;
+  if (hops.length === 0) throw new RangeError(`${prefix}: no next hop and not a blackhole`);
+  // Already canonical (the usual case: calico-routes.ts output)? Then use the caller's objects as they are.
+  let canonical = prefix === route.prefix;
+  let key = prefix;
+  for (let i = 0; i < hops.length; i++) {
+    const nh = hops[i]!;
     const gateway = canonicalGateway(nh.gateway);
     if (gateway === undefined || gateway.includes(':') !== (net.family === 6)) throw new RangeError(`${prefix}: gateway '${nh.gateway}' is not an IPv${net.family} address`);
     if (nh.onlink && nh.ifname === undefined) throw new RangeError(`${prefix}: an on-link next hop needs an interface`);
-    const out: KernelNextHop = { gateway };
+    if (gateway !== nh.gateway || nh.onlink === false || (i > 0 && compareHops(hops[i - 1]!, nh) >= 0)) canonical = false;
+    key += ` ${gateway}%${nh.ifname ?? ''}${nh.onlink ? '!' : ''}`;
+  }
+  if (canonical) return { route, net, key };
+  const nextHops = hops.map((nh) => {
+    const out: KernelNextHop = { gateway: canonicalGateway(nh.gateway)! };
     if (nh.ifname !== undefined) out.ifname = nh.ifname;
     if (nh.onlink) out.onlink = true;
     return out;
   });
-  if (nextHops.length > 1) nextHops.sort((a, b) => (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : (a.ifname ?? '') < (b.ifname ?? '') ? -1 : 1));
-  let key = prefix;
+  nextHops.sort(compareHops);
+  key = prefix;
   for (const nh of nextHops) key += ` ${nh.gateway}%${nh.ifname ?? ''}${nh.onlink ? '!' : ''}`;
   return { route: { prefix, nextHops }, net, key };
+}
+
+function compareHops(a: KernelNextHop, b: KernelNextHop): number {
+  if (a.gateway !== b.gateway) return a.gateway < b.gateway ? -1 : 1;
+  const ai = a.ifname ?? '';
+  const bi = b.ifname ?? '';
+  return ai < bi ? -1 : ai > bi ? 1 : 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -194,7 +211,7 @@ const MAX_BATCH = 2048;
 interface InstallOp {
   op: 'install';
   route: KernelRoute;
-  net: ParsedPrefix;
+  net: PrefixText;
   key: string;
   /** Use NLM_F_EXCL: the prefix is not known to be ours. */
   exclusive: boolean;
@@ -202,7 +219,7 @@ interface InstallOp {
 interface RemoveOp {
   op: 'remove';
   prefix: string;
-  net: ParsedPrefix;
+  net: PrefixText;
   /** The metric to delete at (a stale route may carry another one). */
   metric: number;
 }
@@ -312,7 +329,7 @@ export class KernelFib {
       else ops.push(this.installOp(w));
     }
     for (const prefix of this.installed.keys()) {
-      if (!want.has(prefix)) ops.push({ op: 'remove', prefix, net: parsePrefix(prefix), metric: this.metric });
+      if (!want.has(prefix)) ops.push({ op: 'remove', prefix, net: parsePrefixLite(prefix), metric: this.metric });
     }
     const applied = await this.apply(ops);
     let installed = 0;
@@ -340,7 +357,7 @@ export class KernelFib {
   /** Removes our route for `prefix`; a route that is not there counts as removed. Throws KernelRouteError. */
   remove(prefix: string): Promise<void> {
     return this.serial(async () => {
-      const net = parsePrefix(prefix);
+      const net = parsePrefixLite(prefix);
       const [o] = (await this.apply([{ op: 'remove', prefix: net.text, net, metric: this.metric }])).failed;
       if (o !== undefined) throw new KernelRouteError(failure(o));
     });
@@ -359,7 +376,7 @@ export class KernelFib {
   private async purgeStaleNow(): Promise<{ removed: string[]; failed: RouteFailure[] }> {
     const ops: Op[] = [];
     for (const r of await this.dump()) {
-      if (!this.installed.has(r.prefix) || r.metric !== this.metric) ops.push({ op: 'remove', prefix: r.prefix, net: parsePrefix(r.prefix), metric: r.metric });
+      if (!this.installed.has(r.prefix) || r.metric !== this.metric) ops.push({ op: 'remove', prefix: r.prefix, net: parsePrefixLite(r.prefix), metric: r.metric });
     }
     const applied = await this.apply(ops);
     const removed = applied.done.map((op) => (op as RemoveOp).prefix);
@@ -395,7 +412,7 @@ export class KernelFib {
   close(opts: { keepRoutes?: boolean } = {}): Promise<void> {
     return this.serial(async () => {
       if (opts.keepRoutes === false && this.installed.size > 0) {
-        await this.apply([...this.installed.keys()].map((prefix): Op => ({ op: 'remove', prefix, net: parsePrefix(prefix), metric: this.metric })));
+        await this.apply([...this.installed.keys()].map((prefix): Op => ({ op: 'remove', prefix, net: parsePrefixLite(prefix), metric: this.metric })));
       }
       await this.sock.close();
     });

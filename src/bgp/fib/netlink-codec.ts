@@ -163,6 +163,43 @@ export interface ParsedPrefix {
   text: string;
 }
 
+/** A prefix as text only: what the kernel FIB needs (no address octets to allocate). */
+export interface PrefixText {
+  family: Family;
+  len: number;
+  /** The masked address alone: `192.0.2.0`. */
+  address: string;
+  /** `192.0.2.0/24`: canonical. */
+  text: string;
+}
+
+/** Like `parsePrefix`, without the address octets (IPv4 allocates nothing but strings). */
+export function parsePrefixLite(text: string): PrefixText {
+  const slash = text.indexOf('/');
+  if (slash > 0 && slash >= text.length - 3 && !text.includes(':')) {
+    const v = parseIpv4(text.slice(0, slash));
+    let len = 0;
+    let ok = v !== undefined;
+    for (let i = slash + 1; ok && i < text.length; i++) {
+      const c = text.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) ok = false;
+      else len = len * 10 + c;
+    }
+    if (ok && len <= 32 && slash < text.length - 1) {
+      const masked = len === 0 ? 0 : (v! & (0xffffffff << (32 - len))) >>> 0;
+      // The input is canonical unless host bits were set or a number has a leading zero.
+      let same = masked === v && !(text.charCodeAt(slash + 1) === 48 && slash + 2 < text.length);
+      for (let i = 0; same && i < slash - 1; i++) {
+        if (text.charCodeAt(i) === 48 && (i === 0 || text.charCodeAt(i - 1) === 46) && text.charCodeAt(i + 1) !== 46) same = false;
+      }
+      const address = same ? text.slice(0, slash) : ipv4ToString(masked);
+      return { family: 4, len, address, text: same ? text : `${address}/${len}` };
+    }
+  }
+  const p = parsePrefix(text);
+  return { family: p.family, len: p.len, address: p.address, text: p.text };
+}
+
 /** Address text -> 4 or 16 octets, or undefined if it is not an address. */
 export function addressBytes(text: string): Buffer | undefined {
   if (text.includes(':')) {

@@ -27,6 +27,7 @@ import {
   errnoName,
   linkRequestLength,
   parsePrefix,
+  parsePrefixLite,
   prefixWithin,
   routeMessageLength,
   type RouteMessage,
@@ -339,6 +340,15 @@ describe('prefixes', () => {
     assert.equal(parsePrefix('192.0.2.9').text, '192.0.2.9/32');
     assert.throws(() => parsePrefix('192.0.2.0/33'), RangeError);
     assert.throws(() => parsePrefix('nonsense/8'), RangeError);
+  });
+
+  it('the text-only parser gives the same canonical prefix, leading zeros and host bits included', () => {
+    for (const t of ['198.51.100.0/24', '198.51.100.77/26', '198.051.100.0/24', '0.0.0.0/0', '198.51.100.1/032', '2001:db8::1/64', '192.0.2.9']) {
+      const p = parsePrefix(t);
+      assert.deepEqual(parsePrefixLite(t), { family: p.family, len: p.len, address: p.address, text: p.text }, t);
+    }
+    assert.throws(() => parsePrefixLite('198.51.100.0/'), RangeError);
+    assert.throws(() => parsePrefixLite('198.51.100.0/40'), RangeError);
   });
 
   it('tells whether a prefix or an address lies within another prefix', () => {
