@@ -15,6 +15,8 @@ import { createDatastore, datastoreConfig } from '../datastore/config.js';
 import { ModelWatcher, type ModelUpdate } from '../model/watcher.js';
 import { Speaker } from '../bgp/speaker/speaker.js';
 import { ControlServer, DEFAULT_CONTROL_SOCKET, type ControlRequest } from '../control/server.js';
+import { openKernelFib } from '../bgp/fib/fallback.js';
+import { KernelSync } from '../bgp/speaker/kernel-sync.js';
 
 export interface SpeakerCommandOptions {
   role: string;
@@ -26,6 +28,8 @@ export interface SpeakerCommandOptions {
   listenAddress?: string;
   gracefulRestart: boolean;
   holdTime: string;
+  /** commander's --no-kernel */
+  kernel: boolean;
 }
 
 export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: () => Promise<void> }> {
@@ -57,15 +61,32 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     }
   });
   if (first.config.routerId === '') throw new Error(`node ${config.nodeName} has no router id: give it an IPv4 address or set CALICO_ROUTER_ID`);
+  // Kernel routes: a node programs them (like BIRD's kernel protocol); a
+  // standalone reflector does not. Routes of ours left by a previous run
+  // mean we are restarting with forwarding state kept (RFC 4724 R bit).
+  const programKernel = opts.role === 'node' && opts.kernel;
+  const fib = programKernel ? await openKernelFib({}, log) : null;
+  const restarting = fib !== null && fib.staleCount() > 0;
+  let kernel: KernelSync | null = null;
   const speaker = new Speaker(first.config, {
     role: opts.role,
     log,
-    session: { holdTime, ...(opts.gracefulRestart ? {} : { gracefulRestartTime: 0 }) },
+    session: { holdTime, restarting, ...(opts.gracefulRestart ? {} : { gracefulRestartTime: 0 }) },
     ...(opts.listenPort !== undefined ? { listenPort: Number(opts.listenPort) } : {}),
     ...(opts.listenAddress !== undefined ? { listenHost: opts.listenAddress } : {}),
+    onBestChange: () => kernel?.schedule(),
+    onConverged: () => kernel?.converged(),
+    installed: () => kernel?.installed ?? new Set(),
   });
+  if (fib !== null) {
+    kernel = new KernelSync(fib, () => speaker.locRib, first.config, log);
+    kernel.start();
+  }
   await speaker.start();
-  watcher.onChange((u) => speaker.applyModel(u.config));
+  watcher.onChange((u) => {
+    speaker.applyModel(u.config);
+    kernel?.setModel(u.config);
+  });
 
   const control = new ControlServer(opts.controlSocket, (req: ControlRequest) => {
     switch (req.cmd) {
@@ -89,6 +110,8 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     stopping = true;
     watcher.stop();
     await speaker.stop({ graceful: opts.gracefulRestart, message: 'calico-bgpd shutting down' });
+    // Kernel routes stay (BIRD's `persist`): forwarding goes on while we are away.
+    await kernel?.close();
     await control.close();
     await ds.stop();
   };
@@ -108,6 +131,7 @@ export function registerSpeaker(program: Command): void {
     .option('--listen-address <address>', 'override the listen address (default: bind mode from the datastore)')
     .option('--no-graceful-restart', 'do not advertise graceful restart; send Cease on shutdown')
     .option('--hold-time <seconds>', 'hold time to offer', '90')
+    .option('--no-kernel', 'do not program routes into the kernel (role node)')
     .action(async (opts: SpeakerCommandOptions) => {
       const log = logger('speaker');
       let handle: { stop: () => Promise<void> };

@@ -11,6 +11,8 @@ export interface Fib {
   /** False when routes are not programmed (then `reason` says why). */
   readonly available: boolean;
   readonly reason: string | null;
+  /** Routes of ours a previous run left in the kernel, not yet purged (graceful restart). */
+  staleCount(): number;
   sync(routes: Iterable<KernelRoute>): Promise<SyncResult>;
   purgeStale(): Promise<{ removed: string[]; failed: RouteFailure[] }>;
   close(opts?: { keepRoutes?: boolean }): Promise<void>;
@@ -20,6 +22,9 @@ export interface Fib {
 export class DisabledFib implements Fib {
   readonly available = false;
   constructor(readonly reason: string) {}
+  staleCount(): number {
+    return 0;
+  }
   async sync(_routes: Iterable<KernelRoute>): Promise<SyncResult> {
     return { installed: 0, removed: 0, unchanged: 0, failed: [] };
   }
@@ -33,6 +38,9 @@ class AvailableFib implements Fib {
   readonly available = true;
   readonly reason = null;
   constructor(readonly kernel: KernelFib) {}
+  staleCount(): number {
+    return this.kernel.staleCount();
+  }
   sync(routes: Iterable<KernelRoute>): Promise<SyncResult> {
     return this.kernel.sync(routes);
   }

@@ -55,6 +55,10 @@ export interface SpeakerOptions {
   importRejectCidrs?: boolean;
   /** Milliseconds to gather changes before sending UPDATEs. */
   batchMs?: number;
+  /** Called once, when every established peer has sent End-of-RIB after start. */
+  onConverged?: () => void;
+  /** Which prefixes the kernel holds from us (for the routes view). */
+  installed?: () => ReadonlySet<PrefixKey>;
 }
 
 interface PeerRuntime {
@@ -114,8 +118,7 @@ export class Speaker {
   private readonly clock: Clock;
   private readonly session: SessionDefaults;
   private readonly log: Logger;
-  /** Prefix keys the FIB layer reports as installed. */
-  installed: ReadonlySet<PrefixKey> = new Set();
+  private convergedOnce = false;
   listenPortBound = 0;
 
   constructor(model: NodeBgpConfig, private readonly options: SpeakerOptions) {
@@ -454,6 +457,13 @@ export class Speaker {
       rt.staleTimer = null;
     }
     this.absorb(this.rib.sweepStale(rt.source));
+    if (!this.convergedOnce) {
+      const established = [...this.peers.values()].filter((p) => p.negotiated !== null);
+      if (established.every((p) => p.eorSeen.size > 0)) {
+        this.convergedOnce = true;
+        this.options.onConverged?.();
+      }
+    }
   }
 
   private onRouteRefresh(rt: PeerRuntime, m: RouteRefreshMessage): void {
@@ -607,7 +617,7 @@ export class Speaker {
           asPath: (a.asPath ?? []).flatMap((s) => s.asns),
           localPref: a.localPref ?? 100,
           communities: (a.communities ?? []).map((c) => `${c >>> 16}:${c & 0xffff}`),
-          installed: this.installed.has(d.key),
+          installed: this.options.installed?.().has(d.key) ?? false,
         });
       }
     }
