@@ -250,6 +250,8 @@ export class KernelFib {
   /** Prefixes of ours found at open (previous run) and not yet purged: installs over them use REPLACE. */
   private readonly stale = new Set<string>();
   private readonly ifindex = new Map<string, number>();
+  /** Where the last `sync()` spent its time: checking and diffing the routes, then the netlink batches. */
+  lastSyncTimings = { prepareMs: 0, applyMs: 0 };
   /** Public operations run one at a time: each diffs against what the previous one left. */
   private busy: Promise<unknown> = Promise.resolve();
   readonly protocol: number;
@@ -312,6 +314,7 @@ export class KernelFib {
   }
 
   private async syncNow(desired: KernelRoute[]): Promise<SyncResult> {
+    const t0 = performance.now();
     const want = new Map<string, Prepared>();
     const failed: RouteFailure[] = [];
     for (const r of desired) {
@@ -331,7 +334,9 @@ export class KernelFib {
     for (const prefix of this.installed.keys()) {
       if (!want.has(prefix)) ops.push({ op: 'remove', prefix, net: parsePrefixLite(prefix), metric: this.metric });
     }
+    const t1 = performance.now();
     const applied = await this.apply(ops);
+    this.lastSyncTimings = { prepareMs: t1 - t0, applyMs: performance.now() - t1 };
     let installed = 0;
     for (const op of applied.done) if (op.op === 'install') installed++;
     for (const o of applied.failed) failed.push(failure(o));
