@@ -10,7 +10,8 @@
  * - The socket is created on a short-lived thread that setns()es into the
  *   target namespace, so the Node main thread never changes namespace. A
  *   socket stays in the namespace it was created in.
- * - exchange() runs on the libuv thread pool (napi async work): rtnetlink
+ * - exchange() runs on the libuv thread pool (napi async work), one at a
+ *   time (a lock): rtnetlink
  *   processes a whole batch inside the sendmsg() call, which can take
  *   milliseconds for thousands of routes, and must not block the event loop.
  * - Receive and send buffers are enlarged with the FORCE options when we are
@@ -45,6 +46,15 @@
 #endif
 
 #define RECV_CHUNK (256 * 1024)
+
+/*
+ * One exchange at a time per process: a send and the receive of all its
+ * replies happen under this lock, so replies never go to the wrong waiter
+ * and several exchanges can be queued from JavaScript at once (the next
+ * one starts as soon as the previous one is done, without a round trip
+ * through the event loop).
+ */
+static pthread_mutex_t exchange_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ------------------------------------------------------------------------ */
 /* helpers                                                                   */
@@ -262,9 +272,17 @@ static int ends_sequence(const uint8_t *data, size_t len, uint32_t seq) {
   return 0;
 }
 
+static void exchange_locked(struct exchange_job *job);
+
 static void exchange_execute(napi_env env, void *data) {
   (void)env;
   struct exchange_job *job = data;
+  pthread_mutex_lock(&exchange_lock);
+  exchange_locked(job);
+  pthread_mutex_unlock(&exchange_lock);
+}
+
+static void exchange_locked(struct exchange_job *job) {
   struct sockaddr_nl kernel;
   memset(&kernel, 0, sizeof kernel);
   kernel.nl_family = AF_NETLINK;

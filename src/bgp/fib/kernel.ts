@@ -204,6 +204,8 @@ export interface KernelFibOptions {
 /** Receive-buffer octets we budget per ACK (an skb's true size, with room to spare). */
 const ACK_BUDGET = 2048;
 const MAX_BATCH = 2048;
+/** Batches handed to the addon before we wait for the oldest: enough to keep the kernel busy while we encode. */
+const IN_FLIGHT = 2;
 
 // ---------------------------------------------------------------------------
 // Operations inside one batch
@@ -494,37 +496,14 @@ export class KernelFib {
       }
     }
 
-    // Encode and queue every batch first: the socket runs them one after the
-    // other, so the kernel works on batch k (on the thread pool) while we
-    // encode batch k+1 here.
+    // Up to IN_FLIGHT batches are handed to the addon at once: it runs them
+    // one after the other on the thread pool, so the kernel works on batch k
+    // while we encode batch k+1 here. Every prefix appears once per call, so
+    // the order in which batches reach the kernel does not matter.
     type Sent = { chunk: Op[]; first: number; reply: Promise<{ raw: Buffer; lost: { code: string; message: string } | null }> };
     const sent: Sent[] = [];
-    for (let i = 0; i < sendable.length; i += this.batchSize) {
-      const chunk = sendable.slice(i, i + this.batchSize);
-      const first = this.sock.nextSeq(chunk.length);
-      let len = 0;
-      for (let j = 0; j < chunk.length; j++) len += lengths[i + j]!;
-      const buf = Buffer.allocUnsafe(len);
-      const header = this.scratchHeader;
-      let at = 0;
-      for (let j = 0; j < chunk.length; j++) {
-        const op = chunk[j]!;
-        header.type = op.op === 'install' ? RTM_NEWROUTE : RTM_DELROUTE;
-        header.flags = this.fill(op);
-        header.seq = first + j;
-        at = encodeRoute(this.scratch, header, buf, at);
-      }
-      const reply = this.sock.exchangeRaw(buf, first + chunk.length - 1).then(
-        (raw) => ({ raw, lost: null }),
-        (e: unknown) => {
-          if (!(e instanceof NetlinkRawError)) throw e;
-          return { raw: e.raw, lost: { code: e.code, message: e.message } };
-        },
-      );
-      sent.push({ chunk, first, reply });
-    }
-
-    for (const { chunk, first, reply } of sent) {
+    let next = 0;
+    const settle = async ({ chunk, first, reply }: Sent): Promise<void> => {
       let { raw, lost } = await reply;
       let acks: AckScan;
       try {
@@ -549,7 +528,33 @@ export class KernelFib {
         else failed.push({ op, code, message: acks.messages.get(j) ?? code });
         this.record(op, ok, false);
       }
+    };
+    for (let i = 0; i < sendable.length; i += this.batchSize) {
+      const chunk = sendable.slice(i, i + this.batchSize);
+      const first = this.sock.nextSeq(chunk.length);
+      let len = 0;
+      for (let j = 0; j < chunk.length; j++) len += lengths[i + j]!;
+      const buf = Buffer.allocUnsafe(len);
+      const header = this.scratchHeader;
+      let at = 0;
+      for (let j = 0; j < chunk.length; j++) {
+        const op = chunk[j]!;
+        header.type = op.op === 'install' ? RTM_NEWROUTE : RTM_DELROUTE;
+        header.flags = this.fill(op);
+        header.seq = first + j;
+        at = encodeRoute(this.scratch, header, buf, at);
+      }
+      const reply = this.sock.exchangeRaw(buf, first + chunk.length - 1).then(
+        (raw) => ({ raw, lost: null }),
+        (e: unknown) => {
+          if (!(e instanceof NetlinkRawError)) throw e;
+          return { raw: e.raw, lost: { code: e.code, message: e.message } };
+        },
+      );
+      sent.push({ chunk, first, reply });
+      if (sent.length - next >= IN_FLIGHT) await settle(sent[next++]!);
     }
+    while (next < sent.length) await settle(sent[next++]!);
     return { done, failed };
   }
 

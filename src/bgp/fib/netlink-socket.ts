@@ -93,12 +93,13 @@ export interface NetlinkSocketOptions {
 }
 
 /**
- * One NETLINK_ROUTE socket. Exchanges run one after the other (a queue), so
- * replies of different requests never interleave.
+ * One NETLINK_ROUTE socket. The addon runs exchanges one at a time (a lock
+ * around send + receive), so replies of different requests never
+ * interleave, and several can be handed over at once.
  */
 export class NetlinkSocket {
   private seq: number;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
 
   private constructor(
@@ -152,9 +153,7 @@ export class NetlinkSocket {
         throw new NetlinkIoError(err.message, err.code ?? 'EIO', partial);
       }
     };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => undefined);
-    return p;
+    return this.track(run());
   }
 
   /**
@@ -172,16 +171,21 @@ export class NetlinkSocket {
         throw new NetlinkRawError(err.message, err.code ?? 'EIO', err.partial ?? Buffer.alloc(0));
       }
     };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => undefined);
+    return this.track(run());
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    const forget = () => void this.inflight.delete(p);
+    p.then(forget, forget);
     return p;
   }
 
-  /** Closes the socket after the exchanges already queued. */
+  /** Closes the socket after the exchanges under way. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue;
+    await Promise.allSettled([...this.inflight]);
     this.addon.close(this.fd);
   }
 }
