@@ -156,7 +156,7 @@ async function measure(id: RrId, size: Size): Promise<Row> {
     row.error = (err as Error).message.split('\n').slice(0, 4).join(' | ');
     row.timedOut = row.error.startsWith('timeout:');
     if (monitor !== undefined) row.error += ` (monitor held ${monitor.count}/${expected})`;
-    if (exit.dead() === undefined) row.error += `; log: ${rr.logTail(3).split('\n').join(' | ')}`;
+    if (exit.dead() === undefined && !row.timedOut) row.error += `; log: ${rr.logTail(3).split('\n').join(' | ')}`;
   } finally {
     monitor?.close();
     testers?.close();
