@@ -31,6 +31,14 @@ export interface FrrNeighbor {
   password?: string;
   /** GTSM (`neighbor X ttl-security hops N`). */
   ttlSecurityHops?: number;
+  /** Address to connect from (`update-source`); default: the daemon's address. */
+  localAddress?: string;
+  /**
+   * Rewrite the next hop of the routes this neighbor sends (an inbound
+   * route-map): over ::1 both ends share the address, and bgpd denies a
+   * route whose next hop is its own ("martian or self next-hop").
+   */
+  inboundNextHop?: string;
 }
 
 export interface FrrOptions {
@@ -40,7 +48,13 @@ export interface FrrOptions {
   address: string;
   port: number;
   neighbors: FrrNeighbor[];
+  /** More addresses to listen on (`-l` again), e.g. ::1 for an IPv6 neighbor. */
+  moreAddresses?: string[];
+  /** Prefixes to originate (`network X` in their family; no zebra, so no import check). */
+  networks?: string[];
 }
+
+const routeMapName = (n: FrrNeighbor): string => `NH-IN-${n.address.replace(/[.:]/g, '_')}`;
 
 export class Frr {
   private constructor(
@@ -58,6 +72,10 @@ export class Frr {
       ` bgp router-id ${o.routerId}`,
       ' no bgp ebgp-requires-policy',
       ' no bgp default ipv4-unicast',
+      ' no bgp network import-check',
+      // Every test address is on loopback, which FRR calls martian as a next hop.
+      ' bgp allow-martian-nexthop',
+      ' bgp log-neighbor-changes',
     ];
     for (const n of o.neighbors) {
       const hold = n.holdTime ?? 9;
@@ -65,7 +83,7 @@ export class Frr {
       lines.push(
         ` neighbor ${a} remote-as ${n.peerAs}`,
         ` neighbor ${a} port ${n.remotePort}`,
-        ` neighbor ${a} update-source ${o.address}`,
+        ` neighbor ${a} update-source ${n.localAddress ?? o.address}`,
         // Without zebra bgpd knows no interfaces, so no peer looks connected.
         ` neighbor ${a} disable-connected-check`,
         ` neighbor ${a} timers ${Math.max(1, Math.floor(hold / 3))} ${hold}`,
@@ -75,9 +93,25 @@ export class Frr {
         ...(n.ttlSecurityHops !== undefined ? [` neighbor ${a} ttl-security hops ${n.ttlSecurityHops}`] : []),
       );
     }
-    lines.push(' address-family ipv4 unicast');
-    for (const n of o.neighbors) lines.push(`  neighbor ${n.address} activate`);
-    lines.push(' exit-address-family', '!');
+    // Each neighbor carries the family of its address, as Calico's peers do.
+    for (const [af, v6] of [['ipv4', false], ['ipv6', true]] as const) {
+      const nbrs = o.neighbors.filter((n) => n.address.includes(':') === v6);
+      const nets = (o.networks ?? []).filter((x) => x.includes(':') === v6);
+      if (nbrs.length === 0 && nets.length === 0) continue;
+      lines.push(` address-family ${af} unicast`);
+      for (const x of nets) lines.push(`  network ${x}`);
+      for (const n of nbrs) {
+        lines.push(`  neighbor ${n.address} activate`);
+        if (n.inboundNextHop !== undefined) lines.push(`  neighbor ${n.address} route-map ${routeMapName(n)} in`);
+      }
+      lines.push(' exit-address-family');
+    }
+    lines.push('!');
+    for (const n of o.neighbors) {
+      if (n.inboundNextHop === undefined) continue;
+      const set = n.inboundNextHop.includes(':') ? `set ipv6 next-hop global ${n.inboundNextHop}` : `set ip next-hop ${n.inboundNextHop}`;
+      lines.push(`route-map ${routeMapName(n)} permit 10`, ` ${set}`, '!');
+    }
     writeFileSync(conf, lines.join('\n') + '\n');
     const p = startProcess(c, FRR_BGPD, [
       '-f', conf,
@@ -87,6 +121,7 @@ export class Frr {
       '-P', '0',
       '-p', String(o.port),
       '-l', o.address,
+      ...(o.moreAddresses ?? []).flatMap((a) => ['-l', a]),
       '-Z', '-S', '-n',
       '--log', 'stdout',
       '--log-level', 'informational',
@@ -101,6 +136,22 @@ export class Frr {
   /** Runs one vtysh command against this bgpd only. */
   vtysh(command: string): { stdout: string; stderr: string; status: number | null } {
     return run(VTYSH, ['--vty_socket', this.vtyDir, '-d', 'bgpd', '-c', command]);
+  }
+
+  /** `show bgp neighbors X json` for one neighbor, or undefined. */
+  neighborJson(neighbor: string): Record<string, unknown> | undefined {
+    try {
+      return (JSON.parse(this.vtysh(`show bgp neighbors ${neighbor} json`).stdout) as Record<string, Record<string, unknown>>)[neighbor];
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Prefixes bgpd accepted from a neighbor in its family, -1 if unreadable. */
+  prefixesReceived(neighbor: string): number {
+    const af = neighbor.includes(':') ? 'ipv6Unicast' : 'ipv4Unicast';
+    const n = this.neighborJson(neighbor) as { addressFamilyInfo?: Record<string, { acceptedPrefixCounter?: number }> } | undefined;
+    return n?.addressFamilyInfo?.[af]?.acceptedPrefixCounter ?? -1;
   }
 
   /** The BGP state bgpd reports for a neighbor, lower case ("established", "active", ...). */

@@ -1,0 +1,157 @@
+/**
+ * Our speaker against a real FRR bgpd (standalone, no zebra) on loopback, as
+ * an eBGP top-of-rack peer (a Calico global peer): IPv4 and IPv6 sessions
+ * reach Established whoever connects; routes both ways; route refresh both
+ * ways; a Cease that FRR logs with our shutdown text.
+ */
+import { test, describe, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { Speaker } from '../../../src/bgp/speaker/speaker.js';
+import { Frr, frrAvailable } from '../../support/daemons/frr.js';
+import { block, family, nodeModel, peer, pool } from '../../support/model.js';
+import { cleanup, freePort, waitFor } from '../../support/process.js';
+
+const US = '127.0.81.1';
+const THEM = '127.0.81.2';
+const V6 = '::1';
+const OUR_AS = 64512;
+const FRR_AS = 64513;
+const PEER4 = 'Global_127_0_81_2';
+const PEER6 = 'Global_v6';
+/** bgpd without zebra can stall for seconds on a loaded machine while it takes thousands of routes. */
+const HOLD = 30;
+/** What FRR sets as the next hop of our IPv6 routes: ours, ::1, is its own address too. */
+const OUR_NH6 = 'fd00:81::1';
+
+let c = cleanup();
+afterEach(async () => {
+  await c.run();
+  c = cleanup();
+});
+
+const log = pino({ level: process.env.TEST_LOG ?? 'silent' });
+
+interface Lab {
+  speaker: Speaker;
+  frr: Frr;
+}
+
+function blocks(count: number, count6: number): { v4: string[]; v6: string[] } {
+  const v4 = Array.from({ length: count }, (_, i) => {
+    const a = ((10 << 24) | (81 << 16)) + i * 64;
+    return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/26`;
+  });
+  return { v4, v6: Array.from({ length: count6 }, (_, i) => `fd00:81::${(i * 64).toString(16)}/122`) };
+}
+
+async function setup(o: { weAre: 'active' | 'passive' | 'both'; blocks?: { v4: string[]; v6: string[] }; networks?: string[] }): Promise<Lab> {
+  const ourPort = await freePort(US);
+  const frrPort = await freePort(THEM);
+  const b = o.blocks ?? { v4: ['10.81.0.0/26'], v6: ['fd00:81::/122'] };
+  const tor = { type: 'global' as const, asNumber: FRR_AS, calicoNode: false, port: frrPort, passive: o.weAre === 'passive' };
+  const speaker = new Speaker(
+    nodeModel({
+      nodeName: 'us', routerId: US, asNumber: OUR_AS, bindMode: 'NodeIP',
+      ipv4: family({ address: US, pools: [pool('10.81.0.0/14')], blocks: b.v4.map((x) => block(x)), peers: [peer({ ...tor, name: PEER4, address: THEM, sourceAddress: US })] }),
+      ipv6: family({ address: V6, pools: [pool('fd00:81::/48')], blocks: b.v6.map((x) => block(x)), peers: [peer({ ...tor, name: PEER6, address: V6, sourceAddress: V6 })] }),
+    }),
+    // NodeIP bind mode: one listener on US and one on ::1, on the same port.
+    { role: 'node', listenPort: ourPort, log, batchMs: 5, session: { connectRetryTime: 1, holdTime: HOLD } },
+  );
+  const nbr = { holdTime: HOLD, peerAs: OUR_AS, remotePort: ourPort, passive: o.weAre === 'active' };
+  const frr = await Frr.start(c, {
+    as: FRR_AS, routerId: THEM, address: THEM, port: frrPort, moreAddresses: [V6],
+    neighbors: [{ ...nbr, address: US }, { ...nbr, address: V6, localAddress: V6, inboundNextHop: OUR_NH6 }],
+    networks: o.networks ?? [],
+  });
+  await speaker.start();
+  c.add(() => speaker.stop());
+  const lab = { speaker, frr };
+  await established(lab);
+  return lab;
+}
+
+const ourState = (s: Speaker, name: string): string => s.status().peers.find((p) => p.name === name)?.state ?? 'missing';
+
+async function established({ speaker, frr }: Lab): Promise<void> {
+  await waitFor(
+    'IPv4 and IPv6 sessions Established on both sides',
+    () => ourState(speaker, PEER4) === 'Established' && ourState(speaker, PEER6) === 'Established' && frr.state(US) === 'established' && frr.state(V6) === 'established',
+    30_000,
+    200,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}; ours ${JSON.stringify(speaker.status().peers.map((p) => [p.name, p.state, p.info]))}; FRR ${frr.state(US)} / ${frr.state(V6)}\n${frr.logs().slice(-2000)}`);
+  });
+}
+
+const from = (s: Speaker, peerName: string, prefix?: string) => s.routes(prefix).routes.filter((r) => r.from === peerName);
+const stat = (frr: Frr, nbr: string, key: string): number => ((frr.neighborJson(nbr)?.messageStats as Record<string, number> | undefined)?.[key] ?? -1);
+
+describe('our speaker with FRR bgpd', { skip: frrAvailable() ?? false, timeout: 120_000 }, () => {
+  test('IPv4 and IPv6 sessions reach Established when we connect', async () => {
+    const { frr } = await setup({ weAre: 'active' });
+    assert.equal(frr.neighborJson(US)?.remoteAs, OUR_AS);
+  });
+
+  test('IPv4 and IPv6 sessions reach Established when FRR connects', async () => {
+    await setup({ weAre: 'passive' });
+  });
+
+  test('ends with one session per family when both sides connect at once', async () => {
+    const lab = await setup({ weAre: 'both' });
+    const since = lab.speaker.status().peers.map((p) => p.since);
+    await new Promise((r) => setTimeout(r, 2000));
+    await established(lab);
+    assert.deepEqual(lab.speaker.status().peers.map((p) => p.since), since, 'no session flapped');
+  });
+
+  test('exchanges a couple of thousand IPv4 and IPv6 routes both ways', async () => {
+    const theirs4 = Array.from({ length: 1000 }, (_, i) => `10.${91 + (i >> 8)}.${i & 255}.0/24`);
+    const theirs6 = Array.from({ length: 500 }, (_, i) => `fd00:91:${i.toString(16)}::/48`);
+    const { speaker, frr } = await setup({ weAre: 'active', blocks: blocks(2000, 1000), networks: [...theirs4, ...theirs6] });
+    await waitFor('FRR to accept our 2000 IPv4 and 1000 IPv6 blocks', () => frr.prefixesReceived(US) === 2000 && frr.prefixesReceived(V6) === 1000, 30_000, 250).catch((e: Error) => {
+      throw new Error(`${e.message}; FRR has ${frr.prefixesReceived(US)} / ${frr.prefixesReceived(V6)}\n${JSON.stringify(frr.neighborJson(V6))}\n${frr.vtysh('show bgp ipv6 unicast fd00:81::40/122 json').stdout}\n${frr.logs().split('\n').filter((l) => !l.includes('sendmsg_nexthop')).join('\n').slice(-3000)}`);
+    });
+    await waitFor('us to hold FRR\'s 1000 IPv4 and 500 IPv6 routes', () => from(speaker, PEER4).length === 1000 && from(speaker, PEER6).length === 500, 30_000, 250).catch((e: Error) => {
+      throw new Error(`${e.message}; we have ${from(speaker, PEER4).length} / ${from(speaker, PEER6).length}\n${frr.logs().slice(-1500)}`);
+    });
+    const r = from(speaker, PEER4, '10.91.5.0/24')[0]!;
+    assert.deepEqual(r.nextHops, [THEM]);
+    assert.deepEqual(r.asPath, [FRR_AS]);
+    assert.deepEqual(from(speaker, PEER6, 'fd00:91:1f3::/48')[0]?.asPath, [FRR_AS]);
+    // FRR sees our AS prepended to our block.
+    const shown = JSON.parse(frr.vtysh('show bgp ipv4 unicast 10.81.7.64/26 json').stdout) as { paths?: { aspath?: { string?: string } }[] };
+    assert.equal(shown.paths?.[0]?.aspath?.string, String(OUR_AS));
+  });
+
+  test('route refresh: FRR asks and we re-send; we ask and FRR re-sends', async () => {
+    const { speaker, frr } = await setup({ weAre: 'active', blocks: blocks(50, 1), networks: ['192.0.2.0/25', '192.0.2.128/25'] });
+    await waitFor('FRR accepts our 50 blocks', () => frr.prefixesReceived(US) === 50, 20_000, 100);
+    await waitFor('we hold FRR\'s 2 routes', () => from(speaker, PEER4).length === 2, 20_000, 100);
+    const updates = stat(frr, US, 'updatesRecv');
+    const asked = stat(frr, US, 'routeRefreshSent');
+    assert.equal(frr.vtysh(`clear bgp ipv4 unicast ${US} soft in`).status, 0);
+    await waitFor('FRR to send ROUTE-REFRESH and get our table again', () => stat(frr, US, 'routeRefreshSent') > asked && stat(frr, US, 'updatesRecv') > updates, 20_000, 100).catch((e: Error) => {
+      throw new Error(`${e.message}; ${JSON.stringify(frr.neighborJson(US)?.messageStats)} refreshSent ${asked} -> ${stat(frr, US, 'routeRefreshSent')}, updatesRecv ${updates} -> ${stat(frr, US, 'updatesRecv')}`);
+    });
+    assert.equal(frr.prefixesReceived(US), 50);
+    const received = speaker.status().peers.find((p) => p.name === PEER4)!.routesReceived;
+    const refreshRecv = stat(frr, US, 'routeRefreshRecv');
+    assert.equal(speaker.refresh(PEER4), true);
+    await waitFor('FRR to re-send its routes', () => speaker.status().peers.find((p) => p.name === PEER4)!.routesReceived >= received + 2, 20_000, 100);
+    assert.ok(stat(frr, US, 'routeRefreshRecv') > refreshRecv);
+    assert.equal(from(speaker, PEER4).length, 2);
+    assert.equal(ourState(speaker, PEER4), 'Established');
+  });
+
+  test('shuts down with a Cease that FRR logs with our message', async () => {
+    const { speaker, frr } = await setup({ weAre: 'active' });
+    await speaker.stop({ graceful: false, message: 'calico-bgpd test: planned maintenance' });
+    await waitFor('FRR to see both sessions go down', () => frr.state(US) !== 'established' && frr.state(V6) !== 'established', 10_000, 100);
+    await waitFor('FRR to log our shutdown text', () => frr.logs().includes('planned maintenance'), 10_000, 100).catch((e: Error) => {
+      throw new Error(`${e.message}\n${frr.logs().slice(-1500)}`);
+    });
+    assert.match(frr.logs(), /Cease\/Administrative Shutdown/);
+  });
+});
