@@ -1,0 +1,194 @@
+/**
+ * Issue #6 section 6: five nodes in network namespaces, every one running our
+ * speaker with kernel programming on, all reading one YAML file datastore
+ * that the test rewrites to change the cluster.
+ *
+ * 1. Full mesh: every kernel holds a blackhole for its own block and every
+ *    other node's block via that node's address (protocol 201).
+ * 2. Mesh off, n1 and n2 route reflectors (one cluster id, Calico's
+ *    `peerSelector: route-reflector == 'true'` BGPPeer): the clients learn
+ *    each block twice, once per reflector. Reflection keeps the next hop (iBGP),
+ *    so both paths name the originating node and the kernel holds one route
+ *    with that single next hop (no multipath entry): the two paths merge.
+ * 3. n5 is deleted from the datastore: its block leaves every kernel.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { CLI, ClusterLab, type KernelRoute, type LabProcess, type PeerStatus, type RouteEntry, control, netnsAvailable, until } from './lab.js';
+
+const skip = !netnsAvailable() ? 'needs root and ip netns' : false;
+
+const AS = 64512;
+const CLUSTER_ID = '224.0.0.1';
+const addr = (i: number): string => `192.0.2.${i}`;
+const block = (i: number): string => `198.51.100.${(i - 1) * 32}/27`;
+const meshName = (i: number): string => `Mesh_192_0_2_${i}`;
+const nodeName = (i: number): string => `Node_192_0_2_${i}`;
+
+/** The cluster as Calico resources: nodes `ids`, full mesh or n1/n2 as reflectors. */
+function clusterYaml(ids: number[], reflectors: boolean): string {
+  const docs = [
+    `apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: { name: default }
+spec: { asNumber: ${AS}, nodeToNodeMeshEnabled: ${!reflectors} }`,
+    `apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: { name: pool }
+spec: { cidr: 198.51.100.0/24, blockSize: 27, ipipMode: Never, vxlanMode: Never }`,
+  ];
+  for (const i of ids) {
+    const rr = reflectors && i <= 2;
+    docs.push(
+      `apiVersion: projectcalico.org/v3
+kind: Node
+metadata: { name: n${i}${rr ? ", labels: { route-reflector: 'true' }" : ''} }
+spec: { bgp: { ipv4Address: ${addr(i)}/24${rr ? `, routeReflectorClusterID: ${CLUSTER_ID}` : ''} } }`,
+      `apiVersion: crd.projectcalico.org/v1
+kind: BlockAffinity
+metadata: { name: n${i}-block }
+spec: { node: n${i}, cidr: ${block(i)}, state: confirmed, deleted: "false" }`,
+    );
+  }
+  if (reflectors) {
+    docs.push(`apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: { name: peer-with-route-reflectors }
+spec: { nodeSelector: all(), peerSelector: route-reflector == 'true' }`);
+  }
+  return docs.join('\n---\n') + '\n';
+}
+
+/** What node `i`'s kernel must hold (protocol 201) when nodes `ids` are in the cluster. */
+function expectedRoutes(i: number, ids: number[]): KernelRoute[] {
+  return ids
+    .map((j): KernelRoute => (j === i ? { dst: block(j), type: 'blackhole' } : { dst: block(j), gateway: addr(j), dev: 'eth0' }))
+    .sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
+}
+
+let lab: ClusterLab | undefined;
+let file = '';
+const speakers = new Map<number, LabProcess>();
+const sock = (i: number): string => join(lab!.dir, `n${i}.ctl`);
+
+before(() => {
+  if (skip) return;
+  lab = ClusterLab.create();
+  file = join(lab.dir, 'cluster.yaml');
+});
+
+after(async () => {
+  await lab?.destroy();
+});
+
+const status = (i: number): PeerStatus[] | undefined => control<{ peers: PeerStatus[] }>(sock(i), ['status'])?.peers;
+const allRoutes = (i: number): RouteEntry[] | undefined => control<{ routes: RouteEntry[] }>(sock(i), ['routes'])?.routes;
+const routesOf = (i: number, prefix: string): RouteEntry[] | undefined => control<{ routes: RouteEntry[] }>(sock(i), ['routes', '--prefix', prefix])?.routes;
+
+/** Diagnostics for a timeout: each live node's kernel routes, peers and last log lines. */
+function explain(ids: number[]): () => string {
+  return () =>
+    ids
+      .map((i) => {
+        let kernel = '';
+        try {
+          kernel = JSON.stringify(lab!.routes(`n${i}`, '201'));
+        } catch (e) {
+          kernel = (e as Error).message;
+        }
+        const peers = (status(i) ?? []).map((p) => `${p.name}:${p.state}${p.info ? `(${p.info})` : ''}`).join(' ');
+        return `n${i} kernel ${kernel}\n  peers ${peers}\n  log: ${speakers.get(i)?.output().slice(-1200) ?? ''}`;
+      })
+      .join('\n');
+}
+
+function kernelIsExactly(ids: number[]): boolean {
+  return ids.every((i) => JSON.stringify(lab!.routes(`n${i}`, '201')) === JSON.stringify(expectedRoutes(i, ids)));
+}
+
+function peersEstablished(i: number, names: string[]): boolean {
+  const ps = status(i);
+  if (ps === undefined) return false;
+  return ps.length === names.length && names.every((n) => ps.some((p) => p.name === n && p.state === 'Established'));
+}
+
+test('five speakers in namespaces: full mesh, two route reflectors, node deletion, checked in every kernel', { skip, timeout: 180_000 }, async (t) => {
+  const all = [1, 2, 3, 4, 5];
+  lab!.writeAtomic(file, clusterYaml(all, false));
+  for (const i of all) {
+    lab!.addNode(`n${i}`, i);
+    speakers.set(i, lab!.spawn(`n${i}`, process.execPath, [CLI, 'speaker', '--node', `n${i}`, '--datastore-file', file, '--control-socket', sock(i), '--hold-time', '9']));
+  }
+
+  await t.test('full mesh: every kernel holds every other node\'s block via that node', async () => {
+    const ms = await until('full mesh Established', 60_000, () => all.every((i) => peersEstablished(i, all.filter((j) => j !== i).map(meshName))), explain(all));
+    t.diagnostic(`mesh of five Established in ${ms} ms`);
+    await until('every kernel holds exactly the mesh routes', 20_000, () => kernelIsExactly(all), explain(all));
+    const r = routesOf(3, block(4));
+    assert.deepEqual(
+      r?.map((x) => ({ from: x.from, nextHops: x.nextHops, best: x.best, installed: x.installed })),
+      [{ from: meshName(4), nextHops: [addr(4)], best: true, installed: true }],
+    );
+  });
+
+  await t.test('two route reflectors: clients learn each block once per reflector, the kernel holds one route via the originating node', async () => {
+    const t0 = Date.now();
+    lab!.writeAtomic(file, clusterYaml(all, true));
+    const rrPeers = (i: number): string[] => all.filter((j) => j !== i).map(nodeName);
+    const clientPeers = [nodeName(1), nodeName(2)];
+    await until(
+      'reflector sessions Established',
+      60_000,
+      () => all.every((i) => peersEstablished(i, i <= 2 ? rrPeers(i) : clientPeers)),
+      explain(all),
+    );
+    await until('every kernel holds exactly the routes again', 20_000, () => kernelIsExactly(all), explain(all));
+    t.diagnostic(`mesh -> reflectors, converged in every kernel in ${Date.now() - t0} ms`);
+
+    // A client learns every other node's block from both reflectors, with the originator's next hop.
+    for (const i of [3, 4, 5]) {
+      const others = all.filter((x) => x !== i);
+      let table: RouteEntry[] = [];
+      await until(
+        `n${i} has two paths for each other block`,
+        10_000,
+        () => {
+          table = allRoutes(i) ?? [];
+          return others.every((j) => table.filter((r) => r.prefix === block(j)).length === 2);
+        },
+        explain([i]),
+      );
+      for (const j of others) {
+        const paths = table.filter((r) => r.prefix === block(j));
+        assert.deepEqual(paths.map((p) => p.from).sort(), clientPeers, `n${i} ${block(j)}: one path per reflector`);
+        for (const p of paths) assert.deepEqual(p.nextHops, [addr(j)], `n${i} ${block(j)} from ${p.from}: next hop stays n${j}`);
+        assert.ok(paths.some((p) => p.best && p.installed), `n${i} ${block(j)}: a best path, installed`);
+      }
+    }
+    // The merged result in the kernel: one gateway, no multipath list (both paths name the same next hop).
+    for (const i of [3, 4, 5]) {
+      for (const r of lab!.routes(`n${i}`, '201')) assert.equal(r.nexthops, undefined, `n${i} ${r.dst}: single next hop`);
+    }
+    // A reflector learns a client's block once: the other reflector's copy carries its own cluster id.
+    for (const i of [1, 2]) {
+      const table = allRoutes(i) ?? [];
+      for (const j of [3, 4, 5]) assert.deepEqual(table.filter((r) => r.prefix === block(j)).map((p) => p.from), [nodeName(j)], `reflector n${i}, ${block(j)}`);
+    }
+  });
+
+  await t.test('a node deleted from the datastore: its block leaves every kernel', async () => {
+    const left = [1, 2, 3, 4];
+    const t0 = Date.now();
+    lab!.writeAtomic(file, clusterYaml(left, true));
+    await until('n5 gone from every kernel', 30_000, () => kernelIsExactly(left), explain(left));
+    t.diagnostic(`node deletion -> block gone from four kernels in ${Date.now() - t0} ms`);
+    await until(
+      'sessions to n5 removed',
+      10_000,
+      () => left.every((i) => !(status(i) ?? [{ name: nodeName(5) }]).some((p) => p.name === nodeName(5))),
+      explain(left),
+    );
+    for (const i of left) assert.ok(speakers.get(i)!.child.exitCode === null, `n${i} still running`);
+  });
+});
