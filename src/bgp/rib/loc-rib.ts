@@ -18,8 +18,18 @@ export interface Destination {
   readonly key: PrefixKey;
   paths: Path[];
   best: Path | null;
+  /** Equal-cost paths, best first; empty when the best path is the only one (see `multipathOf`). */
   multipath: Path[];
   step: DecisionStep;
+}
+
+/** Shared by every destination whose multipath set is just its best path (saves an array per route). */
+const ONLY_BEST: Path[] = [];
+
+/** The best path and the paths equal-cost with it. */
+export function multipathOf(d: Destination): readonly Path[] {
+  if (d.best === null) return ONLY_BEST;
+  return d.multipath.length > 0 ? d.multipath : [d.best];
 }
 
 /** A destination whose best path or multipath set changed. */
@@ -86,13 +96,15 @@ export class LocRib {
       dest!.paths[at] = path;
       return this.reselect(dest!);
     }
-    if (dest === undefined) {
-      dest = { key, paths: [], best: null, multipath: [], step: 'equal' };
-      this.dests.set(key, dest);
-    }
     const path: Path = { source, attrs, pathId, stale: 0 };
-    dest.paths.push(path);
     this.count(source, 1);
+    if (dest === undefined) {
+      // The common case: a prefix's first path. Exactly-sized arrays.
+      dest = { key, paths: [path], best: path, multipath: ONLY_BEST, step: 'equal' };
+      this.dests.set(key, dest);
+      return { dest, previousBest: null };
+    }
+    dest.paths.push(path);
     return this.added(dest, path);
   }
 
@@ -110,13 +122,28 @@ export class LocRib {
 
   /** Removes every path of a source that passes `filter` (peer down without graceful restart). */
   removeSource(source: PathSource | null, filter: (key: PrefixKey, p: Path) => boolean = () => true): BestChange[] {
+    return this.removeSources(new Set([source]), filter);
+  }
+
+  /**
+   * Removes the paths of several sources in one walk of the table (when many
+   * peers go down together, one pass instead of one per peer).
+   */
+  removeSources(sources: ReadonlySet<PathSource | null>, filter: (key: PrefixKey, p: Path) => boolean = () => true): BestChange[] {
     const changes: BestChange[] = [];
-    if (this.countFrom(source) === 0) return changes;
-    for (const dest of [...this.dests.values()]) {
+    if (![...sources].some((s) => this.countFrom(s) > 0)) return changes;
+    for (const dest of this.dests.values()) {
+      let changed = false;
       for (let i = dest.paths.length - 1; i >= 0; i--) {
         const p = dest.paths[i]!;
-        if (p.source !== source || !filter(dest.key, p)) continue;
-        const c = this.withdraw(source, dest.key, p.pathId);
+        if (!sources.has(p.source) || !filter(dest.key, p)) continue;
+        dest.paths.splice(i, 1);
+        this.table.release(p.attrs);
+        this.count(p.source, -1);
+        changed = true;
+      }
+      if (changed) {
+        const c = this.reselect(dest);
         if (c !== null) changes.push(c);
       }
     }
@@ -160,7 +187,7 @@ export class LocRib {
     const best = dest.best;
     if (best === null) {
       dest.best = path;
-      dest.multipath = [path];
+      dest.multipath = ONLY_BEST;
       dest.step = 'equal';
       return { dest, previousBest: null };
     }
@@ -168,7 +195,7 @@ export class LocRib {
     if (c.order < 0) return this.reselect(dest);
     if (STEP_RANK[c.step]! > STEP_RANK[dest.step]! || dest.paths.length === 2) dest.step = c.step;
     if (MULTIPATH_STEPS.has(c.step) && path.source !== null && best.source !== null) {
-      dest.multipath.push(path);
+      dest.multipath = dest.multipath.length > 0 ? [...dest.multipath, path] : [best, path];
       return { dest, previousBest: best };
     }
     return null;
@@ -176,10 +203,10 @@ export class LocRib {
 
   private reselect(dest: Destination): BestChange | null {
     const previousBest = dest.best;
-    const previousMulti = dest.multipath;
+    const previousMulti = multipathOf(dest);
     const sel = selectBest(dest.paths);
     dest.best = sel.best;
-    dest.multipath = sel.multipath;
+    dest.multipath = sel.multipath.length > 1 ? sel.multipath : ONLY_BEST;
     dest.step = sel.step;
     if (dest.paths.length === 0) this.dests.delete(dest.key);
     const sameMulti = previousMulti.length === sel.multipath.length && previousMulti.every((p, i) => p === sel.multipath[i]);

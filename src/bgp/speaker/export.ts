@@ -6,7 +6,6 @@
 import type { PathAttributes } from '../packet/index.js';
 import type { Path } from '../rib/best-path.js';
 import { ipv4ToString } from '../packet/index.js';
-import type { CalicoPolicy } from '../policy/calico.js';
 
 /** Everything that makes two peers receive the same UPDATEs (an update group's identity). */
 export interface ExportClass {
@@ -39,15 +38,15 @@ export function mayAdvertise(path: Path, cls: ExportClass, sourceIsClient: boole
   return sourceIsClient || cls.rrClient;
 }
 
-/** Attributes to send for `path` to peers of class `cls`, or a reason not to. */
+/**
+ * Attributes to send for `path` to peers of class `cls`, given that Calico's
+ * export filter accepted the prefix with these communities.
+ */
 export function exportAttributes(
   path: Path,
   cls: ExportClass,
-  policy: CalicoPolicy,
-  prefix: { afi: number; words: ArrayLike<number>; len: number },
-): { attrs: PathAttributes; nextHops: string[] } | { reject: string } {
-  const decision = policy.exportPrefix(prefix.afi, prefix.words, prefix.len);
-  if (!decision.accept) return { reject: decision.reason };
+  decision: { communities: readonly number[]; largeCommunities: readonly [number, number, number][] },
+): { attrs: PathAttributes; nextHops: string[] } {
   const src = path.source;
   const a: PathAttributes = { ...path.attrs.attrs };
   let nextHops = [...path.attrs.nextHops];

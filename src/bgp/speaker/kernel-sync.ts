@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Fib } from '../fib/fallback.js';
 import { calicoKernelRoutesForNode, type BestRoute } from '../fib/calico-routes.js';
 import type { NodeBgpConfig } from '../../model/types.js';
-import type { LocRib } from '../rib/loc-rib.js';
+import { multipathOf, type LocRib } from '../rib/loc-rib.js';
 import { keyFromString, keyToString, type PrefixKey } from '../rib/prefix-key.js';
 import { type Clock, systemClock } from '../session/clock.js';
 
@@ -71,7 +71,7 @@ export class KernelSync {
     for (const d of this.rib().destinations()) {
       if (d.best === null || d.best.source === null) continue; // local routes: blackholes come from the blocks
       const hops = new Set<string>();
-      for (const p of d.multipath.length > 0 ? d.multipath : [d.best]) {
+      for (const p of multipathOf(d)) {
         const nh = p.attrs.nextHops[0];
         if (nh !== undefined) hops.add(nh);
       }

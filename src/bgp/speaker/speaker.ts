@@ -29,14 +29,14 @@ import { BgpListener } from '../session/listener.js';
 import { ListenerSecurity, secureConnector, transportProblem } from '../session/sockopt.js';
 import { Neighbor, type Connector } from '../session/neighbor.js';
 import { type Clock, systemClock } from '../session/clock.js';
-import { AttrTable, type AttrSet } from '../rib/intern.js';
-import { LocRib, type BestChange } from '../rib/loc-rib.js';
+import { AttrTable } from '../rib/intern.js';
+import { LocRib, multipathOf, type BestChange } from '../rib/loc-rib.js';
 import type { Path, PathSource } from '../rib/best-path.js';
 import { type PrefixKey, keyFromString, keyToString, prefixKey } from '../rib/prefix-key.js';
 import { CalicoPolicy, loopCheck, prefixParts } from '../policy/calico.js';
 import type { NodeBgpConfig, Peer } from '../../model/types.js';
 import { type ExportClass, classSignature, exportAttributes, mayAdvertise } from './export.js';
-import { UpdateGroup } from './update-group.js';
+import { UpdateGroup, type Advertised } from './update-group.js';
 import { DEFAULT_SESSION, type SessionDefaults, neighborConfigFor, peerIdentity } from './peer-config.js';
 
 export interface SpeakerOptions {
@@ -205,6 +205,7 @@ export class Speaker {
     this.syncLocalRoutes();
     this.syncPeers();
     // Policy inputs (pools, blocks, communities) may have changed: re-export everything.
+    for (const g of this.groups.values()) g.clearExportCache();
     for (const d of this.rib.destinations()) this.dirty.add(d.key);
     this.scheduleFlush();
   }
@@ -334,7 +335,12 @@ export class Speaker {
 
   private onEstablished(rt: PeerRuntime, n: Negotiated): void {
     rt.negotiated = n;
-    rt.source.routerId = parseIpv4(n.peerId) ?? 0;
+    if (this.pendingRemoval.has(rt.source)) this.removePending();
+    if (rt.source.routerId !== (parseIpv4(n.peerId) ?? 0)) {
+      // Reflected routes carry the source's id (ORIGINATOR_ID): cached exports are stale.
+      rt.source.routerId = parseIpv4(n.peerId) ?? 0;
+      for (const g of this.groups.values()) g.clearExportCache();
+    }
     rt.eorSeen.clear();
     this.log.info({ peer: rt.spec.name, address: rt.spec.address, holdTime: n.holdTime, addPathTx: [...n.txCtx.addPath] }, 'BGP session established');
     const cls = this.exportClass(rt);
@@ -400,7 +406,18 @@ export class Speaker {
       }, gr.restartTime * 1000);
       return;
     }
-    this.absorb(this.rib.removeSource(rt.source));
+    this.pendingRemoval.add(rt.source);
+    if (this.pendingRemoval.size === 1) setImmediate(() => this.removePending());
+  }
+
+  /** Peers that went down in the same tick are removed from the RIB in one pass. */
+  private readonly pendingRemoval = new Set<PathSource>();
+
+  private removePending(): void {
+    if (this.pendingRemoval.size === 0) return;
+    const sources = new Set(this.pendingRemoval);
+    this.pendingRemoval.clear();
+    this.absorb(this.rib.removeSources(sources));
   }
 
   private onUpdate(rt: PeerRuntime, v: Exclude<UpdateVerdict, { action: 'session-reset' }>): void {
@@ -547,16 +564,32 @@ export class Speaker {
     const isV4 = typeof key === 'number';
     if (isV4 !== (group.cls.family === 4)) return;
     const dest = this.rib.get(key);
-    const wanted = new Map<number, AttrSet>();
+    let wanted: Advertised = null;
     if (dest !== undefined && dest.best !== null) {
-      const candidates = group.addPath ? dest.multipath : [dest.best];
       const prefix = isV4 ? { afi: 1, words: [Math.floor((key as number) / 64)], len: (key as number) % 64 } : prefixParts(key as string);
-      for (const p of candidates) {
-        const srcRt = p.source === null ? undefined : this.sources.get(p.source);
-        if (!mayAdvertise(p, group.cls, srcRt?.spec.routeReflectorClient ?? false)) continue;
-        const r = exportAttributes(p, group.cls, this.policy, prefix);
-        if ('reject' in r) continue;
-        wanted.set(group.addPath ? this.localPathId(p) : 0, this.table.intern(r.attrs, isV4 ? undefined : r.nextHops));
+      // Calico's export filter decides per prefix, whichever path is sent.
+      const decision = this.policy.exportPrefix(prefix.afi, prefix.words, prefix.len);
+      if (decision.accept) {
+        const commKey = decision.communities.length + decision.largeCommunities.length === 0 ? '' : JSON.stringify([decision.communities, decision.largeCommunities]);
+        const candidates = group.addPath ? multipathOf(dest) : [dest.best];
+        for (const p of candidates) {
+          const srcRt = p.source === null ? undefined : this.sources.get(p.source);
+          if (!mayAdvertise(p, group.cls, srcRt?.spec.routeReflectorClient ?? false)) continue;
+          const cacheKey = `${p.attrs.id}:${srcRt?.index ?? 0}:${commKey}`;
+          let set = group.exportCache.get(cacheKey);
+          if (set === undefined) {
+            const r = exportAttributes(p, group.cls, decision);
+            set = this.table.intern(r.attrs, isV4 ? undefined : r.nextHops);
+            group.exportCache.set(cacheKey, set);
+          }
+          this.table.retain(set);
+          if (!group.addPath) {
+            wanted = set;
+            break;
+          }
+          if (!(wanted instanceof Map)) wanted = new Map();
+          wanted.set(this.localPathId(p), set);
+        }
       }
     }
     group.setPrefix(key, wanted);
