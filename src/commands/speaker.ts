@@ -7,7 +7,8 @@
  * Signals: SIGTERM/SIGINT stop; with graceful restart (the default, as
  * Calico configures BIRD) the sessions are closed without a Cease so peers
  * keep our routes while we come back; with --no-graceful-restart a Cease
- * with a shutdown message is sent. SIGHUP re-applies the current model.
+ * with a shutdown message is sent. SIGHUP re-applies the current model
+ * (the datastore is watched, so changes are applied without it too).
  */
 import type { Command } from 'commander';
 import { logger } from '../log.js';
@@ -30,14 +31,25 @@ export interface SpeakerCommandOptions {
   holdTime: string;
   /** commander's --no-kernel */
   kernel: boolean;
+  maxPrefixes?: string;
+  maxPrefixAction: string;
+  importOnlyPools: boolean;
+  importRejectCidrs: boolean;
 }
 
-export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: () => Promise<void> }> {
+export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: () => Promise<void>; reload: () => void }> {
   const log = logger('speaker');
   if (opts.role !== 'node' && opts.role !== 'reflector') throw new Error(`--role must be node or reflector, not "${opts.role}"`);
   const holdTime = Number(opts.holdTime);
   if (!Number.isInteger(holdTime) || holdTime === 1 || holdTime === 2 || holdTime < 0 || holdTime > 65535) {
     throw new Error(`--hold-time must be 0 or 3..65535 seconds, not "${opts.holdTime}"`);
+  }
+  let maxPrefixes: { limit: number; action: 'warn' | 'teardown' } | undefined;
+  if (opts.maxPrefixes !== undefined) {
+    const limit = Number(opts.maxPrefixes);
+    if (!Number.isInteger(limit) || limit < 1) throw new Error(`--max-prefixes must be a positive integer, not "${opts.maxPrefixes}"`);
+    if (opts.maxPrefixAction !== 'warn' && opts.maxPrefixAction !== 'teardown') throw new Error(`--max-prefix-action must be warn or teardown, not "${opts.maxPrefixAction}"`);
+    maxPrefixes = { limit, action: opts.maxPrefixAction };
   }
   const config = datastoreConfig(process.env, {
     ...(opts.datastoreFile !== undefined ? { datastoreFile: opts.datastoreFile } : {}),
@@ -74,6 +86,9 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     session: { holdTime, restarting, ...(opts.gracefulRestart ? {} : { gracefulRestartTime: 0 }) },
     ...(opts.listenPort !== undefined ? { listenPort: Number(opts.listenPort) } : {}),
     ...(opts.listenAddress !== undefined ? { listenHost: opts.listenAddress } : {}),
+    ...(maxPrefixes !== undefined ? { maxPrefixes } : {}),
+    importOnlyPools: opts.importOnlyPools,
+    importRejectCidrs: opts.importRejectCidrs,
     onBestChange: () => kernel?.schedule(),
     onConverged: () => kernel?.converged(),
     installed: () => kernel?.installed ?? new Set(),
@@ -115,7 +130,16 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     await control.close();
     await ds.stop();
   };
-  return { stop };
+  // SIGHUP: re-apply the current model (peers re-checked, every route
+  // re-exported, kernel re-synced); the datastore itself is watched live.
+  const reload = (): void => {
+    const now = watcher.current();
+    if (now === undefined) return;
+    speaker.applyModel(now.config);
+    kernel?.setModel(now.config);
+    log.info({ peers: now.config.ipv4.peers.length + now.config.ipv6.peers.length }, 'SIGHUP: configuration re-applied');
+  };
+  return { stop, reload };
 }
 
 export function registerSpeaker(program: Command): void {
@@ -132,9 +156,13 @@ export function registerSpeaker(program: Command): void {
     .option('--no-graceful-restart', 'do not advertise graceful restart; send Cease on shutdown')
     .option('--hold-time <seconds>', 'hold time to offer', '90')
     .option('--no-kernel', 'do not program routes into the kernel (role node)')
+    .option('--max-prefixes <n>', 'most prefixes accepted from one peer')
+    .option('--max-prefix-action <action>', 'past --max-prefixes: warn, or teardown (Cease, RFC 4486)', 'warn')
+    .option('--import-only-pools', 'accept only routes inside an IP pool', false)
+    .option('--import-reject-cidrs', 'never accept routes inside the reject CIDRs (service ranges)', false)
     .action(async (opts: SpeakerCommandOptions) => {
       const log = logger('speaker');
-      let handle: { stop: () => Promise<void> };
+      let handle: { stop: () => Promise<void>; reload: () => void };
       try {
         handle = await runSpeaker(opts);
       } catch (e) {
@@ -151,6 +179,6 @@ export function registerSpeaker(program: Command): void {
       };
       process.on('SIGTERM', () => shutdown('SIGTERM'));
       process.on('SIGINT', () => shutdown('SIGINT'));
-      process.on('SIGHUP', () => log.info('SIGHUP: configuration comes from the datastore and is applied live; nothing to re-read'));
+      process.on('SIGHUP', () => handle.reload());
     });
 }

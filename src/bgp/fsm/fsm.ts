@@ -57,7 +57,8 @@ export interface FsmConfig {
 export type FsmEvent =
   | { type: 'ManualStart' }
   | { type: 'ManualStart_with_PassiveTcpEstablishment' }
-  | { type: 'ManualStop'; reason?: string; subcode?: number }
+  /** `data`: the Cease data to send instead of an RFC 9003 shutdown communication (e.g. RFC 4486 prefix limit). */
+  | { type: 'ManualStop'; reason?: string; subcode?: number; data?: Buffer }
   | { type: 'ConnectRetryTimer_Expires' }
   | { type: 'HoldTimer_Expires' }
   | { type: 'KeepaliveTimer_Expires' }
@@ -233,7 +234,13 @@ export class SessionFsm {
     this.connectRetryCounter = 0;
     if (this.current === 'OpenSent' || this.current === 'OpenConfirm' || this.current === 'Established') {
       // "sends the NOTIFICATION with a Cease"; RFC 9003 adds the reason text.
-      out.push({ type: 'send', message: ceaseWithMessage(ev.subcode ?? CeaseSub.ADMINISTRATIVE_SHUTDOWN, reason) });
+      out.push({
+        type: 'send',
+        message:
+          ev.data !== undefined
+            ? { type: 'NOTIFICATION', code: ErrCode.CEASE, subcode: ev.subcode ?? CeaseSub.ADMINISTRATIVE_SHUTDOWN, data: ev.data }
+            : ceaseWithMessage(ev.subcode ?? CeaseSub.ADMINISTRATIVE_SHUTDOWN, reason),
+      });
     }
     this.toIdle(out, { kind: 'stopped', reason }, false);
   }

@@ -164,6 +164,15 @@ export class Neighbor {
     if (this.running) this.scheduleRestart(0);
   }
 
+  /**
+   * Closes the session with a Cease of `subcode` carrying `data`, then comes
+   * back after the flap backoff (a misbehaving peer is not retried at once).
+   */
+  drop(reason: string, subcode: number, data: Buffer): void {
+    this.dispatch(this.primary, { type: 'ManualStop', reason, subcode, data });
+    if (this.running) this.scheduleRestart(this.backoff.down(this.clock.now()));
+  }
+
   /** Sends a message on the established connection. */
   send(message: BgpMessage): boolean {
     const conn = this.connection;

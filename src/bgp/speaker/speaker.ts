@@ -53,6 +53,12 @@ export interface SpeakerOptions {
   onBestChange?: (changes: readonly BestChange[]) => void;
   importOnlyPools?: boolean;
   importRejectCidrs?: boolean;
+  /**
+   * Most prefixes accepted from one peer. Past it: `warn` logs once;
+   * `teardown` closes the session with Cease / Maximum Number of Prefixes
+   * Reached (RFC 4486) and lets the restart backoff bring it back.
+   */
+  maxPrefixes?: { limit: number; action: 'warn' | 'teardown' };
   /** Milliseconds to gather changes before sending UPDATEs. */
   batchMs?: number;
   /** Called once, when every established peer has sent End-of-RIB after start. */
@@ -75,6 +81,7 @@ interface PeerRuntime {
   staleTimer: unknown;
   /** When the peer's last End-of-RIB arrived per family key. */
   eorSeen: Set<number>;
+  overLimitLogged: boolean;
 }
 
 export interface PeerStatus {
@@ -252,6 +259,7 @@ export class Speaker {
       accepted: 0,
       staleTimer: null,
       eorSeen: new Set(),
+      overLimitLogged: false,
       neighbor: null as unknown as Neighbor,
     };
     rt.neighbor = new Neighbor(
@@ -463,6 +471,29 @@ export class Speaker {
       this.table.release(set);
     }
     if (loop !== undefined) this.log.debug({ peer: rt.spec.name, reason: loop }, 'routes ignored');
+    this.checkMaxPrefixes(rt);
+  }
+
+  private checkMaxPrefixes(rt: PeerRuntime): void {
+    const max = this.options.maxPrefixes;
+    if (max === undefined) return;
+    const held = this.rib.countFrom(rt.source);
+    if (held <= max.limit) {
+      rt.overLimitLogged = false;
+      return;
+    }
+    if (max.action === 'warn') {
+      if (!rt.overLimitLogged) this.log.warn({ peer: rt.spec.name, prefixes: held, limit: max.limit }, 'peer exceeds the prefix limit');
+      rt.overLimitLogged = true;
+      return;
+    }
+    this.log.error({ peer: rt.spec.name, prefixes: held, limit: max.limit }, 'peer exceeds the prefix limit: closing the session');
+    // RFC 4486 section 4: the data is AFI (2), SAFI (1) and the limit (4).
+    const data = Buffer.alloc(7);
+    data.writeUInt16BE(rt.spec.family === 4 ? 1 : 2, 0);
+    data[2] = 1;
+    data.writeUInt32BE(Math.min(max.limit, 0xffffffff), 3);
+    rt.neighbor.drop(`more than ${max.limit} prefixes`, 1, data);
   }
 
   private onEndOfRib(rt: PeerRuntime, family: number): void {
