@@ -12,6 +12,9 @@ import { Speaker } from '../../../src/bgp/speaker/speaker.js';
 import { Bird, birdBinaries, type BirdFlavor, type BirdOptions, type BirdStatic } from '../../support/daemons/bird.js';
 import { block, family, nodeModel, peer, pool } from '../../support/model.js';
 import { cleanup, freePort, waitFor } from '../../support/process.js';
+import { socketOptionsAvailable } from '../../../src/bgp/session/sockopt.js';
+
+const sockopts = socketOptionsAvailable();
 
 const US = '127.0.80.1';
 const THEM = '127.0.80.2';
@@ -54,6 +57,8 @@ interface LabOptions {
   statics4?: BirdStatic[];
   statics6?: BirdStatic[];
   gracefulRestart?: boolean;
+  /** TCP-MD5 key on both sides of both sessions. */
+  password?: string;
   /** Called synchronously on each log line of our speaker. */
   onLog?: (line: { msg: string; peer?: string }) => void;
 }
@@ -75,14 +80,14 @@ async function setup(flavor: 'bird1' | 'bird2', o: LabOptions): Promise<Lab> {
     nodeModel({
       nodeName: 'us', routerId: US, asNumber: AS, bindMode: 'NodeIP',
       ipv4: family({ address: US, pools: [pool('10.80.0.0/14')], blocks: b.v4.map((x) => block(x)),
-        peers: [peer({ name: PEER4, address: THEM, port: birdPort, sourceAddress: US, passive: o.weAre === 'passive' })] }),
+        peers: [peer({ name: PEER4, address: THEM, port: birdPort, sourceAddress: US, passive: o.weAre === 'passive', password: o.password ?? null })] }),
       ipv6: family({ address: V6, pools: [pool('fd00:80::/48')], blocks: b.v6.map((x) => block(x)),
-        peers: [peer({ name: PEER6, address: V6, port: birdPort6, sourceAddress: V6, passive: o.weAre === 'passive' })] }),
+        peers: [peer({ name: PEER6, address: V6, port: birdPort6, sourceAddress: V6, passive: o.weAre === 'passive', password: o.password ?? null })] }),
     }),
     // NodeIP bind mode: one listener on US and one on ::1, on the same port.
     { role: 'node', listenPort: ourPort, log, batchMs: 5, session: { connectRetryTime: 1, holdTime: 9 } },
   );
-  const common = { passive: o.weAre === 'active', addPaths: true, export: 'all', gracefulRestart: o.gracefulRestart === true };
+  const common = { passive: o.weAre === 'active', addPaths: true, export: 'all', gracefulRestart: o.gracefulRestart === true, ...(o.password !== undefined ? { password: o.password } : {}) };
   const n4 = { ...common, name: 'calico4', address: US, peerAs: AS, remotePort: ourPort };
   // BIRD will not send ::1 (host scope) as a next hop ("Invalid NEXT_HOP
   // attribute"): its routes to us over ::1 carry an explicit one.
@@ -147,6 +152,16 @@ for (const flavor of ['bird1', 'bird2'] as const satisfies readonly BirdFlavor[]
       await new Promise((r) => setTimeout(r, 2000));
       await established(lab);
       assert.deepEqual(lab.speaker.status().peers.map((p) => p.since), since, 'no session flapped');
+    });
+
+    // md5.test.ts covers MD5 on a bare Neighbor; this is the speaker's own
+    // path: the model's password on its connects and on its listeners.
+    test('an MD5 session set up by the speaker from the model reaches Established whoever connects', { skip: sockopts.ok ? false : `native addon unavailable: ${sockopts.reason}` }, async () => {
+      for (const weAre of ['active', 'passive'] as const) {
+        const { speaker } = await setup(flavor, { weAre, password: 'calico-secret' });
+        assert.deepEqual(speaker.status().peers.map((p) => p.state), ['Established', 'Established']);
+        await c.run();
+      }
     });
 
     test('exchanges a couple of thousand IPv4 and IPv6 routes both ways', async () => {
