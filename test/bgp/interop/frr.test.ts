@@ -11,6 +11,9 @@ import { Speaker } from '../../../src/bgp/speaker/speaker.js';
 import { Frr, frrAvailable } from '../../support/daemons/frr.js';
 import { block, family, nodeModel, peer, pool } from '../../support/model.js';
 import { cleanup, freePort, waitFor } from '../../support/process.js';
+import { socketOptionsAvailable } from '../../../src/bgp/session/sockopt.js';
+
+const sockopts = socketOptionsAvailable();
 
 const US = '127.0.81.1';
 const THEM = '127.0.81.2';
@@ -45,11 +48,11 @@ function blocks(count: number, count6: number): { v4: string[]; v6: string[] } {
   return { v4, v6: Array.from({ length: count6 }, (_, i) => `fd00:81::${(i * 64).toString(16)}/122`) };
 }
 
-async function setup(o: { weAre: 'active' | 'passive' | 'both'; blocks?: { v4: string[]; v6: string[] }; networks?: string[] }): Promise<Lab> {
+async function setup(o: { weAre: 'active' | 'passive' | 'both'; blocks?: { v4: string[]; v6: string[] }; networks?: string[]; password?: string }): Promise<Lab> {
   const ourPort = await freePort(US);
   const frrPort = await freePort(THEM);
   const b = o.blocks ?? { v4: ['10.81.0.0/26'], v6: ['fd00:81::/122'] };
-  const tor = { type: 'global' as const, asNumber: FRR_AS, calicoNode: false, port: frrPort, passive: o.weAre === 'passive' };
+  const tor = { type: 'global' as const, asNumber: FRR_AS, calicoNode: false, port: frrPort, passive: o.weAre === 'passive', password: o.password ?? null };
   const speaker = new Speaker(
     nodeModel({
       nodeName: 'us', routerId: US, asNumber: OUR_AS, bindMode: 'NodeIP',
@@ -59,7 +62,7 @@ async function setup(o: { weAre: 'active' | 'passive' | 'both'; blocks?: { v4: s
     // NodeIP bind mode: one listener on US and one on ::1, on the same port.
     { role: 'node', listenPort: ourPort, log, batchMs: 5, session: { connectRetryTime: 1, holdTime: HOLD } },
   );
-  const nbr = { holdTime: HOLD, peerAs: OUR_AS, remotePort: ourPort, passive: o.weAre === 'active' };
+  const nbr = { holdTime: HOLD, peerAs: OUR_AS, remotePort: ourPort, passive: o.weAre === 'active', ...(o.password !== undefined ? { password: o.password } : {}) };
   const frr = await Frr.start(c, {
     as: FRR_AS, routerId: THEM, address: THEM, port: frrPort, moreAddresses: [V6],
     neighbors: [{ ...nbr, address: US }, { ...nbr, address: V6, localAddress: V6, inboundNextHop: OUR_NH6 }],
@@ -104,6 +107,16 @@ describe('our speaker with FRR bgpd', { skip: frrAvailable() ?? false, timeout: 
     await new Promise((r) => setTimeout(r, 2000));
     await established(lab);
     assert.deepEqual(lab.speaker.status().peers.map((p) => p.since), since, 'no session flapped');
+  });
+
+  // md5.test.ts covers MD5 on a bare Neighbor; this is the speaker's own
+  // path: the model's password on its connects and on its listeners.
+  test('an MD5 session set up by the speaker from the model reaches Established whoever connects', { skip: sockopts.ok ? false : `native addon unavailable: ${sockopts.reason}` }, async () => {
+    for (const weAre of ['active', 'passive'] as const) {
+      const { speaker } = await setup({ weAre, password: 'calico-secret' });
+      assert.deepEqual(speaker.status().peers.map((p) => p.state), ['Established', 'Established']);
+      await c.run();
+    }
   });
 
   test('exchanges a couple of thousand IPv4 and IPv6 routes both ways', async () => {
