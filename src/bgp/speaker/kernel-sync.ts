@@ -109,11 +109,31 @@ export class KernelSync {
     }
   }
 
+  /**
+   * Applies a change still waiting for its debounce, and waits for the sync
+   * in flight. The purge removes every route of ours this run has not
+   * installed: routes learned just before the last End-of-RIB are still in
+   * the debounce then, and purging first would delete their stale copies and
+   * re-add them a moment later, the forwarding gap graceful restart is for
+   * avoiding (RFC 4724 section 4.1: stale routes go once the new ones are in).
+   */
+  private async settle(): Promise<void> {
+    // Bounded: a change that arrives while we wait is applied by its own timer.
+    for (let i = 0; i < 3 && (this.timer !== null || this.running !== null); i++) {
+      if (this.timer !== null) {
+        this.clock.clearTimeout(this.timer);
+        this.timer = null;
+        await this.apply();
+      }
+      await this.running;
+    }
+  }
+
   private async purge(why: string): Promise<void> {
     if (this.purged) return;
     this.purged = true;
     if (this.purgeTimer !== null) this.clock.clearTimeout(this.purgeTimer);
-    await this.running;
+    await this.settle();
     const r = await this.fib.purgeStale();
     if (r.removed.length > 0 || r.failed.length > 0) this.log.info({ removed: r.removed.length, failed: r.failed.length, why }, 'removed stale kernel routes from a previous run');
   }
