@@ -506,8 +506,11 @@ export class Speaker {
     }
     this.absorb(this.rib.sweepStale(rt.source));
     if (!this.convergedOnce) {
-      const established = [...this.peers.values()].filter((p) => p.negotiated !== null);
-      if (established.every((p) => p.eorSeen.size > 0)) {
+      // RFC 4724 section 4.1: End-of-RIB "from all its peers", not only from
+      // those whose sessions happen to be up: a peer still connecting (a
+      // collision, a slower node) has routes to send too. Until then the
+      // kernel's stale routes keep forwarding, bounded by its purge timer.
+      if ([...this.peers.values()].every((p) => p.negotiated !== null && p.eorSeen.size > 0)) {
         this.convergedOnce = true;
         this.options.onConverged?.();
       }
