@@ -5,12 +5,15 @@
  *
  * 1. Full mesh: every kernel holds a blackhole for its own block and every
  *    other node's block via that node's address (protocol 201).
- * 2. Mesh off, n1 and n2 route reflectors (one cluster id, Calico's
+ * 2. n3's speaker restarts (SIGTERM, graceful restart): the other kernels
+ *    keep its block, n3's kernel keeps its routes, and the restarted speaker
+ *    replaces them without deleting any (`ip monitor route` in n3).
+ * 3. Mesh off, n1 and n2 route reflectors (one cluster id, Calico's
  *    `peerSelector: route-reflector == 'true'` BGPPeer): the clients learn
  *    each block twice, once per reflector. Reflection keeps the next hop (iBGP),
  *    so both paths name the originating node and the kernel holds one route
  *    with that single next hop (no multipath entry): the two paths merge.
- * 3. n5 is deleted from the datastore: its block leaves every kernel.
+ * 4. n5 is deleted from the datastore: its block leaves every kernel.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -130,6 +133,26 @@ test('five speakers in namespaces: full mesh, two route reflectors, node deletio
       r?.map((x) => ({ from: x.from, nextHops: x.nextHops, best: x.best, installed: x.installed })),
       [{ from: meshName(4), nextHops: [addr(4)], best: true, installed: true }],
     );
+  });
+
+  await t.test('a speaker restarted with graceful restart: no kernel loses a route, the restarted one deletes none', async () => {
+    const monitor = lab!.spawn('n3', 'ip', ['monitor', 'route']);
+    const old = speakers.get(3)!;
+    old.child.kill('SIGTERM');
+    await until('n3 speaker exits', 15_000, () => old.child.exitCode !== null || old.child.signalCode !== null, explain([3]));
+    assert.equal(old.child.exitCode, 0, 'clean exit on SIGTERM');
+    // Peers keep n3's routes as stale; n3 keeps what it installed (persist).
+    await until('peers notice n3 is gone', 15_000, () => [1, 2, 4, 5].every((i) => status(i)?.some((p) => p.name === meshName(3) && p.state !== 'Established') === true), explain(all));
+    assert.ok(kernelIsExactly(all), 'every kernel still holds every route while n3 is away');
+    speakers.set(3, lab!.spawn('n3', process.execPath, [CLI, 'speaker', '--node', 'n3', '--datastore-file', file, '--control-socket', sock(3), '--hold-time', '9']));
+    await until('n3 back in the mesh', 60_000, () => all.every((i) => peersEstablished(i, all.filter((j) => j !== i).map(meshName))), explain(all));
+    await until('n3 has re-learned every block', 20_000, () => (allRoutes(3) ?? []).filter((r) => r.best && r.installed).length === all.length, explain([3]));
+    await new Promise((r) => setTimeout(r, 1000)); // the stale purge runs once every peer sent End-of-RIB
+    assert.ok(kernelIsExactly(all));
+    const deleted = monitor.output().split('\n').filter((l) => l.startsWith('Deleted'));
+    assert.deepEqual(deleted, [], 'n3 deleted none of its routes across the restart');
+    assert.doesNotMatch(speakers.get(3)!.output(), /removed stale kernel routes/);
+    monitor.child.kill('SIGKILL');
   });
 
   await t.test('two route reflectors: clients learn each block once per reflector, the kernel holds one route via the originating node', async () => {
