@@ -367,7 +367,9 @@ function piece(raw: string): Piece {
   let end = s.length;
   while (s.charCodeAt(end - 1) === 10) end--;
   const trail = s.length - end;
-  return { lead, text: s.slice(lead, end).replace(/\n{3,}/g, '\n\n') + (trail === 0 ? '' : trail === 1 ? '\n' : '\n\n'), trail };
+  // Joined rather than `+`: a flat string, not a rope that every join of the file would walk again.
+  const text = [s.slice(lead, end).replace(/\n{3,}/g, '\n\n'), trail === 0 ? '' : trail === 1 ? '\n' : '\n\n'].join('');
+  return { lead, text, trail };
 }
 
 /**
@@ -422,22 +424,40 @@ class BlockSink {
   }
 }
 
-/** The text of one peer's block, as `_peer.hbs` lays it out (untidied). */
-function blockText(folder: string, peer: Peer, channel: string): string {
-  const text = template(`${folder}/_peer.hbs`)({ ...peer, channel });
-  if (!text.endsWith('\n')) throw new Error(`${folder}/_peer.hbs must end with a newline`);
-  return text;
+/** Between two blocks of one `blockTexts` rendering. */
+const SEP = `${MARK}sep\u0000`;
+
+/**
+ * The text of each peer's block, as `_peer.hbs` lays it out (untidied): one
+ * template run for the whole list, the partial invoked per peer as any
+ * `{{#each}}` would.
+ */
+function blockTexts(folder: string, peers: readonly Peer[], channel: string): string[] {
+  const path = `${folder}/_peers`;
+  let t = compiled.get(path);
+  if (t === undefined) {
+    t = envFor(folder).compile('{{#each peers}}{{> peer}}{{@root.sep}}{{/each}}', { noEscape: true, strict: true });
+    compiled.set(path, t);
+  }
+  const texts = t({ peers: peers.map((p) => ({ ...p, channel })), sep: SEP }).split(SEP);
+  if (texts.pop() !== '' || texts.length !== peers.length) throw new Error(`${folder}/_peer.hbs: cannot tell the blocks apart`);
+  for (const text of texts) if (!text.endsWith('\n')) throw new Error(`${folder}/_peer.hbs must end with a newline`);
+  return texts;
+}
+
+/** A peer's fields, in order. */
+interface Snapshot {
+  names: string[];
+  values: unknown[];
 }
 
 /** What a peer object looked like when its block was cached. */
-interface Seen {
-  names: string[];
-  values: unknown[];
+interface Seen extends Snapshot {
   piece: Piece;
 }
 
 /** The snapshot of a peer's fields, or null when one is not plain JSON data (then the block is not cached). */
-function snapshot(peer: Peer): { names: string[]; values: unknown[] } | null {
+function snapshot(peer: Peer): Snapshot | null {
   const names: string[] = [];
   const values: unknown[] = [];
   for (const k in peer) {
@@ -473,9 +493,10 @@ class BlockCache {
     private readonly channel: string,
   ) {}
 
-  /** The blocks of `peers`, in order. */
+  /** Appends the blocks of `peers` to `out`, in order; the missing ones are rendered together. */
   blocks(peers: readonly Peer[], out: Piece[]): void {
     this.limit = Math.max(this.limit, 2 * peers.length);
+    const missing: Array<{ at: number; peer: Peer; key: string | null; snap: Snapshot | null }> = [];
     for (const p of peers) {
       const seen = this.byObject.get(p);
       if (seen !== undefined && unchanged(seen, p)) {
@@ -483,25 +504,34 @@ class BlockCache {
         continue;
       }
       const snap = snapshot(p);
-      if (snap === null) {
-        out.push(piece(blockText(this.folder, p, this.channel)));
-        continue;
-      }
-      const key = JSON.stringify(p);
-      let pc = this.young.get(key);
-      if (pc === undefined) {
-        pc = this.old.get(key) ?? piece(blockText(this.folder, p, this.channel));
-        if (this.young.size >= this.limit) {
-          this.old = this.young;
-          this.young = new Map();
-        }
-        this.young.set(key, pc);
-      }
-      this.byObject.set(p, { ...snap, piece: pc });
-      out.push(pc);
+      const key = snap === null ? null : JSON.stringify(p);
+      const pc = key === null ? undefined : (this.young.get(key) ?? this.old.get(key));
+      if (pc === undefined) missing.push({ at: out.length, peer: p, key, snap });
+      else this.keep(p, key!, snap!, pc);
+      out.push(pc ?? NO_PIECE);
     }
+    if (missing.length === 0) return;
+    const texts = blockTexts(this.folder, missing.map((x) => x.peer), this.channel);
+    missing.forEach(({ at, peer, key, snap }, i) => {
+      const pc = piece(texts[i]!);
+      if (key !== null) this.keep(peer, key, snap!, pc);
+      out[at] = pc;
+    });
+  }
+
+  private keep(peer: Peer, key: string, snap: Snapshot, pc: Piece): void {
+    if (this.young.get(key) !== pc) {
+      if (this.young.size >= this.limit) {
+        this.old = this.young;
+        this.young = new Map();
+      }
+      this.young.set(key, pc);
+    }
+    this.byObject.set(peer, { names: snap.names, values: snap.values, piece: pc }); // a literal: a spread here makes every check twice as slow
   }
 }
+
+const NO_PIECE: Piece = { lead: 0, text: '', trail: 0 };
 
 const blockCaches = new Map<string, BlockCache>();
 function blockCache(folder: string, channel: string): BlockCache {
@@ -534,7 +564,7 @@ function assemble(text: string, sink: BlockSink, cached: boolean): string {
       blockCache(sink.folder, channel).blocks(peers, pieces);
     } else {
       parts.push(text.slice(at, start));
-      for (const p of peers) parts.push(blockText(sink.folder, p, channel));
+      if (peers.length > 0) for (const t of blockTexts(sink.folder, peers, channel)) parts.push(t);
     }
     at = end;
   }
