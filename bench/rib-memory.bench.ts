@@ -7,6 +7,7 @@
  */
 import { AttrTable } from '../src/bgp/rib/intern.js';
 import { LocRib } from '../src/bgp/rib/loc-rib.js';
+import { ipv4Key } from '../src/bgp/rib/prefix-key.js';
 import type { PathSource } from '../src/bgp/rib/best-path.js';
 
 const PEERS = Number(process.env.BENCH_PEERS ?? 10);
@@ -42,7 +43,7 @@ for (const [i, p] of peers.entries()) {
   const set = table.intern(attrs);
   for (let n = 0; n < PREFIXES; n++) {
     const addr = (10 << 24) + n * 256; // 10.x.y.0/24
-    rib.announce(p, addr * 64 + 24, 0, table.retain(set));
+    rib.announce(p, ipv4Key(addr, 24), 0, table.retain(set));
   }
   table.release(set);
 }

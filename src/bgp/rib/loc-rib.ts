@@ -2,45 +2,82 @@
  * Adj-RIB-In per peer and the Loc-RIB, in one structure: every received path
  * lives once, in its destination's candidate list. A peer's Adj-RIB-In is
  * the set of paths whose source is that peer; there is deliberately no
- * second per-peer index: finding a peer's path means scanning one
+ * second per-peer index: finding a peer's path means walking one
  * destination's few candidates, and peer-wide operations (down, stale
- * marking) walk the table once. That keeps memory near one small object per
- * route (issue #6's budget is 250 bytes per route at a million routes).
+ * marking) walk the table once.
+ *
+ * Memory is the design constraint (issue #6: at most 250 bytes per route at a
+ * million routes, measured as process RSS). As in BIRD's `net`/`rte`, a
+ * destination is its key and the head of a singly linked list of candidate
+ * paths, kept with the best path first; a prefix with one path costs one
+ * small destination object and one path object, no arrays. The multipath
+ * set and the deciding step are derived from the list when asked for, which
+ * is rare next to the number of routes held.
  *
  * Best path and multipath are updated per destination when its candidates
  * change; callers hear only about real changes.
  */
 import type { AttrSet, AttrTable } from './intern.js';
-import { MULTIPATH_STEPS, STEP_RANK, comparePaths, type DecisionStep, type Path, type PathSource, selectBest } from './best-path.js';
+import { MULTIPATH_STEPS, comparePaths, type DecisionStep, type Path, type PathSource, selectBest } from './best-path.js';
 import type { PrefixKey } from './prefix-key.js';
+import { PrefixTable } from './prefix-table.js';
+
+/** A path in the Loc-RIB: linked to its destination's next candidate. */
+export interface RibPath extends Path {
+  next: RibPath | null;
+}
 
 export interface Destination {
   readonly key: PrefixKey;
-  paths: Path[];
-  best: Path | null;
-  /** Equal-cost paths, best first; empty when the best path is the only one (see `multipathOf`). */
-  multipath: Path[];
-  step: DecisionStep;
+  /** The best path, head of the candidate list; null once the last path is gone. */
+  best: RibPath | null;
 }
 
-/** Shared by every destination whose multipath set is just its best path (saves an array per route). */
-const ONLY_BEST: Path[] = [];
+/** Every candidate path of a destination, best first. */
+export function pathsOf(d: Destination): RibPath[] {
+  const out: RibPath[] = [];
+  for (let p = d.best; p !== null; p = p.next) out.push(p);
+  return out;
+}
 
-/** The best path and the paths equal-cost with it. */
-export function multipathOf(d: Destination): readonly Path[] {
-  if (d.best === null) return ONLY_BEST;
-  return d.multipath.length > 0 ? d.multipath : [d.best];
+/** Can `p` share forwarding with `best` (ECMP, Calico's `merge paths on`)? Local routes never do. */
+function equalCost(best: Path, p: Path): boolean {
+  return best.source !== null && p.source !== null && MULTIPATH_STEPS.has(comparePaths(best, p).step);
+}
+
+/** The best path and the paths equal-cost with it, best first (empty for an empty destination). */
+export function multipathOf(d: Destination): RibPath[] {
+  const best = d.best;
+  if (best === null) return [];
+  const out = [best];
+  for (let p = best.next; p !== null; p = p.next) if (equalCost(best, p)) out.push(p);
+  return out;
+}
+
+/** Why the best path beat the runner-up ('equal' with one path). */
+export function decidingStep(d: Destination): DecisionStep {
+  return selectBest(pathsOf(d)).step;
 }
 
 /** A destination whose best path or multipath set changed. */
 export interface BestChange {
   dest: Destination;
-  previousBest: Path | null;
+  previousBest: RibPath | null;
+}
+
+function sameMultipath(a: readonly RibPath[], b: readonly RibPath[]): boolean {
+  return a.length === b.length && a.every((p, i) => p === b[i]);
 }
 
 export class LocRib {
-  private readonly dests = new Map<PrefixKey, Destination>();
+  private readonly dests = new PrefixTable<Destination>();
   private readonly counts = new Map<PathSource | null, number>();
+  /**
+   * Stale paths per source: sweeping a source with none (every End-of-RIB
+   * of a peer that did not restart) then costs nothing instead of a walk of
+   * the whole table.
+   */
+  private readonly staleCounts = new Map<PathSource | null, number>();
 
   constructor(private readonly table: AttrTable) {}
 
@@ -61,17 +98,36 @@ export class LocRib {
     return this.counts.get(source) ?? 0;
   }
 
-  private count(source: PathSource | null, delta: number): void {
-    const n = (this.counts.get(source) ?? 0) + delta;
-    if (n === 0) this.counts.delete(source);
-    else this.counts.set(source, n);
+  /** Stale paths held from a source. */
+  staleFrom(source: PathSource | null): number {
+    return this.staleCounts.get(source) ?? 0;
   }
 
-  private static find(dest: Destination | undefined, source: PathSource | null, pathId: number): number {
-    if (dest === undefined) return -1;
-    const paths = dest.paths;
-    for (let i = 0; i < paths.length; i++) if (paths[i]!.source === source && paths[i]!.pathId === pathId) return i;
-    return -1;
+  private count(source: PathSource | null, delta: number): void {
+    LocRib.adjust(this.counts, source, delta);
+  }
+
+  /** A path of `source` stops being held or stops being stale. */
+  private unstale(p: RibPath): void {
+    if (p.stale !== 0) LocRib.adjust(this.staleCounts, p.source, -1);
+  }
+
+  private static adjust(counts: Map<PathSource | null, number>, source: PathSource | null, delta: number): void {
+    const n = (counts.get(source) ?? 0) + delta;
+    if (n === 0) counts.delete(source);
+    else counts.set(source, n);
+  }
+
+  /** The path from (source, pathId) and the one before it in the list. */
+  private static find(dest: Destination, source: PathSource | null, pathId: number): { prev: RibPath | null; path: RibPath } | null {
+    let prev: RibPath | null = null;
+    for (let p = dest.best; p !== null; prev = p, p = p.next) if (p.source === source && p.pathId === pathId) return { prev, path: p };
+    return null;
+  }
+
+  private static unlink(dest: Destination, prev: RibPath | null, path: RibPath): void {
+    if (prev === null) dest.best = path.next;
+    else prev.next = path.next;
   }
 
   /**
@@ -81,43 +137,60 @@ export class LocRib {
    */
   announce(source: PathSource | null, key: PrefixKey, pathId: number, attrs: AttrSet): BestChange | null {
     let dest = this.dests.get(key);
-    const at = LocRib.find(dest, source, pathId);
-    if (at >= 0) {
-      const old = dest!.paths[at]!;
+    if (dest === undefined) {
+      // The common case: a prefix's first path.
+      const path: RibPath = { source, attrs, pathId, stale: 0, next: null };
+      this.count(source, 1);
+      dest = { key, best: path };
+      this.dests.set(key, dest);
+      return { dest, previousBest: null };
+    }
+    const found = LocRib.find(dest, source, pathId);
+    if (found !== null) {
+      const old = found.path;
       if (old.attrs === attrs) {
         // The same route again (a refresh): only its staleness changes.
         this.table.release(attrs);
         const wasLlgr = old.stale === 2;
+        this.unstale(old);
+        if (!wasLlgr) {
+          old.stale = 0;
+          return null;
+        }
+        const before = multipathOf(dest);
         old.stale = 0;
-        return wasLlgr ? this.reselect(dest!) : null;
+        return this.reselect(dest, before);
       }
+      // A new object, so that "best changed" is an identity test.
+      const before = multipathOf(dest);
       this.table.release(old.attrs);
-      const path: Path = { source, attrs, pathId, stale: 0 };
-      dest!.paths[at] = path;
-      return this.reselect(dest!);
+      this.unstale(old);
+      const path: RibPath = { source, attrs, pathId, stale: 0, next: old.next };
+      if (found.prev === null) dest.best = path;
+      else found.prev.next = path;
+      return this.reselect(dest, before);
     }
-    const path: Path = { source, attrs, pathId, stale: 0 };
     this.count(source, 1);
-    if (dest === undefined) {
-      // The common case: a prefix's first path. Exactly-sized arrays.
-      dest = { key, paths: [path], best: path, multipath: ONLY_BEST, step: 'equal' };
-      this.dests.set(key, dest);
-      return { dest, previousBest: null };
-    }
-    dest.paths.push(path);
-    return this.added(dest, path);
+    return this.added(dest, { source, attrs, pathId, stale: 0, next: null });
   }
 
   /** Removes the path from `source` for (key, pathId), if any. */
   withdraw(source: PathSource | null, key: PrefixKey, pathId: number): BestChange | null {
     const dest = this.dests.get(key);
-    const at = LocRib.find(dest, source, pathId);
-    if (at < 0) return null;
-    const old = dest!.paths[at]!;
-    dest!.paths.splice(at, 1);
-    this.table.release(old.attrs);
+    if (dest === undefined) return null;
+    const found = LocRib.find(dest, source, pathId);
+    if (found === null) return null;
+    const before = dest.best!.next === null ? null : multipathOf(dest);
+    LocRib.unlink(dest, found.prev, found.path);
+    this.table.release(found.path.attrs);
     this.count(source, -1);
-    return this.reselect(dest!);
+    this.unstale(found.path);
+    if (before === null) {
+      // It was the only path.
+      this.dests.delete(dest.key);
+      return { dest, previousBest: found.path };
+    }
+    return this.reselect(dest, before);
   }
 
   /** Removes every path of a source that passes `filter` (peer down without graceful restart). */
@@ -132,21 +205,25 @@ export class LocRib {
   removeSources(sources: ReadonlySet<PathSource | null>, filter: (key: PrefixKey, p: Path) => boolean = () => true): BestChange[] {
     const changes: BestChange[] = [];
     if (![...sources].some((s) => this.countFrom(s) > 0)) return changes;
-    for (const dest of this.dests.values()) {
-      let changed = false;
-      for (let i = dest.paths.length - 1; i >= 0; i--) {
-        const p = dest.paths[i]!;
-        if (!sources.has(p.source) || !filter(dest.key, p)) continue;
-        dest.paths.splice(i, 1);
+    this.dests.forEach((dest) => {
+      let before: RibPath[] | null = null;
+      let prev: RibPath | null = null;
+      for (let p = dest.best; p !== null; p = p.next) {
+        if (!sources.has(p.source) || !filter(dest.key, p)) {
+          prev = p;
+          continue;
+        }
+        before ??= multipathOf(dest);
+        LocRib.unlink(dest, prev, p);
         this.table.release(p.attrs);
         this.count(p.source, -1);
-        changed = true;
+        this.unstale(p);
       }
-      if (changed) {
-        const c = this.reselect(dest);
+      if (before !== null) {
+        const c = this.reselect(dest, before);
         if (c !== null) changes.push(c);
       }
-    }
+    });
     return changes;
   }
 
@@ -158,59 +235,70 @@ export class LocRib {
   markStale(source: PathSource, level: 1 | 2, filter: (key: PrefixKey) => boolean = () => true): BestChange[] {
     const changes: BestChange[] = [];
     if (this.countFrom(source) === 0) return changes;
-    for (const dest of this.dests.values()) {
-      if (!filter(dest.key)) continue;
-      let touched = false;
-      for (const p of dest.paths) {
+    this.dests.forEach((dest) => {
+      if (!filter(dest.key)) return;
+      let before: RibPath[] | null = null;
+      for (let p = dest.best; p !== null; p = p.next) {
         if (p.source !== source) continue;
+        if (level === 2) before ??= multipathOf(dest);
+        if (p.stale === 0) LocRib.adjust(this.staleCounts, source, 1);
         p.stale = level;
-        touched = true;
       }
-      if (touched && level === 2) {
-        const c = this.reselect(dest);
+      if (before !== null) {
+        const c = this.reselect(dest, before);
         if (c !== null) changes.push(c);
       }
-    }
+    });
     return changes;
   }
 
   /** Removes a source's paths that are still stale (End-of-RIB or restart timer). */
   sweepStale(source: PathSource, filter: (key: PrefixKey) => boolean = () => true): BestChange[] {
+    if (this.staleFrom(source) === 0) return [];
     return this.removeSource(source, (key, p) => p.stale !== 0 && filter(key));
   }
 
   /**
-   * A path was added: only it needs comparing with the current best, unless
-   * it wins (then the multipath set is rebuilt around it).
+   * A path joins a destination that has some: only it needs comparing with
+   * the current best. It goes first if it wins, second otherwise (the order
+   * of the non-best paths carries no meaning).
    */
-  private added(dest: Destination, path: Path): BestChange | null {
-    const best = dest.best;
-    if (best === null) {
+  private added(dest: Destination, path: RibPath): BestChange | null {
+    const best = dest.best!;
+    if (comparePaths(path, best).order < 0) {
+      path.next = best;
       dest.best = path;
-      dest.multipath = ONLY_BEST;
-      dest.step = 'equal';
-      return { dest, previousBest: null };
-    }
-    const c = comparePaths(path, best);
-    if (c.order < 0) return this.reselect(dest);
-    if (STEP_RANK[c.step]! > STEP_RANK[dest.step]! || dest.paths.length === 2) dest.step = c.step;
-    if (MULTIPATH_STEPS.has(c.step) && path.source !== null && best.source !== null) {
-      dest.multipath = dest.multipath.length > 0 ? [...dest.multipath, path] : [best, path];
       return { dest, previousBest: best };
     }
-    return null;
+    path.next = best.next;
+    best.next = path;
+    return equalCost(best, path) ? { dest, previousBest: best } : null;
   }
 
-  private reselect(dest: Destination): BestChange | null {
-    const previousBest = dest.best;
-    const previousMulti = multipathOf(dest);
-    const sel = selectBest(dest.paths);
-    dest.best = sel.best;
-    dest.multipath = sel.multipath.length > 1 ? sel.multipath : ONLY_BEST;
-    dest.step = sel.step;
-    if (dest.paths.length === 0) this.dests.delete(dest.key);
-    const sameMulti = previousMulti.length === sel.multipath.length && previousMulti.every((p, i) => p === sel.multipath[i]);
-    if (previousBest === sel.best && sameMulti) return null;
+  /**
+   * Re-runs the decision over a destination's candidates after a change,
+   * puts the winner first, and reports whether the best path or the
+   * multipath set (`before`, taken before the change) moved. An emptied
+   * destination leaves the table.
+   */
+  private reselect(dest: Destination, before: readonly RibPath[]): BestChange | null {
+    const previousBest = before[0] ?? null;
+    if (dest.best === null) {
+      this.dests.delete(dest.key);
+      return { dest, previousBest };
+    }
+    if (dest.best.next !== null) {
+      const paths = pathsOf(dest);
+      const winner = selectBest(paths).best as RibPath;
+      if (winner !== dest.best) {
+        // Move the winner to the head; the others keep their order.
+        const prev = paths[paths.indexOf(winner) - 1]!;
+        prev.next = winner.next;
+        winner.next = dest.best;
+        dest.best = winner;
+      }
+    }
+    if (previousBest === dest.best && sameMultipath(before, multipathOf(dest))) return null;
     return { dest, previousBest };
   }
 }

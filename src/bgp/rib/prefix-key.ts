@@ -1,7 +1,13 @@
 /**
- * RIB keys for prefixes. IPv4 prefixes become a number (address * 64 +
- * length, exact below 2^53) so the hot IPv4 maps avoid string keys; IPv6
- * prefixes become their canonical text.
+ * RIB keys for prefixes. IPv4 prefixes become a number so the hot IPv4 maps
+ * avoid string keys; IPv6 prefixes become their canonical text.
+ *
+ * The IPv4 number is 2^len + (the len network bits): a leading 1 bit
+ * followed by the prefix's bits, the usual heap numbering of a binary trie.
+ * It is unique per prefix (host bits do not take part), and for every length
+ * up to /30 it is below 2^31, so V8 keeps it as a small integer: no heap
+ * number per Map key or per object field. That is 32 bytes per route less
+ * than a key that needs a double, at a million routes 32 MB.
  */
 import { Afi, PrefixList, type AfiCode } from '../packet/index.js';
 
@@ -9,8 +15,20 @@ export type PrefixKey = number | string;
 
 /** Key of prefix i of a list. */
 export function prefixKey(list: PrefixList, i: number): PrefixKey {
-  if (list.afi === Afi.IPV4) return list.words[i]! * 64 + list.lens[i]!;
+  if (list.afi === Afi.IPV4) return ipv4Key(list.words[i]!, list.lens[i]!);
   return list.prefixString(i);
+}
+
+/** Key of the IPv4 prefix `addr/len` (addr as an unsigned 32-bit number; host bits are ignored). */
+export function ipv4Key(addr: number, len: number): number {
+  // `>>> 32` would shift by 0, so /0 is its own case.
+  return len === 0 ? 1 : 2 ** len + ((addr >>> 0) >>> (32 - len));
+}
+
+/** Address (unsigned 32-bit) and length of an IPv4 key. */
+export function ipv4KeyParts(key: number): { addr: number; len: number } {
+  const len = key >= 2 ** 32 ? 32 : 31 - Math.clz32(key);
+  return { addr: len === 0 ? 0 : (key - 2 ** len) * 2 ** (32 - len), len };
 }
 
 export function keyFamily(key: PrefixKey): AfiCode {
@@ -20,8 +38,7 @@ export function keyFamily(key: PrefixKey): AfiCode {
 /** "addr/len" text of a key. */
 export function keyToString(key: PrefixKey): string {
   if (typeof key === 'string') return key;
-  const addr = Math.floor(key / 64);
-  const len = key % 64;
+  const { addr, len } = ipv4KeyParts(key);
   return `${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}/${len}`;
 }
 
@@ -37,9 +54,9 @@ export function keysToList(afi: AfiCode, keys: readonly PrefixKey[], pathIds?: r
     const words = new Uint32Array(keys.length);
     const lens = new Uint8Array(keys.length);
     keys.forEach((k, i) => {
-      const n = k as number;
-      words[i] = Math.floor(n / 64);
-      lens[i] = n % 64;
+      const { addr, len } = ipv4KeyParts(k as number);
+      words[i] = addr;
+      lens[i] = len;
     });
     return new PrefixList(afi, lens, words, pathIds === undefined ? null : Uint32Array.from(pathIds));
   }

@@ -30,9 +30,9 @@ import { ListenerSecurity, secureConnector, transportProblem } from '../session/
 import { Neighbor, type Connector } from '../session/neighbor.js';
 import { type Clock, systemClock } from '../session/clock.js';
 import { AttrTable } from '../rib/intern.js';
-import { LocRib, multipathOf, type BestChange } from '../rib/loc-rib.js';
+import { LocRib, multipathOf, pathsOf, type BestChange } from '../rib/loc-rib.js';
 import type { Path, PathSource } from '../rib/best-path.js';
-import { type PrefixKey, keyFromString, keyToString, prefixKey } from '../rib/prefix-key.js';
+import { type PrefixKey, ipv4KeyParts, keyFromString, keyToString, prefixKey } from '../rib/prefix-key.js';
 import { CalicoPolicy, loopCheck, prefixParts } from '../policy/calico.js';
 import type { NodeBgpConfig, Peer } from '../../model/types.js';
 import { type ExportClass, classSignature, exportAttributes, mayAdvertise } from './export.js';
@@ -107,6 +107,15 @@ export interface RouteView {
   localPref: number;
   communities: string[];
   installed: boolean;
+}
+
+/** Changed prefixes that make a batch full (see `scheduleFlush`). */
+const MAX_BATCH = 8192;
+
+/** An IPv4 key in the form the export policy takes. */
+function ipv4PolicyPrefix(key: number): { afi: 1; words: number[]; len: number } {
+  const { addr, len } = ipv4KeyParts(key);
+  return { afi: 1, words: [addr], len };
 }
 
 export class Speaker {
@@ -581,7 +590,22 @@ export class Speaker {
     this.scheduleFlush();
   }
 
+  /**
+   * Flushes after `batchMs`, or at once when the batch is full. The bound
+   * matters when UPDATEs arrive faster than one turn of the event loop: a
+   * whole table can be read before a timer gets to run, and then the
+   * changed-prefix set, each group's pending map and the packing lists all
+   * grow to the size of the table for a moment, which is most of the
+   * process's peak memory. Batches of `MAX_BATCH` prefixes still fill every
+   * UPDATE.
+   */
   private scheduleFlush(): void {
+    if (this.dirty.size >= MAX_BATCH) {
+      if (this.flushTimer !== null) this.clock.clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+      this.flushNow();
+      return;
+    }
     if (this.flushTimer !== null) return;
     this.flushTimer = this.clock.setTimeout(() => {
       this.flushTimer = null;
@@ -600,7 +624,7 @@ export class Speaker {
     const dest = this.rib.get(key);
     let wanted: Advertised = null;
     if (dest !== undefined && dest.best !== null) {
-      const prefix = isV4 ? { afi: 1, words: [Math.floor((key as number) / 64)], len: (key as number) % 64 } : prefixParts(key as string);
+      const prefix = isV4 ? ipv4PolicyPrefix(key as number) : prefixParts(key as string);
       // Calico's export filter decides per prefix, whichever path is sent.
       const decision = this.policy.exportPrefix(prefix.afi, prefix.words, prefix.len);
       if (decision.accept) {
@@ -674,7 +698,7 @@ export class Speaker {
     const out: RouteView[] = [];
     const dests = prefix !== undefined ? [this.rib.get(keyFromString(prefix))].filter((d) => d !== undefined) : [...this.rib.destinations()];
     for (const d of dests) {
-      for (const p of d.paths) {
+      for (const p of pathsOf(d)) {
         const a = p.attrs.attrs;
         out.push({
           prefix: keyToString(d.key),

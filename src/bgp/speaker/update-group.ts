@@ -12,6 +12,7 @@
 import { Afi, type CodecContext, endOfRib, encodeMessage, packUpdates, packWithdrawals, afiSafiKey } from '../packet/index.js';
 import type { AttrSet, AttrTable } from '../rib/intern.js';
 import { type PrefixKey, keysToList } from '../rib/prefix-key.js';
+import { PrefixTable } from '../rib/prefix-table.js';
 import type { ExportClass } from './export.js';
 
 /** What a group advertises for one prefix: nothing, one route, or (ADD-PATH) routes by path id. */
@@ -31,7 +32,7 @@ function* entries(a: Advertised): Generator<[number, AttrSet]> {
 export class UpdateGroup {
   readonly members = new Set<GroupMember>();
   /** What every member has been sent. */
-  readonly out = new Map<PrefixKey, AttrSet | Map<number, AttrSet>>();
+  readonly out = new PrefixTable<AttrSet | Map<number, AttrSet>>();
   /** Wanted state per changed prefix, not yet flushed (holds attribute references). */
   private pending = new Map<PrefixKey, Advertised>();
   /**

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AttrTable } from '../../../src/bgp/rib/intern.js';
-import { LocRib } from '../../../src/bgp/rib/loc-rib.js';
+import { LocRib, pathsOf } from '../../../src/bgp/rib/loc-rib.js';
 import { comparePaths, selectBest, type Path, type PathSource } from '../../../src/bgp/rib/best-path.js';
-import { keyFromString, keyToString } from '../../../src/bgp/rib/prefix-key.js';
+import fc from 'fast-check';
+import { ipv4Key, ipv4KeyParts, keyFromString, keyToString } from '../../../src/bgp/rib/prefix-key.js';
 import { parseIpv4, type PathAttributes } from '../../../src/bgp/packet/index.js';
 
 const table = new AttrTable();
@@ -71,10 +72,10 @@ test('ADD-PATH keeps several paths from one peer apart', () => {
   const key = keyFromString('203.0.113.0/24');
   rib.announce(A, key, 1, table.intern(base));
   rib.announce(A, key, 2, table.intern({ ...base, nextHop: '192.0.2.77' }));
-  assert.equal(rib.get(key)?.paths.length, 2);
+  assert.equal(pathsOf(rib.get(key)!).length, 2);
   assert.equal(rib.countFrom(A), 2);
   rib.withdraw(A, key, 1);
-  assert.equal(rib.get(key)?.paths.length, 1);
+  assert.equal(pathsOf(rib.get(key)!).length, 1);
   assert.equal(rib.get(key)?.best?.attrs.nextHops[0], '192.0.2.77');
 });
 
@@ -113,4 +114,119 @@ test('interned attribute sets are shared and released with their last route', ()
 
 test('prefix keys round-trip for both families', () => {
   for (const p of ['0.0.0.0/0', '255.255.255.255/32', '10.1.2.64/26', '2001:db8::/32', '::/0']) assert.equal(keyToString(keyFromString(p)), p);
+});
+
+test('IPv4 keys: one per prefix, host bits ignored, small integers up to /30', () => {
+  const mask = (addr: number, len: number): number => (len === 0 ? 0 : (addr & (0xffffffff << (32 - len))) >>> 0);
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 32 }), (addr, len) => {
+      const key = ipv4Key(addr, len);
+      assert.deepEqual(ipv4KeyParts(key), { addr: mask(addr, len), len });
+      assert.equal(key, ipv4Key(mask(addr, len), len));
+      // Below 2^31: V8 keeps it as a small integer (Smi), not a heap number.
+      if (len <= 30) assert.ok(Number.isInteger(key) && key < 2 ** 31);
+    }),
+    { seed: 6, numRuns: 20_000 },
+  );
+  // Distinct prefixes never share a key (every length, neighbouring addresses).
+  const seen = new Map<number, string>();
+  for (let len = 0; len <= 32; len++) {
+    for (const base of [0, 0x0a000000, 0xfffffff0]) {
+      for (let i = 0; i < 4; i++) {
+        const addr = mask(base + i * 2 ** (32 - Math.max(len, 1)), len);
+        const text = `${addr}/${len}`;
+        const key = ipv4Key(addr, len);
+        assert.ok(!seen.has(key) || seen.get(key) === text, `${text} and ${seen.get(key)} share key ${key}`);
+        seen.set(key, text);
+      }
+    }
+  }
+});
+
+test('the linked Loc-RIB agrees with a plain model under random changes', () => {
+  // Sources, attributes and operations drawn at random; after every step each
+  // destination's best path and multipath set must be what selectBest picks
+  // from the paths a plain model holds, and a change must be reported exactly
+  // when either moved. Same neighbor AS throughout, so MED stays transitive.
+  const sources = [peer('192.0.2.1'), peer('192.0.2.2'), peer('192.0.2.3', 'internal', '192.0.2.1'), peer('198.51.100.1', 'external')];
+  const attrChoices: Partial<PathAttributes>[] = [{}, { localPref: 200 }, { med: 5 }, { nextHop: '192.0.2.50' }, { clusterList: ['1.1.1.1'] }];
+  const keys = [keyFromString('10.0.0.0/24'), keyFromString('10.0.1.0/24'), keyFromString('2001:db8::/48')];
+  const op = fc.record({
+    kind: fc.constantFrom('announce', 'announce', 'withdraw', 'stale1', 'stale2', 'sweep', 'down'),
+    src: fc.integer({ min: -1, max: sources.length - 1 }),
+    key: fc.integer({ min: 0, max: keys.length - 1 }),
+    pathId: fc.integer({ min: 0, max: 1 }),
+    attrs: fc.integer({ min: 0, max: attrChoices.length - 1 }),
+  });
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+      const t = new AttrTable();
+      const rib = new LocRib(t);
+      type Entry = { source: PathSource | null; pathId: number; attrs: PathAttributes; stale: 0 | 1 | 2 };
+      const model = new Map<(typeof keys)[number], Entry[]>(keys.map((k) => [k, []]));
+      const view = (k: (typeof keys)[number]): { best: string | null; multi: string[] } => {
+        const d = rib.get(k);
+        const id = (p: { source: PathSource | null; pathId: number }): string => `${p.source?.name ?? 'local'}#${p.pathId}`;
+        if (d === undefined) return { best: null, multi: [] };
+        const sel = selectBest(pathsOf(d));
+        assert.equal(sel.best, d.best, 'the best path is the head of the list');
+        return { best: id(d.best!), multi: sel.multipath.map(id).sort() };
+      };
+      const expected = (k: (typeof keys)[number]): { best: string | null; multi: string[] } => {
+        const entries = model.get(k)!;
+        if (entries.length === 0) return { best: null, multi: [] };
+        const paths: Path[] = entries.map((e) => ({ source: e.source, pathId: e.pathId, stale: e.stale, attrs: t.intern(e.attrs) }));
+        const sel = selectBest(paths);
+        for (const p of paths) t.release(p.attrs);
+        const id = (p: Path): string => `${p.source?.name ?? 'local'}#${p.pathId}`;
+        return { best: id(sel.best!), multi: sel.multipath.map(id).sort() };
+      };
+      for (const o of ops) {
+        const src = o.src < 0 ? null : sources[o.src]!;
+        const key = keys[o.key]!;
+        const before = keys.map(view);
+        const changed = new Set<(typeof keys)[number]>();
+        const note = (c: { dest: { key: (typeof keys)[number] } } | null): void => void (c !== null && changed.add(c.dest.key));
+        const entries = model.get(key)!;
+        const at = entries.findIndex((e) => e.source === src && e.pathId === o.pathId);
+        if (o.kind === 'announce') {
+          const attrs = { ...base, ...attrChoices[o.attrs]! };
+          note(rib.announce(src, key, o.pathId, t.intern(attrs)));
+          const e: Entry = { source: src, pathId: o.pathId, attrs, stale: 0 };
+          if (at >= 0) entries[at] = e;
+          else entries.push(e);
+        } else if (o.kind === 'withdraw') {
+          note(rib.withdraw(src, key, o.pathId));
+          if (at >= 0) entries.splice(at, 1);
+        } else if (src === null) {
+          continue;
+        } else if (o.kind === 'stale1' || o.kind === 'stale2') {
+          const level = o.kind === 'stale1' ? 1 : 2;
+          rib.markStale(src, level).forEach(note);
+          for (const list of model.values()) for (const e of list) if (e.source === src) e.stale = level;
+        } else {
+          const gone = (e: Entry): boolean => e.source === src && (o.kind === 'down' || e.stale !== 0);
+          (o.kind === 'down' ? rib.removeSource(src) : rib.sweepStale(src)).forEach(note);
+          for (const [k, list] of model) model.set(k, list.filter((e) => !gone(e)));
+        }
+        keys.forEach((k, i) => {
+          const now = view(k);
+          assert.deepEqual(now, expected(k), `${o.kind}: state of ${keyToString(k)}`);
+          const moved = now.best !== before[i]!.best || now.multi.join() !== before[i]!.multi.join();
+          // A replaced path with new attributes is a change even under the same name.
+          if (!moved && o.kind !== 'announce') assert.equal(changed.has(k), false, `${o.kind}: ${keyToString(k)} reported without a change`);
+          if (moved) assert.ok(changed.has(k), `${o.kind}: ${keyToString(k)} changed but was not reported`);
+        });
+        const held = [...model.values()].reduce((n, l) => n + l.length, 0);
+        assert.equal(sources.reduce((n, s) => n + rib.countFrom(s), rib.countFrom(null)), held, 'path counts');
+        for (const s of sources) {
+          const stale = [...model.values()].reduce((n, l) => n + l.filter((e) => e.source === s && e.stale !== 0).length, 0);
+          assert.equal(rib.staleFrom(s), stale, `stale count of ${s.name}`);
+        }
+      }
+      rib.removeSources(new Set([null, ...sources]));
+      assert.equal(t.size, 0, 'every attribute reference released');
+    }),
+    { seed: 61, numRuns: 400 },
+  );
 });

@@ -65,8 +65,7 @@ test('the graceful-restart purge installs routes still in the debounce first, so
   const clock = manualClock();
   const learned = {
     key: keyFromString('198.51.100.32/27'),
-    best: { source: {}, attrs: { nextHops: ['192.0.2.2'] } },
-    multipath: [],
+    best: { source: {}, attrs: { nextHops: ['192.0.2.2'] }, next: null },
   };
   const rib = { destinations: () => [learned][Symbol.iterator]() } as unknown as LocRib;
   const model = nodeModel({ nodeName: 'n1', routerId: '192.0.2.1', ipv4: family({ address: '192.0.2.1', blocks: [block('198.51.100.0/27')] }) });

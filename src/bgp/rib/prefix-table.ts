@@ -1,0 +1,182 @@
+/**
+ * A map from prefix keys to values, for the tables that hold one entry per
+ * route (the Loc-RIB's destinations, each update group's Adj-RIB-Out).
+ *
+ * A JavaScript Map costs 28 bytes per slot of its power-of-two capacity,
+ * 28 to 56 bytes per entry, and for a moment twice that while it grows. IPv4
+ * keys are numbers (see prefix-key.ts), so they go into an open-addressing
+ * table instead: a Float64Array of keys and a parallel array of values, 16
+ * bytes per slot at up to 80% load, 20 to 40 bytes per entry. IPv6 keys are
+ * strings and stay in a Map (their tables are small in Calico clusters).
+ *
+ * Deleted IPv4 slots become tombstones rather than being back-filled, so
+ * iterating while deleting (a peer going down walks its table and drops
+ * emptied destinations) neither skips nor repeats entries. Inserting while
+ * iterating is not supported (the table may be rebuilt).
+ */
+import type { PrefixKey } from './prefix-key.js';
+
+const EMPTY = 0; // no IPv4 key is 0 (the smallest, 0.0.0.0/0, is 1)
+const DELETED = -1;
+const MIN_CAPACITY = 16;
+const MAX_LOAD = 0.8;
+
+function emptyValues<V>(n: number): (V | undefined)[] {
+  // `new Array(n)` for large n makes a slow dictionary-backed array.
+  const a: (V | undefined)[] = [];
+  for (let i = 0; i < n; i++) a.push(undefined);
+  return a;
+}
+
+export class PrefixTable<V> {
+  private keys4 = new Float64Array(MIN_CAPACITY);
+  private vals4: (V | undefined)[] = emptyValues(MIN_CAPACITY);
+  /** 32 - log2(capacity): the hash's top bits pick the slot. */
+  private shift = 32 - Math.log2(MIN_CAPACITY);
+  private live4 = 0;
+  /** Live entries plus tombstones: what probing has to step over. */
+  private used4 = 0;
+  private readonly map6 = new Map<string, V>();
+
+  get size(): number {
+    return this.live4 + this.map6.size;
+  }
+
+  private slotOf(key: number): number {
+    // Fibonacci hashing of the low word mixed with the high bits (keys reach 2^33).
+    const h = Math.imul((key >>> 0) ^ Math.imul((key / 4294967296) | 0, 0x27d4eb2d), 0x9e3779b1);
+    return h >>> this.shift;
+  }
+
+  /** Slot holding `key`, or -1. */
+  private find(key: number): number {
+    const keys = this.keys4;
+    const mask = keys.length - 1;
+    for (let i = this.slotOf(key), n = 0; n < keys.length; i = (i + 1) & mask, n++) {
+      const k = keys[i]!;
+      if (k === key) return i;
+      if (k === EMPTY) return -1;
+    }
+    return -1;
+  }
+
+  get(key: PrefixKey): V | undefined {
+    if (typeof key === 'string') return this.map6.get(key);
+    const i = this.find(key);
+    return i < 0 ? undefined : this.vals4[i];
+  }
+
+  has(key: PrefixKey): boolean {
+    return typeof key === 'string' ? this.map6.has(key) : this.find(key) >= 0;
+  }
+
+  set(key: PrefixKey, value: V): void {
+    if (typeof key === 'string') {
+      this.map6.set(key, value);
+      return;
+    }
+    const at = this.find(key);
+    if (at >= 0) {
+      this.vals4[at] = value;
+      return;
+    }
+    if (this.used4 + 1 > this.keys4.length * MAX_LOAD) this.rebuild();
+    const keys = this.keys4;
+    const mask = keys.length - 1;
+    let i = this.slotOf(key);
+    while (keys[i] !== EMPTY && keys[i] !== DELETED) i = (i + 1) & mask; // bounded: the load stays below 1
+    if (keys[i] === EMPTY) this.used4++;
+    keys[i] = key;
+    this.vals4[i] = value;
+    this.live4++;
+  }
+
+  delete(key: PrefixKey): boolean {
+    if (typeof key === 'string') return this.map6.delete(key);
+    const i = this.find(key);
+    if (i < 0) return false;
+    this.keys4[i] = DELETED;
+    this.vals4[i] = undefined;
+    this.live4--;
+    return true;
+  }
+
+  clear(): void {
+    this.map6.clear();
+    this.keys4 = new Float64Array(MIN_CAPACITY);
+    this.vals4 = emptyValues(MIN_CAPACITY);
+    this.shift = 32 - Math.log2(MIN_CAPACITY);
+    this.live4 = 0;
+    this.used4 = 0;
+  }
+
+  /**
+   * Re-inserts the live IPv4 entries into a table sized for them (dropping
+   * tombstones): doubled when more than half full, halved when nearly empty.
+   */
+  private rebuild(): void {
+    let capacity = this.keys4.length;
+    if (this.live4 + 1 > capacity * (MAX_LOAD / 2)) capacity *= 2;
+    else while (capacity > MIN_CAPACITY && this.live4 + 1 < capacity / 8) capacity /= 2;
+    const oldKeys = this.keys4;
+    const oldVals = this.vals4;
+    this.keys4 = new Float64Array(capacity);
+    this.vals4 = emptyValues(capacity);
+    this.shift = 32 - Math.log2(capacity);
+    const mask = capacity - 1;
+    for (let j = 0; j < oldKeys.length; j++) {
+      const k = oldKeys[j]!;
+      if (k === EMPTY || k === DELETED) continue;
+      let i = this.slotOf(k);
+      while (this.keys4[i] !== EMPTY) i = (i + 1) & mask;
+      this.keys4[i] = k;
+      this.vals4[i] = oldVals[j];
+    }
+    this.used4 = this.live4;
+  }
+
+  /** Calls `fn` for every entry; the fast way to walk a large table (no iterator objects). */
+  forEach(fn: (value: V, key: PrefixKey) => void): void {
+    const keys = this.keys4;
+    const vals = this.vals4;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (k !== EMPTY && k !== DELETED) fn(vals[i]!, k);
+    }
+    this.map6.forEach(fn);
+  }
+
+  *entries(): IterableIterator<[PrefixKey, V]> {
+    const keys = this.keys4;
+    const vals = this.vals4;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      // Re-read the slot: an entry deleted while we iterate is not yielded.
+      if (k !== EMPTY && k !== DELETED) yield [k, vals[i]!];
+    }
+    yield* this.map6;
+  }
+
+  *values(): IterableIterator<V> {
+    const keys = this.keys4;
+    const vals = this.vals4;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (k !== EMPTY && k !== DELETED) yield vals[i]!;
+    }
+    yield* this.map6.values();
+  }
+
+  *keys(): IterableIterator<PrefixKey> {
+    const keys = this.keys4;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (k !== EMPTY && k !== DELETED) yield k;
+    }
+    yield* this.map6.keys();
+  }
+
+  [Symbol.iterator](): IterableIterator<[PrefixKey, V]> {
+    return this.entries();
+  }
+}

@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { PrefixTable } from '../../../src/bgp/rib/prefix-table.js';
+import { ipv4Key, type PrefixKey } from '../../../src/bgp/rib/prefix-key.js';
+
+const sorted = <T>(it: Iterable<T>): T[] => [...it].sort((a, b) => String(a).localeCompare(String(b)));
+
+test('PrefixTable behaves like a Map under random sets and deletes, through growth and shrinking', () => {
+  // Few distinct keys (so deletes hit) of every length, including /31 and /32
+  // whose keys exceed 2^31, plus IPv6 text keys.
+  const key = fc.oneof(
+    fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 32 })).map(([i, len]) => ipv4Key((0xc6336400 + i * 7919) >>> 0, len) as PrefixKey),
+    fc.integer({ min: 0, max: 20 }).map((i) => `2001:db8:${i.toString(16)}::/48` as PrefixKey),
+  );
+  const op = fc.oneof(fc.tuple(fc.constant('set' as const), key, fc.integer()), fc.tuple(fc.constant('delete' as const), key, fc.constant(0)), fc.tuple(fc.constant('clear' as const), key, fc.constant(0)));
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 2000 }), (ops) => {
+      const t = new PrefixTable<number>();
+      const m = new Map<PrefixKey, number>();
+      for (const [kind, k, v] of ops) {
+        if (kind === 'set') {
+          t.set(k, v);
+          m.set(k, v);
+        } else if (kind === 'delete') {
+          assert.equal(t.delete(k), m.delete(k));
+        } else if (v === 0 && ops.length > 1500) {
+          t.clear();
+          m.clear();
+        }
+        assert.equal(t.get(k), m.get(k));
+        assert.equal(t.has(k), m.has(k));
+      }
+      assert.equal(t.size, m.size);
+      assert.deepEqual(sorted(t.keys()), sorted(m.keys()));
+      assert.deepEqual(sorted([...t].map(([k, v]) => `${k}=${v}`)), sorted([...m].map(([k, v]) => `${k}=${v}`)));
+      assert.deepEqual(sorted(t.values()), sorted(m.values()));
+    }),
+    { seed: 17, numRuns: 300 },
+  );
+});
+
+test('PrefixTable: deleting while iterating visits every entry once', () => {
+  const t = new PrefixTable<number>();
+  for (let i = 0; i < 50_000; i++) t.set(ipv4Key(0xc0000200 + i * 256, 24), i);
+  const seen = new Set<number>();
+  for (const [k, v] of t) {
+    assert.ok(!seen.has(v), 'no entry twice');
+    seen.add(v);
+    if (v % 2 === 0) t.delete(k);
+  }
+  assert.equal(seen.size, 50_000);
+  assert.equal(t.size, 25_000);
+  for (let i = 0; i < 50_000; i++) assert.equal(t.get(ipv4Key(0xc0000200 + i * 256, 24)), i % 2 === 0 ? undefined : i);
+  // Refill after mass deletion: tombstones are reclaimed, lookups stay exact.
+  for (let i = 0; i < 50_000; i += 2) t.set(ipv4Key(0xc0000200 + i * 256, 24), -i);
+  assert.equal(t.size, 50_000);
+  assert.equal(t.get(ipv4Key(0xc0000200 + 4 * 256, 24)), -4);
+});
