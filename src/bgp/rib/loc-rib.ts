@@ -27,6 +27,11 @@ export interface RibPath extends Path {
   next: RibPath | null;
 }
 
+/**
+ * A prefix and its candidates. The table stores only the head of each list
+ * (a destination object per route would cost 40 bytes more per route);
+ * `get`, `destinations` and change reports hand out these small views.
+ */
 export interface Destination {
   readonly key: PrefixKey;
   /** The best path, head of the candidate list; null once the last path is gone. */
@@ -70,7 +75,8 @@ function sameMultipath(a: readonly RibPath[], b: readonly RibPath[]): boolean {
 }
 
 export class LocRib {
-  private readonly dests = new PrefixTable<Destination>();
+  /** Head (best path) of each destination's candidate list. */
+  private readonly heads = new PrefixTable<RibPath>();
   private readonly counts = new Map<PathSource | null, number>();
   /**
    * Stale paths per source: sweeping a source with none (every End-of-RIB
@@ -82,15 +88,22 @@ export class LocRib {
   constructor(private readonly table: AttrTable) {}
 
   get size(): number {
-    return this.dests.size;
+    return this.heads.size;
   }
 
   get(key: PrefixKey): Destination | undefined {
-    return this.dests.get(key);
+    const best = this.heads.get(key);
+    return best === undefined ? undefined : { key, best };
   }
 
-  destinations(): IterableIterator<Destination> {
-    return this.dests.values();
+  *destinations(): IterableIterator<Destination> {
+    for (const [key, best] of this.heads) yield { key, best };
+  }
+
+  /** Writes a destination's (new) head back, or drops it when empty. */
+  private store(dest: Destination): void {
+    if (dest.best === null) this.heads.delete(dest.key);
+    else this.heads.set(dest.key, dest.best);
   }
 
   /** Paths held from a source (null = local). */
@@ -136,14 +149,13 @@ export class LocRib {
    * destination if its best path or multipath set changed.
    */
   announce(source: PathSource | null, key: PrefixKey, pathId: number, attrs: AttrSet): BestChange | null {
-    let dest = this.dests.get(key);
+    const dest = this.get(key);
     if (dest === undefined) {
       // The common case: a prefix's first path.
       const path: RibPath = { source, attrs, pathId, stale: 0, next: null };
       this.count(source, 1);
-      dest = { key, best: path };
-      this.dests.set(key, dest);
-      return { dest, previousBest: null };
+      this.heads.set(key, path);
+      return { dest: { key, best: path }, previousBest: null };
     }
     const found = LocRib.find(dest, source, pathId);
     if (found !== null) {
@@ -176,7 +188,7 @@ export class LocRib {
 
   /** Removes the path from `source` for (key, pathId), if any. */
   withdraw(source: PathSource | null, key: PrefixKey, pathId: number): BestChange | null {
-    const dest = this.dests.get(key);
+    const dest = this.get(key);
     if (dest === undefined) return null;
     const found = LocRib.find(dest, source, pathId);
     if (found === null) return null;
@@ -187,7 +199,7 @@ export class LocRib {
     this.unstale(found.path);
     if (before === null) {
       // It was the only path.
-      this.dests.delete(dest.key);
+      this.heads.delete(key);
       return { dest, previousBest: found.path };
     }
     return this.reselect(dest, before);
@@ -205,7 +217,8 @@ export class LocRib {
   removeSources(sources: ReadonlySet<PathSource | null>, filter: (key: PrefixKey, p: Path) => boolean = () => true): BestChange[] {
     const changes: BestChange[] = [];
     if (![...sources].some((s) => this.countFrom(s) > 0)) return changes;
-    this.dests.forEach((dest) => {
+    this.heads.forEach((head, key) => {
+      const dest: Destination = { key, best: head };
       let before: RibPath[] | null = null;
       let prev: RibPath | null = null;
       for (let p = dest.best; p !== null; p = p.next) {
@@ -235,8 +248,9 @@ export class LocRib {
   markStale(source: PathSource, level: 1 | 2, filter: (key: PrefixKey) => boolean = () => true): BestChange[] {
     const changes: BestChange[] = [];
     if (this.countFrom(source) === 0) return changes;
-    this.dests.forEach((dest) => {
-      if (!filter(dest.key)) return;
+    this.heads.forEach((head, key) => {
+      if (!filter(key)) return;
+      const dest: Destination = { key, best: head };
       let before: RibPath[] | null = null;
       for (let p = dest.best; p !== null; p = p.next) {
         if (p.source !== source) continue;
@@ -268,6 +282,7 @@ export class LocRib {
     if (comparePaths(path, best).order < 0) {
       path.next = best;
       dest.best = path;
+      this.store(dest);
       return { dest, previousBest: best };
     }
     path.next = best.next;
@@ -284,7 +299,7 @@ export class LocRib {
   private reselect(dest: Destination, before: readonly RibPath[]): BestChange | null {
     const previousBest = before[0] ?? null;
     if (dest.best === null) {
-      this.dests.delete(dest.key);
+      this.store(dest);
       return { dest, previousBest };
     }
     if (dest.best.next !== null) {
@@ -298,6 +313,7 @@ export class LocRib {
         dest.best = winner;
       }
     }
+    this.store(dest);
     if (previousBest === dest.best && sameMultipath(before, multipathOf(dest))) return null;
     return { dest, previousBest };
   }
