@@ -369,7 +369,7 @@ export class Speaker {
       this.groups.set(sig, group);
       // A new group computes its Adj-RIB-Out from the whole Loc-RIB.
       for (const d of this.rib.destinations()) this.exportTo(group, d.key);
-      group.flush();
+      group.publish(); // no members yet: this only fills the Adj-RIB-Out
     }
     group.members.add(rt.neighbor);
     rt.group = group;
@@ -377,7 +377,7 @@ export class Speaker {
       // Bring existing members up to date first so the new one starts from the same table.
       this.flushNow();
     }
-    rt.neighbor.writeUpdates(group.fullTable(true));
+    rt.neighbor.writeUpdates(group.fullTable(rt.neighbor, true));
   }
 
   private leaveGroup(rt: PeerRuntime): void {
@@ -541,7 +541,7 @@ export class Speaker {
     }
     if (m.subtype !== RefreshSubtype.NORMAL || rt.group === null) return;
     const n = rt.negotiated;
-    const msgs = rt.group.fullTable(false);
+    const msgs = rt.group.fullTable(rt.neighbor, false);
     if (n?.enhancedRouteRefresh === true) {
       const ctx = n.txCtx;
       rt.neighbor.writeUpdates([
@@ -659,9 +659,7 @@ export class Speaker {
     this.dirty.clear();
     for (const group of this.groups.values()) {
       for (const key of keys) this.exportTo(group, key);
-      const msgs = group.flush();
-      if (msgs.length === 0) continue;
-      for (const member of group.members) member.writeUpdates(msgs);
+      group.publish();
     }
   }
 

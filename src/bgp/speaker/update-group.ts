@@ -5,6 +5,13 @@
  * prefix as the wanted state, diffed against the Adj-RIB-Out at flush,
  * grouped by attribute set, and packed into as few UPDATEs as fit.
  *
+ * Split horizon for reflected routes: a member is never sent a route whose
+ * ORIGINATOR_ID is its own BGP identifier (RFC 4456 section 8 makes it drop
+ * such a route anyway; BIRD and FRR do not send it). Such routes are packed
+ * into their own UPDATEs (the exported attribute set carries the originator),
+ * so skipping them costs nothing per prefix. When a member's own route
+ * replaces one it had been sent, it gets a withdrawal instead.
+ *
  * Memory matters here (one entry per advertised route per group): without
  * ADD-PATH an entry is just prefix -> interned attribute set; with ADD-PATH
  * it is prefix -> (path id -> attribute set).
@@ -21,7 +28,23 @@ export type Advertised = AttrSet | Map<number, AttrSet> | null;
 export interface GroupMember {
   /** Writes encoded UPDATEs to the member's session; false when its socket is full. */
   writeUpdates(messages: readonly Buffer[]): boolean;
+  /** The session's negotiated parameters; `peerId` is the member's BGP identifier. */
+  readonly negotiated: { readonly peerId: string } | null;
 }
+
+/** Prefixes with path ids, as they are collected for one UPDATE run. */
+interface KeyRun {
+  keys: PrefixKey[];
+  ids: number[];
+}
+
+function runFor<K>(runs: Map<K, KeyRun>, k: K): KeyRun {
+  let r = runs.get(k);
+  if (r === undefined) runs.set(k, (r = { keys: [], ids: [] }));
+  return r;
+}
+
+const originatorOf = (a: AttrSet): string | undefined => a.attrs.originatorId;
 
 function* entries(a: Advertised): Generator<[number, AttrSet]> {
   if (a === null) return;
@@ -91,16 +114,26 @@ export class UpdateGroup {
     this.clearExportCache();
   }
 
-  /** Encodes the queued changes, applies them to the Adj-RIB-Out, and returns the UPDATEs. */
-  flush(): Buffer[] {
+  /**
+   * Encodes the queued changes, applies them to the Adj-RIB-Out, and writes
+   * each member its UPDATEs. Returns the number of messages encoded.
+   */
+  publish(): number {
     const withdrawKeys: PrefixKey[] = [];
     const withdrawIds: number[] = [];
-    const byAttrs = new Map<AttrSet, { keys: PrefixKey[]; ids: number[] }>();
-    const announce = (key: PrefixKey, id: number, a: AttrSet): void => {
-      let b = byAttrs.get(a);
-      if (b === undefined) byAttrs.set(a, (b = { keys: [], ids: [] }));
-      b.keys.push(key);
-      b.ids.push(id);
+    const byAttrs = new Map<AttrSet, KeyRun>();
+    /** Per originator: routes its own route now replaces (it must withdraw what we sent it). */
+    const replaced = new Map<string, KeyRun>();
+    const announce = (key: PrefixKey, id: number, a: AttrSet, was: AttrSet | undefined): void => {
+      const r = runFor(byAttrs, a);
+      r.keys.push(key);
+      r.ids.push(id);
+      const originator = originatorOf(a);
+      if (originator !== undefined && was !== undefined && originatorOf(was) !== originator) {
+        const w = runFor(replaced, originator);
+        w.keys.push(key);
+        w.ids.push(id);
+      }
     };
     for (const [key, wanted] of this.pending) {
       const cur = this.out.get(key) ?? null;
@@ -116,33 +149,52 @@ export class UpdateGroup {
       // Announce what is new or changed.
       for (const [id, a] of entries(wanted)) {
         const was = cur === null ? undefined : cur instanceof Map ? cur.get(id) : id === 0 ? cur : undefined;
-        if (was !== a) announce(key, id, a);
+        if (was !== a) announce(key, id, a, was);
       }
       if (wanted === null || (wanted instanceof Map && wanted.size === 0)) this.out.delete(key);
       else this.out.set(key, wanted);
     }
     this.pending = new Map();
-    const msgs: Buffer[] = [];
-    if (withdrawKeys.length > 0) msgs.push(...packWithdrawals(keysToList(this.afi, withdrawKeys, this.addPath ? withdrawIds : undefined), this.ctx));
-    for (const [attrs, b] of byAttrs) msgs.push(...this.encode(attrs, b.keys, b.ids));
-    return msgs;
+    const common = withdrawKeys.length > 0 ? this.withdrawals({ keys: withdrawKeys, ids: withdrawIds }) : [];
+    const runs = [...byAttrs].map(([attrs, r]) => ({ originator: originatorOf(attrs), msgs: this.encode(attrs, r.keys, r.ids) }));
+    const own = new Map([...replaced].map(([originator, r]) => [originator, this.withdrawals(r)]));
+    let count = common.length + runs.reduce((n, r) => n + r.msgs.length, 0);
+    for (const m of own.values()) count += m.length;
+    if (count === 0) return 0;
+    for (const member of this.members) {
+      const id = member.negotiated?.peerId;
+      const msgs = [...common];
+      for (const r of runs) if (r.originator === undefined || r.originator !== id) for (const m of r.msgs) msgs.push(m);
+      const mine = id === undefined ? undefined : own.get(id);
+      if (mine !== undefined) for (const m of mine) msgs.push(m);
+      if (msgs.length > 0) member.writeUpdates(msgs);
+    }
+    return count;
   }
 
-  /** The whole Adj-RIB-Out as UPDATEs plus End-of-RIB: what a member needs after joining or a refresh. */
-  fullTable(withEndOfRib = true): Buffer[] {
-    const byAttrs = new Map<AttrSet, { keys: PrefixKey[]; ids: number[] }>();
+  /**
+   * The whole Adj-RIB-Out for one member as UPDATEs plus End-of-RIB (after
+   * joining, or for a refresh), without the routes it originated.
+   */
+  fullTable(member: GroupMember, withEndOfRib = true): Buffer[] {
+    const id = member.negotiated?.peerId;
+    const byAttrs = new Map<AttrSet, KeyRun>();
     for (const [key, v] of this.out) {
-      for (const [id, a] of entries(v)) {
-        let b = byAttrs.get(a);
-        if (b === undefined) byAttrs.set(a, (b = { keys: [], ids: [] }));
-        b.keys.push(key);
-        b.ids.push(id);
+      for (const [pathId, a] of entries(v)) {
+        if (id !== undefined && originatorOf(a) === id) continue;
+        const r = runFor(byAttrs, a);
+        r.keys.push(key);
+        r.ids.push(pathId);
       }
     }
     const msgs: Buffer[] = [];
     for (const [attrs, b] of byAttrs) msgs.push(...this.encode(attrs, b.keys, b.ids));
     if (withEndOfRib) msgs.push(encodeMessage(endOfRib(this.afi), this.ctx));
     return msgs;
+  }
+
+  private withdrawals(r: KeyRun): Buffer[] {
+    return packWithdrawals(keysToList(this.afi, r.keys, this.addPath ? r.ids : undefined), this.ctx);
   }
 
   private encode(attrs: AttrSet, keys: PrefixKey[], ids: number[]): Buffer[] {
