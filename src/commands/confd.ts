@@ -71,7 +71,7 @@ export async function runConfd(
   opts: ConfdCommandOptions,
   env: NodeJS.ProcessEnv,
   signal?: AbortSignal,
-  deps: { renderer?: Renderer; createDatastore?: (c: DatastoreConfig, o: { watch?: boolean }) => Datastore } = {},
+  deps: { renderer?: Renderer; createDatastore?: (c: DatastoreConfig, o: { watch?: boolean }) => Datastore | Promise<Datastore> } = {},
 ): Promise<number> {
   const log = logger('confd');
   let config: DatastoreConfig;
@@ -97,7 +97,7 @@ export async function runConfd(
     process.stderr.write('calico-bgpd confd: --timeout and --coalesce-ms must be positive numbers\n');
     return 2;
   }
-  const ds = (deps.createDatastore ?? createDatastore)(config, { watch: !opts.onetime });
+  const ds = await (deps.createDatastore ?? createDatastore)(config, { watch: !opts.onetime });
   const daemon = new ConfdDaemon({
     datastore: ds,
     nodeName: config.nodeName,

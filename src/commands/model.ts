@@ -148,7 +148,7 @@ export async function runModel(opts: ModelCommandOptions, env: NodeJS.ProcessEnv
   const timeoutMs = opts.timeout !== undefined ? Number(opts.timeout) * 1000 : 10_000;
   let ds: Datastore;
   try {
-    ds = createDatastore(config, { watch: false });
+    ds = await createDatastore(config, { watch: false });
   } catch (e) {
     process.stderr.write(`calico-bgpd model: ${(e as Error).message}\n`);
     return 2;

@@ -56,7 +56,7 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     ...(opts.datastoreType !== undefined ? { datastoreType: opts.datastoreType } : {}),
     ...(opts.node !== undefined ? { nodeName: opts.node } : {}),
   });
-  const ds = createDatastore(config, { watch: true });
+  const ds = await createDatastore(config, { watch: true });
   await ds.start();
   log.info({ datastore: config.type, node: config.nodeName, role: opts.role }, 'waiting for the datastore to be in sync');
   const watcher = new ModelWatcher(ds, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});

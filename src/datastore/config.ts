@@ -20,9 +20,7 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EtcdDatastore, etcdOptionsFromEnv } from './etcd.js';
 import { FileDatastore } from './file.js';
-import { KubernetesDatastore, kubernetesOptionsFromEnv } from './kubernetes.js';
 import { resourcesToKeyView } from './resources/to-keys.js';
 import type { Datastore } from './types.js';
 
@@ -152,8 +150,12 @@ export function datastoreConfig(env: NodeJS.ProcessEnv, flags: DatastoreFlags = 
   };
 }
 
-/** Opens (but does not start) the configured backend. */
-export function createDatastore(config: DatastoreConfig, opts: { watch?: boolean } = {}): Datastore {
+/**
+ * Opens (but does not start) the configured backend. The etcd and
+ * Kubernetes clients are loaded only when chosen: the Kubernetes client
+ * library alone adds tens of megabytes to a process that never uses it.
+ */
+export async function createDatastore(config: DatastoreConfig, opts: { watch?: boolean } = {}): Promise<Datastore> {
   switch (config.type) {
     case 'file':
       return new FileDatastore({
@@ -163,7 +165,8 @@ export function createDatastore(config: DatastoreConfig, opts: { watch?: boolean
         ...(config.advertiseClusterIps !== undefined ? { advertiseClusterIps: config.advertiseClusterIps } : {}),
         ...(opts.watch !== undefined ? { watch: opts.watch } : {}),
       });
-    case 'etcdv3':
+    case 'etcdv3': {
+      const { EtcdDatastore, etcdOptionsFromEnv } = await import('./etcd.js');
       return new EtcdDatastore({
         ...etcdOptionsFromEnv({ ...config.env, NODENAME: config.nodeName }),
         nodeName: config.nodeName,
@@ -174,7 +177,9 @@ export function createDatastore(config: DatastoreConfig, opts: { watch?: boolean
             ...(config.advertiseClusterIps !== undefined ? { advertiseClusterIps: config.advertiseClusterIps } : {}),
           }),
       });
-    case 'kubernetes':
+    }
+    case 'kubernetes': {
+      const { KubernetesDatastore, kubernetesOptionsFromEnv } = await import('./kubernetes.js');
       return new KubernetesDatastore({
         ...kubernetesOptionsFromEnv({ ...config.env, NODENAME: config.nodeName }, (resources, o) =>
           resourcesToKeyView(resources, {
@@ -185,6 +190,7 @@ export function createDatastore(config: DatastoreConfig, opts: { watch?: boolean
         nodeName: config.nodeName,
         usePodCidr: config.usePodCidr,
       });
+    }
     default: {
       const never: never = config.type;
       throw new Error(`unknown datastore type ${String(never)}`);

@@ -12,7 +12,7 @@
  *
  * and a table with ratios to BIRD 2, then a verdict per target.
  *
- *   node dist/test/bgp-sim/rr-bench.js [--sizes 10x10000,30x10000,100x1000]
+ *   node dist/test/bgp-sim/rr-bench.js [--sizes 10x10000,30x10000,100x1000,10x100000]
  *        [--rrs calico,bird2,bird1,gobgp,frr] [--timeout 300] [--settle 1000]
  *
  * Everything runs on loopback (127.66.0.0/16); every process and temp dir
@@ -57,7 +57,7 @@ function parseRrs(text: string): RrId[] {
   });
 }
 
-const SIZES = parseSizes(arg('--sizes', '10x10000,30x10000,100x1000'));
+const SIZES = parseSizes(arg('--sizes', '10x10000,30x10000,100x1000,10x100000'));
 const RRS = parseRrs(arg('--rrs', RR_IDS.join(',')));
 const TIMEOUT_S = Number(arg('--timeout', '300'));
 const SETTLE_MS = Number(arg('--settle', '1000'));
@@ -251,12 +251,15 @@ function verdicts(rows: readonly Row[]): string[] {
   }
   out.push(`within 1.5x of BIRD 2:       ${!known ? 'INCOMPLETE' : within ? 'PASS' : 'FAIL'} (${b2.join(', ') || 'n/a'})`);
 
-  // Target 3: <= 250 bytes per route.
+  // Target 3: <= 250 bytes per route, defined (issue #6 section 1) at a
+  // million routes. Smaller tables are shown too: there the Node process's
+  // fixed growth under load (V8's young generation grows from ~1 to 32 MB)
+  // is spread over fewer routes.
   const mem = ours.map((r) => ({ r, b: bytesPerRoute(r) }));
-  const worst = Math.max(...mem.map((x) => x.b ?? Infinity));
-  out.push(
-    `<= 250 bytes per route:      ${mem.some((x) => x.b === undefined) ? 'INCOMPLETE' : worst <= 250 ? 'PASS' : 'FAIL'} (${mem.map((x) => `${sizeLabel(x.r.size)} ${fmt(x.b, 0)} B`).join(', ')})`,
-  );
+  const atMillion = mem.filter((x) => x.r.size.n * x.r.size.m >= 1_000_000);
+  const worst = Math.max(...atMillion.map((x) => x.b ?? Infinity));
+  const verdict = atMillion.length === 0 || atMillion.some((x) => x.b === undefined) ? 'INCOMPLETE (no 1M-route size measured)' : worst <= 250 ? 'PASS' : 'FAIL';
+  out.push(`<= 250 bytes per route @1M:  ${verdict} (${mem.map((x) => `${sizeLabel(x.r.size)} ${fmt(x.b, 0)} B`).join(', ')})`);
   return out;
 }
 

@@ -4,13 +4,13 @@ import { existsSync } from 'node:fs';
 import { calicoEnv, createDatastore, datastoreConfig } from '../../src/datastore/config.js';
 import { FileDatastore } from '../../src/datastore/file.js';
 
-test('with nothing configured the embedded example cluster is the file datastore', () => {
+test('with nothing configured the embedded example cluster is the file datastore', async () => {
   const c = datastoreConfig({ NODENAME: 'node-a' });
   assert.equal(c.type, 'file');
   assert.equal(c.typeSource, 'default');
   assert.equal(c.files.length, 1);
   assert.ok(existsSync(c.files[0]!), c.files[0]);
-  assert.ok(createDatastore(c) instanceof FileDatastore);
+  assert.ok((await createDatastore(c)) instanceof FileDatastore);
 });
 
 test('DATASTORE_TYPE selects the backend, also with the CALICO_ prefix; the plain name wins', () => {

@@ -22,10 +22,10 @@ const MIN_CAPACITY = 16;
 const MAX_LOAD = 0.8;
 
 function emptyValues<V>(n: number): (V | undefined)[] {
-  // `new Array(n)` for large n makes a slow dictionary-backed array.
-  const a: (V | undefined)[] = [];
-  for (let i = 0; i < n; i++) a.push(undefined);
-  return a;
+  // Allocated at its final size (growing it by push would leave a trail of
+  // discarded backing stores in the large-object space). V8 keeps it a fast
+  // holey array at any size; holes read as undefined.
+  return new Array<V | undefined>(n);
 }
 
 export class PrefixTable<V> {
