@@ -5,9 +5,10 @@
  * A JavaScript Map costs 28 bytes per slot of its power-of-two capacity,
  * 28 to 56 bytes per entry, and for a moment twice that while it grows. IPv4
  * keys are numbers (see prefix-key.ts), so they go into an open-addressing
- * table instead: a Float64Array of keys and a parallel array of values, 16
- * bytes per slot at up to 80% load, 20 to 40 bytes per entry. IPv6 keys are
- * strings and stay in a Map (their tables are small in Calico clusters).
+ * table instead: a Uint32Array of keys and a parallel array of values, 12
+ * bytes per slot at up to 80% load, 15 to 30 bytes per entry. Keys that do
+ * not fit 32 bits (host routes, /32, and the last /31) and IPv6 keys (text)
+ * stay in a Map: Calico tables hold few of either.
  *
  * Deleted IPv4 slots become tombstones rather than being back-filled, so
  * iterating while deleting (a peer going down walks its table and drops
@@ -17,7 +18,7 @@
 import type { PrefixKey } from './prefix-key.js';
 
 const EMPTY = 0; // no IPv4 key is 0 (the smallest, 0.0.0.0/0, is 1)
-const DELETED = -1;
+const DELETED = 0xffffffff; // keys from here up live in the Map
 const MIN_CAPACITY = 16;
 const MAX_LOAD = 0.8;
 
@@ -29,23 +30,23 @@ function emptyValues<V>(n: number): (V | undefined)[] {
 }
 
 export class PrefixTable<V> {
-  private keys4 = new Float64Array(MIN_CAPACITY);
+  private keys4 = new Uint32Array(MIN_CAPACITY);
   private vals4: (V | undefined)[] = emptyValues(MIN_CAPACITY);
   /** 32 - log2(capacity): the hash's top bits pick the slot. */
   private shift = 32 - Math.log2(MIN_CAPACITY);
   private live4 = 0;
   /** Live entries plus tombstones: what probing has to step over. */
   private used4 = 0;
-  private readonly map6 = new Map<string, V>();
+  /** IPv6 keys and IPv4 keys of 2^32 - 1 and above. */
+  private readonly other = new Map<PrefixKey, V>();
 
   get size(): number {
-    return this.live4 + this.map6.size;
+    return this.live4 + this.other.size;
   }
 
   private slotOf(key: number): number {
-    // Fibonacci hashing of the low word mixed with the high bits (keys reach 2^33).
-    const h = Math.imul((key >>> 0) ^ Math.imul((key / 4294967296) | 0, 0x27d4eb2d), 0x9e3779b1);
-    return h >>> this.shift;
+    // Fibonacci hashing: the top bits of key * 2^32/phi.
+    return Math.imul(key, 0x9e3779b1) >>> this.shift;
   }
 
   /** Slot holding `key`, or -1. */
@@ -61,18 +62,18 @@ export class PrefixTable<V> {
   }
 
   get(key: PrefixKey): V | undefined {
-    if (typeof key === 'string') return this.map6.get(key);
+    if (typeof key === 'string' || key >= DELETED) return this.other.get(key);
     const i = this.find(key);
     return i < 0 ? undefined : this.vals4[i];
   }
 
   has(key: PrefixKey): boolean {
-    return typeof key === 'string' ? this.map6.has(key) : this.find(key) >= 0;
+    return typeof key === 'string' || key >= DELETED ? this.other.has(key) : this.find(key) >= 0;
   }
 
   set(key: PrefixKey, value: V): void {
-    if (typeof key === 'string') {
-      this.map6.set(key, value);
+    if (typeof key === 'string' || key >= DELETED) {
+      this.other.set(key, value);
       return;
     }
     const at = this.find(key);
@@ -92,7 +93,7 @@ export class PrefixTable<V> {
   }
 
   delete(key: PrefixKey): boolean {
-    if (typeof key === 'string') return this.map6.delete(key);
+    if (typeof key === 'string' || key >= DELETED) return this.other.delete(key);
     const i = this.find(key);
     if (i < 0) return false;
     this.keys4[i] = DELETED;
@@ -102,8 +103,8 @@ export class PrefixTable<V> {
   }
 
   clear(): void {
-    this.map6.clear();
-    this.keys4 = new Float64Array(MIN_CAPACITY);
+    this.other.clear();
+    this.keys4 = new Uint32Array(MIN_CAPACITY);
     this.vals4 = emptyValues(MIN_CAPACITY);
     this.shift = 32 - Math.log2(MIN_CAPACITY);
     this.live4 = 0;
@@ -120,7 +121,7 @@ export class PrefixTable<V> {
     else while (capacity > MIN_CAPACITY && this.live4 + 1 < capacity / 8) capacity /= 2;
     const oldKeys = this.keys4;
     const oldVals = this.vals4;
-    this.keys4 = new Float64Array(capacity);
+    this.keys4 = new Uint32Array(capacity);
     this.vals4 = emptyValues(capacity);
     this.shift = 32 - Math.log2(capacity);
     const mask = capacity - 1;
@@ -143,7 +144,7 @@ export class PrefixTable<V> {
       const k = keys[i]!;
       if (k !== EMPTY && k !== DELETED) fn(vals[i]!, k);
     }
-    this.map6.forEach(fn);
+    this.other.forEach(fn);
   }
 
   *entries(): IterableIterator<[PrefixKey, V]> {
@@ -154,7 +155,7 @@ export class PrefixTable<V> {
       // Re-read the slot: an entry deleted while we iterate is not yielded.
       if (k !== EMPTY && k !== DELETED) yield [k, vals[i]!];
     }
-    yield* this.map6;
+    yield* this.other;
   }
 
   *values(): IterableIterator<V> {
@@ -164,7 +165,7 @@ export class PrefixTable<V> {
       const k = keys[i]!;
       if (k !== EMPTY && k !== DELETED) yield vals[i]!;
     }
-    yield* this.map6.values();
+    yield* this.other.values();
   }
 
   *keys(): IterableIterator<PrefixKey> {
@@ -173,7 +174,7 @@ export class PrefixTable<V> {
       const k = keys[i]!;
       if (k !== EMPTY && k !== DELETED) yield k;
     }
-    yield* this.map6.keys();
+    yield* this.other.keys();
   }
 
   [Symbol.iterator](): IterableIterator<[PrefixKey, V]> {

@@ -57,3 +57,16 @@ test('PrefixTable: deleting while iterating visits every entry once', () => {
   assert.equal(t.size, 50_000);
   assert.equal(t.get(ipv4Key(0xc0000200 + 4 * 256, 24)), -4);
 });
+
+test('PrefixTable: keys at the 32-bit edge (/31 of the last pair, /32s) live beside the slots', () => {
+  const t = new PrefixTable<string>();
+  const edge = [ipv4Key(0xfffffffe, 31), ipv4Key(0xffffffff, 32), ipv4Key(0, 32), ipv4Key(0xfffffffc, 31), ipv4Key(0, 0)];
+  assert.equal(edge[0], 0xffffffff);
+  edge.forEach((k, i) => t.set(k, `v${i}`));
+  edge.forEach((k, i) => assert.equal(t.get(k), `v${i}`));
+  assert.equal(t.size, edge.length);
+  assert.deepEqual(sorted(t.keys()), sorted(edge));
+  assert.ok(t.delete(edge[0]!) && t.delete(edge[1]!));
+  assert.equal(t.get(edge[0]!), undefined);
+  assert.equal(t.size, edge.length - 2);
+});
