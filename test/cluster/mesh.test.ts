@@ -18,7 +18,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { CLI, ClusterLab, type KernelRoute, type LabProcess, type PeerStatus, type RouteEntry, control, netnsAvailable, until } from './lab.js';
+import { CLI, type Lab, type KernelRoute, type LabProcess, type PeerStatus, type RouteEntry, clusterLab, control, netnsAvailable, until } from './lab.js';
 
 const skip = !netnsAvailable() ? 'needs root and ip netns' : false;
 
@@ -70,14 +70,14 @@ function expectedRoutes(i: number, ids: number[]): KernelRoute[] {
     .sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
 }
 
-let lab: ClusterLab | undefined;
+let lab: Lab | undefined;
 let file = '';
 const speakers = new Map<number, LabProcess>();
 const sock = (i: number): string => join(lab!.dir, `n${i}.ctl`);
 
 before(() => {
   if (skip) return;
-  lab = ClusterLab.create();
+  lab = clusterLab();
   file = join(lab.dir, 'cluster.yaml');
 });
 
@@ -120,7 +120,7 @@ test('five speakers in namespaces: full mesh, two route reflectors, node deletio
   const all = [1, 2, 3, 4, 5];
   lab!.writeAtomic(file, clusterYaml(all, false));
   for (const i of all) {
-    lab!.addNode(`n${i}`, i);
+    lab!.addHost(`n${i}`, i);
     speakers.set(i, lab!.spawn(`n${i}`, process.execPath, [CLI, 'speaker', '--node', `n${i}`, '--datastore-file', file, '--control-socket', sock(i), '--hold-time', '9']));
   }
 

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { CLI, ClusterLab, type KernelRoute, type LabProcess, type PeerStatus, control, netnsAvailable, until } from './lab.js';
+import { CLI, type Lab, type KernelRoute, type LabProcess, type PeerStatus, clusterLab, control, netnsAvailable, until } from './lab.js';
 
 const BIRD = '/usr/sbin/bird';
 const skip = !netnsAvailable() || !existsSync(BIRD) ? 'needs root, ip netns and BIRD 1.6 (/usr/sbin/bird)' : false;
@@ -60,7 +60,7 @@ function expected(i: number): KernelRoute[] {
     .sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
 }
 
-let lab: ClusterLab | undefined;
+let lab: Lab | undefined;
 let file = '';
 const procs = new Map<string, LabProcess>();
 const sock = (i: number): string => join(lab!.dir, `n${i}.ctl`);
@@ -68,7 +68,7 @@ const birdSock = (i: number): string => join(lab!.dir, `n${i}`, 'bird.ctl');
 
 before(() => {
   if (skip) return;
-  lab = ClusterLab.create();
+  lab = clusterLab();
   file = join(lab.dir, 'cluster.yaml');
 });
 
@@ -103,7 +103,7 @@ const kernelsExact = (): boolean => all.every((i) => JSON.stringify(lab!.routes(
 
 test('our speaker and BIRD 1.6 + our renderer in one mesh: every kernel holds every block', { skip, timeout: 150_000 }, async (t) => {
   lab!.writeAtomic(file, clusterYaml());
-  for (const i of all) lab!.addNode(`n${i}`, i);
+  for (const i of all) lab!.addHost(`n${i}`, i);
   for (const i of ours) {
     procs.set(`n${i}-speaker`, lab!.spawn(`n${i}`, process.execPath, [CLI, 'speaker', '--node', `n${i}`, '--datastore-file', file, '--control-socket', sock(i), '--hold-time', '9']));
   }

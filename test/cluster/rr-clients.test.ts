@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { CLI, ClusterLab, type LabProcess, type PeerStatus, type RouteEntry, control, netnsAvailable, until } from './lab.js';
+import { CLI, type Lab, type LabProcess, type PeerStatus, type RouteEntry, clusterLab, control, netnsAvailable, until } from './lab.js';
 
 const BIRD = '/usr/sbin/bird';
 const which = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -58,14 +58,14 @@ metadata: { name: peer-with-route-reflectors }
 spec: { nodeSelector: all(), peerSelector: route-reflector == 'true' }
 `;
 
-let lab: ClusterLab | undefined;
+let lab: Lab | undefined;
 const procs = new Map<string, LabProcess>();
 const sock = (): string => join(lab!.dir, 'rr.ctl');
 const birdSock = (): string => join(lab!.dir, 'bird.ctl');
 
 before(() => {
   if (skip) return;
-  lab = ClusterLab.create();
+  lab = clusterLab();
 });
 
 after(async () => {
@@ -95,9 +95,9 @@ interface GobgpPath {
 test('our reflector serves a BIRD 1.6 client and a GoBGP client: each learns the other\'s route with ORIGINATOR_ID and CLUSTER_LIST', { skip, timeout: 120_000 }, async (t) => {
   const file = join(lab!.dir, 'cluster.yaml');
   lab!.writeAtomic(file, clusterYaml);
-  lab!.addNode('rr', 1);
-  lab!.addNode('bird', 2);
-  lab!.addNode('gobgp', 3);
+  lab!.addHost('rr', 1);
+  lab!.addHost('bird', 2);
+  lab!.addHost('gobgp', 3);
 
   procs.set('reflector', lab!.spawn('rr', process.execPath, [CLI, 'speaker', '--role', 'reflector', '--node', 'rr', '--datastore-file', file, '--control-socket', sock(), '--hold-time', '9']));
 

@@ -11,7 +11,6 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +23,7 @@ import { flavorFiles } from '../../src/confd/render.js';
 import { defaultResources } from '../../src/confd/resources.js';
 import { EtcdDatastore } from '../../src/datastore/etcd.js';
 import { EtcdServer } from '../support/etcd.js';
-import { Lab, netnsAvailable } from '../support/netns.js';
+import { Lab, netnsAvailable, type LabProcess } from '../support/netns.js';
 
 const skip = !netnsAvailable() || !existsSync('/usr/sbin/bird') ? 'needs root, ip netns and BIRD 1.6 (/usr/sbin/bird)' : false;
 
@@ -34,7 +33,7 @@ interface Node {
   sock: string;
   ds: EtcdDatastore;
   daemon: ConfdDaemon;
-  bird?: ChildProcess;
+  bird?: LabProcess['child'];
   birdPid?: number;
   lastReconfig?: string;
 }
@@ -51,7 +50,7 @@ before(async () => {
   root = mkdtempSync(join(tmpdir(), 'bgpd-e2e-'));
   etcd = await EtcdServer.start();
   client = etcd.client();
-  lab = Lab.create('192.0.2');
+  lab = Lab.create({ lan: '192.0.2' });
 });
 
 after(async () => {
@@ -146,7 +145,7 @@ async function allHave(pred: (n: Node, ps: Proto[]) => boolean, nodesToCheck = a
 }
 
 const established = (ps: Proto[], re: RegExp, count: number) => ps.filter((p) => re.test(p.name) && p.info.includes('Established')).length === count;
-const hasRoute = (name: string, prefix: string, via: string) => lab!.routes(name).some((l) => l.startsWith(`${prefix} via ${via} `) && l.includes('proto bird'));
+const hasRoute = (name: string, prefix: string, via: string) => lab!.routes(name, 'bird').some((r) => r.dst === prefix && r.gateway === via);
 
 /** Every BIRD is the process we started (never restarted), and it was reconfigured since the last look. */
 async function samePids(): Promise<void> {
@@ -182,7 +181,7 @@ test('three BIRD 1.6 nodes follow etcd through confd: mesh, global peer, route r
       await n.ds.start();
       n.daemon.start();
       await until(`${n.name} files`, 10_000, () => existsSync(join(n.dir, 'bird.cfg')) && existsSync(join(n.dir, 'bird_ipam.cfg')));
-      const p = lab!.spawn(n.name, '/usr/sbin/bird', ['-f', '-c', join(n.dir, 'bird.cfg'), '-s', n.sock]);
+      const p = lab!.spawn(n.name, '/usr/sbin/bird', ['-f', '-c', join(n.dir, 'bird.cfg'), '-s', n.sock]).child;
       n.bird = p;
       n.birdPid = p.pid;
       await until(`${n.name} BIRD socket`, 10_000, () => existsSync(n.sock));
@@ -259,7 +258,7 @@ test('three BIRD 1.6 nodes follow etcd through confd: mesh, global peer, route r
     const ms = Date.now() - t0;
     t.diagnostic(`node removal: etcd delete -> protocol gone from the reflector's BIRD: ${ms} ms`);
     assert.ok(ms < 1000, `reconfigured in ${ms} ms`);
-    await until('n3\'s block gone from n2', 20_000, () => !lab!.routes('n2').some((l) => l.startsWith(`${block(3)}/26`)));
+    await until('n3\'s block gone from n2', 20_000, () => !lab!.routes('n2').some((r) => r.dst === `${block(3)}/26`));
     assert.ok(hasRoute('n2', `${block(1)}/26`, addr(1)), 'the reflector\'s own block stays');
     await samePids();
   });
