@@ -32,9 +32,10 @@ import { defaultRenderer } from '../src/commands/confd.js';
 import { ConfdDaemon, type BatchEvent } from '../src/confd/daemon.js';
 import { flavorFiles, renderAll } from '../src/confd/render.js';
 import { defaultResources } from '../src/confd/resources.js';
-import type { Datastore, DatastoreListener, KeyChange, SyncStatus } from '../src/datastore/types.js';
+import type { KeyChange } from '../src/datastore/types.js';
 import { setLogLevel } from '../src/log.js';
 import { buildNodeBgpConfig } from '../src/model/build.js';
+import { MemoryDatastore } from '../test/support/memory-datastore.js';
 
 type Topology = 'mesh' | 'rr';
 
@@ -54,35 +55,6 @@ interface Result {
 // ---------------------------------------------------------------------------
 // Datastore and cluster
 // ---------------------------------------------------------------------------
-
-class MemoryDatastore implements Datastore {
-  readonly keys = new Map<string, string>();
-  private st: SyncStatus = 'connecting';
-  private readonly listeners = new Set<DatastoreListener>();
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  snapshot(): ReadonlyMap<string, string> {
-    return this.keys;
-  }
-  status(): SyncStatus {
-    return this.st;
-  }
-  subscribe(l: DatastoreListener): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
-  }
-  setStatus(s: SyncStatus): void {
-    this.st = s;
-    for (const l of [...this.listeners]) l.status?.(s);
-  }
-  apply(batch: KeyChange[]): void {
-    for (const c of batch) {
-      if (c.value === null) this.keys.delete(c.key);
-      else this.keys.set(c.key, c.value);
-    }
-    for (const l of [...this.listeners]) l.changes?.(batch);
-  }
-}
 
 const H = '/calico/bgp/v1/host/';
 const RR_COUNT = 3;

@@ -12,7 +12,6 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { Datastore, DatastoreListener, KeyChange, SyncStatus } from '../../src/datastore/types.js';
 import { ConfdDaemon, sameInputForFamily, type ConfdOptions, type Renderer } from '../../src/confd/daemon.js';
 import { flavorFiles, renderFile } from '../../src/confd/render.js';
 import { buildNodeBgpConfig } from '../../src/model/build.js';
@@ -20,35 +19,7 @@ import { defaultResources, type FlavorFile, type TemplateResource } from '../../
 import type { CommandRunner } from '../../src/confd/writer.js';
 import type { NodeBgpConfig } from '../../src/model/types.js';
 import { waitFor } from '../support/etcd.js';
-
-class MemoryDatastore implements Datastore {
-  readonly keys = new Map<string, string>();
-  private st: SyncStatus = 'connecting';
-  private readonly listeners = new Set<DatastoreListener>();
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  snapshot(): ReadonlyMap<string, string> {
-    return this.keys;
-  }
-  status(): SyncStatus {
-    return this.st;
-  }
-  subscribe(l: DatastoreListener): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
-  }
-  setStatus(s: SyncStatus): void {
-    this.st = s;
-    for (const l of [...this.listeners]) l.status?.(s);
-  }
-  apply(batch: KeyChange[]): void {
-    for (const c of batch) {
-      if (c.value === null) this.keys.delete(c.key);
-      else this.keys.set(c.key, c.value);
-    }
-    for (const l of [...this.listeners]) l.changes?.(batch);
-  }
-}
+import { MemoryDatastore } from '../support/memory-datastore.js';
 
 const H = '/calico/bgp/v1/host/';
 const BLOCKS = '/calico/ipam/v2/host/';

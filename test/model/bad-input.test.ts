@@ -9,11 +9,12 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { resourcesToKeyView } from '../../src/datastore/resources/to-keys.js';
 import type { Problem } from '../../src/datastore/resources/problem.js';
-import type { Datastore, DatastoreListener, Resource, SyncStatus } from '../../src/datastore/types.js';
+import type { Resource } from '../../src/datastore/types.js';
 import { buildNodeBgpConfig } from '../../src/model/build.js';
 import { ModelWatcher } from '../../src/model/watcher.js';
 import type { Logger } from '../../src/log.js';
 import type { NodeBgpConfig } from '../../src/model/types.js';
+import { MemoryDatastore } from '../support/memory-datastore.js';
 
 const v3 = (kind: string, name: string, spec: Record<string, unknown>, labels?: Record<string, string>): Resource => ({
   apiVersion: 'projectcalico.org/v3',
@@ -179,30 +180,6 @@ test('a bad CALICO_ROUTER_ID falls back to the node address', () => {
 // Logging
 // ---------------------------------------------------------------------------
 
-class FakeDatastore implements Datastore {
-  keys: Map<string, string>;
-  private listeners = new Set<DatastoreListener>();
-  constructor(keys: Map<string, string>) {
-    this.keys = keys;
-  }
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  snapshot(): ReadonlyMap<string, string> {
-    return this.keys;
-  }
-  status(): SyncStatus {
-    return 'in-sync';
-  }
-  subscribe(l: DatastoreListener): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
-  }
-  set(key: string, value: string): void {
-    this.keys.set(key, value);
-    for (const l of this.listeners) l.changes?.([{ key, value }]);
-  }
-}
-
 function capture(): { log: Logger; lines: string[] } {
   const lines: string[] = [];
   const stream = new Writable({
@@ -226,15 +203,16 @@ test('a problem is logged once however often the model is rebuilt, and passwords
   for (const p of kv.problems) assert.ok(!JSON.stringify(p).includes(secret));
   expectProblem(kv.problems, 'BGPPeer/missing-secret', /secret nope\/pw not found/);
 
-  const ds = new FakeDatastore(kv.keys);
+  const ds = new MemoryDatastore(kv.keys, 'in-sync');
+  const set = (key: string, value: string): void => ds.apply([{ key, value }]);
   const { log, lines } = capture();
   const w = new ModelWatcher(ds, 'n1', {}, log);
   w.start();
   const withPw = w.current()!.config.ipv4.peers.find((p) => p.name === 'Global_198_51_100_2')!;
   assert.equal(withPw.password, secret);
-  ds.set('/calico/bgp/v1/global/peer_v4/198.51.100.8', '{broken');
-  ds.set('/calico/bgp/v1/host/n3/ip_addr_v4', '192.0.2.33');
-  ds.set('/calico/bgp/v1/host/n3/ip_addr_v4', '192.0.2.3');
+  set('/calico/bgp/v1/global/peer_v4/198.51.100.8', '{broken');
+  set('/calico/bgp/v1/host/n3/ip_addr_v4', '192.0.2.33');
+  set('/calico/bgp/v1/host/n3/ip_addr_v4', '192.0.2.3');
   const broken = lines.filter((l) => l.includes('198.51.100.8'));
   assert.equal(broken.length, 1, 'logged once');
   assert.ok(lines.every((l) => !l.includes(secret)), 'no password in logs');

@@ -1,42 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { Datastore, DatastoreListener, KeyChange, SyncStatus } from '../../src/datastore/types.js';
 import { buildFromIndex, buildNodeBgpConfig, hashToIPv4 } from '../../src/model/build.js';
 import { KeyIndex } from '../../src/model/key-index.js';
 import { deepEqual, ModelWatcher } from '../../src/model/watcher.js';
 import { setLogLevel } from '../../src/log.js';
+import { MemoryDatastore } from '../support/memory-datastore.js';
 
 setLogLevel('silent');
-
-class MemoryDatastore implements Datastore {
-  readonly keys = new Map<string, string>();
-  private st: SyncStatus = 'connecting';
-  private readonly listeners = new Set<DatastoreListener>();
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  snapshot(): ReadonlyMap<string, string> {
-    return this.keys;
-  }
-  status(): SyncStatus {
-    return this.st;
-  }
-  subscribe(l: DatastoreListener): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
-  }
-  setStatus(s: SyncStatus): void {
-    this.st = s;
-    for (const l of this.listeners) l.status?.(s);
-  }
-  apply(batch: KeyChange[]): void {
-    for (const c of batch) {
-      if (c.value === null) this.keys.delete(c.key);
-      else this.keys.set(c.key, c.value);
-    }
-    for (const l of this.listeners) l.changes?.(batch);
-  }
-}
 
 const H = '/calico/bgp/v1/host/';
 const base: Array<[string, string]> = [
