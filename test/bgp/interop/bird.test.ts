@@ -5,41 +5,29 @@
  * IPv6 routes both ways; two ADD-PATH paths for one prefix; route refresh
  * both ways; graceful restart across a BIRD restart; Cease with our text.
  */
-import { test, describe, afterEach } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { Speaker } from '../../../src/bgp/speaker/speaker.js';
+import type { Speaker } from '../../../src/bgp/speaker/speaker.js';
 import { Bird, birdBinaries, type BirdFlavor, type BirdOptions, type BirdStatic } from '../../support/daemons/bird.js';
-import { block, family, nodeModel, peer, pool } from '../../support/model.js';
-import { cleanup, freePort, waitFor } from '../../support/process.js';
+import { V6, blocks as blocksFrom, bothEstablished, cleanupAfterEach, from, ourState, sinceAcross, startInteropSpeaker } from '../../support/interop.js';
+import { freePort, waitFor } from '../../support/process.js';
 import { socketOptionsAvailable } from '../../../src/bgp/session/sockopt.js';
 
 const sockopts = socketOptionsAvailable();
 
 const US = '127.0.80.1';
 const THEM = '127.0.80.2';
-const V6 = '::1';
 const AS = 64512;
 /** The IPv6 next hop BIRD's routes carry (need not be reachable). */
 const THEIR_NH6 = 'fd00:90::1';
 const PEER4 = 'Mesh_127_0_80_2';
 const PEER6 = 'Mesh_v6';
 
-let c = cleanup();
-afterEach(async () => {
-  await c.run();
-  c = cleanup();
-});
+const c = cleanupAfterEach();
 
 /** `count` /26 blocks from 10.80.0.0 and `count6` /122 blocks from fd00:80::. */
-function blocks(count: number, count6: number): { v4: string[]; v6: string[] } {
-  const v4 = Array.from({ length: count }, (_, i) => {
-    const a = ((10 << 24) | (80 << 16)) + i * 64;
-    return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/26`;
-  });
-  const v6 = Array.from({ length: count6 }, (_, i) => `fd00:80::${(i * 64).toString(16)}/122`);
-  return { v4, v6 };
-}
+const blocks = (count: number, count6: number) => blocksFrom(80, count, count6);
 
 interface Lab {
   speaker: Speaker;
@@ -76,17 +64,6 @@ async function setup(flavor: 'bird1' | 'bird2', o: LabOptions): Promise<Lab> {
       o.onLog?.(line);
     },
   });
-  const speaker = new Speaker(
-    nodeModel({
-      nodeName: 'us', routerId: US, asNumber: AS, bindMode: 'NodeIP',
-      ipv4: family({ address: US, pools: [pool('10.80.0.0/14')], blocks: b.v4.map((x) => block(x)),
-        peers: [peer({ name: PEER4, address: THEM, port: birdPort, sourceAddress: US, passive: o.weAre === 'passive', password: o.password ?? null })] }),
-      ipv6: family({ address: V6, pools: [pool('fd00:80::/48')], blocks: b.v6.map((x) => block(x)),
-        peers: [peer({ name: PEER6, address: V6, port: birdPort6, sourceAddress: V6, passive: o.weAre === 'passive', password: o.password ?? null })] }),
-    }),
-    // NodeIP bind mode: one listener on US and one on ::1, on the same port.
-    { role: 'node', listenPort: ourPort, log, batchMs: 5, session: { connectRetryTime: 1, holdTime: 9 } },
-  );
   const common = { passive: o.weAre === 'active', addPaths: true, export: 'all', gracefulRestart: o.gracefulRestart === true, ...(o.password !== undefined ? { password: o.password } : {}) };
   const n4 = { ...common, name: 'calico4', address: US, peerAs: AS, remotePort: ourPort };
   // BIRD will not send ::1 (host scope) as a next hop ("Invalid NEXT_HOP
@@ -103,32 +80,30 @@ async function setup(flavor: 'bird1' | 'bird2', o: LabOptions): Promise<Lab> {
     bird4 = await Bird.start(c, opts4);
     bird6 = await Bird.start(c, { flavor: 'bird6', as: AS, routerId: '127.0.80.3', address: V6, port: birdPort6, neighbors: [n6], statics: o.statics6 ?? [] });
   }
-  await speaker.start();
-  c.add(() => speaker.stop());
+  const passive = o.weAre === 'passive';
+  const password = o.password ?? null;
+  const speaker = await startInteropSpeaker(c, {
+    us: US, asNumber: AS, octet: 80, blocks: b,
+    peer4: { name: PEER4, address: THEM, port: birdPort, passive, password },
+    peer6: { name: PEER6, address: V6, port: birdPort6, passive, password },
+    listenPort: ourPort, holdTime: 9, log,
+  });
   const lab = { speaker, bird4, bird6, opts4, events };
   await established(lab);
   return lab;
 }
 
-const ourState = (s: Speaker, name: string): string => s.status().peers.find((p) => p.name === name)?.state ?? 'missing';
-
 async function established(lab: Lab): Promise<void> {
   const { speaker, bird4, bird6 } = lab;
-  await waitFor(
-    'IPv4 and IPv6 sessions Established on both sides',
-    () => ourState(speaker, PEER4) === 'Established' && ourState(speaker, PEER6) === 'Established' && bird4.state('calico4') === 'established' && bird6.state('calico6') === 'established',
-    30_000,
-    200,
-  ).catch((e: Error) => {
-    throw new Error(
-      `${e.message}; ours ${JSON.stringify(speaker.status().peers.map((p) => [p.name, p.state, p.info]))}; ` +
-        `BIRD ${bird4.state('calico4')} ${bird4.lastError('calico4')} / ${bird6.state('calico6')} ${bird6.lastError('calico6')}\n` +
-        `${lab.events.slice(-10).join('\n')}\n${bird4.logs().slice(-1500)}\n${bird6 === bird4 ? '' : bird6.logs().slice(-1000)}`,
-    );
-  });
+  await bothEstablished(
+    speaker,
+    [PEER4, PEER6],
+    () => bird4.state('calico4') === 'established' && bird6.state('calico6') === 'established',
+    () =>
+      `BIRD ${bird4.state('calico4')} ${bird4.lastError('calico4')} / ${bird6.state('calico6')} ${bird6.lastError('calico6')}\n` +
+      `${lab.events.slice(-10).join('\n')}\n${bird4.logs().slice(-1500)}\n${bird6 === bird4 ? '' : bird6.logs().slice(-1000)}`,
+  );
 }
-
-const from = (s: Speaker, peerName: string, prefix?: string) => s.routes(prefix).routes.filter((r) => r.from === peerName);
 
 // ---------------------------------------------------------------------------
 
@@ -148,10 +123,8 @@ for (const flavor of ['bird1', 'bird2'] as const satisfies readonly BirdFlavor[]
 
     test('ends with one session per family when both sides connect at once', async () => {
       const lab = await setup(flavor, { weAre: 'both' });
-      const since = lab.speaker.status().peers.map((p) => p.since);
-      await new Promise((r) => setTimeout(r, 2000));
-      await established(lab);
-      assert.deepEqual(lab.speaker.status().peers.map((p) => p.since), since, 'no session flapped');
+      const since = await sinceAcross(lab.speaker, () => established(lab));
+      assert.deepEqual(since.after, since.before, 'no session flapped');
     });
 
     // md5.test.ts covers MD5 on a bare Neighbor; this is the speaker's own

@@ -4,20 +4,19 @@
  * reach Established whoever connects; routes both ways; route refresh both
  * ways; a Cease that FRR logs with our shutdown text.
  */
-import { test, describe, afterEach } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { Speaker } from '../../../src/bgp/speaker/speaker.js';
+import type { Speaker } from '../../../src/bgp/speaker/speaker.js';
 import { Frr, frrAvailable } from '../../support/daemons/frr.js';
-import { block, family, nodeModel, peer, pool } from '../../support/model.js';
-import { cleanup, freePort, waitFor } from '../../support/process.js';
+import { V6, blocks as blocksFrom, bothEstablished, cleanupAfterEach, from, ourState, sinceAcross, startInteropSpeaker } from '../../support/interop.js';
+import { freePort, waitFor } from '../../support/process.js';
 import { socketOptionsAvailable } from '../../../src/bgp/session/sockopt.js';
 
 const sockopts = socketOptionsAvailable();
 
 const US = '127.0.81.1';
 const THEM = '127.0.81.2';
-const V6 = '::1';
 const OUR_AS = 64512;
 const FRR_AS = 64513;
 const PEER4 = 'Global_127_0_81_2';
@@ -27,12 +26,7 @@ const HOLD = 30;
 /** What FRR sets as the next hop of our IPv6 routes: ours, ::1, is its own address too. */
 const OUR_NH6 = 'fd00:81::1';
 
-let c = cleanup();
-afterEach(async () => {
-  await c.run();
-  c = cleanup();
-});
-
+const c = cleanupAfterEach();
 const log = pino({ level: process.env.TEST_LOG ?? 'silent' });
 
 interface Lab {
@@ -40,55 +34,38 @@ interface Lab {
   frr: Frr;
 }
 
-function blocks(count: number, count6: number): { v4: string[]; v6: string[] } {
-  const v4 = Array.from({ length: count }, (_, i) => {
-    const a = ((10 << 24) | (81 << 16)) + i * 64;
-    return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/26`;
-  });
-  return { v4, v6: Array.from({ length: count6 }, (_, i) => `fd00:81::${(i * 64).toString(16)}/122`) };
-}
+/** `count` /26 blocks from 10.81.0.0 and `count6` /122 blocks from fd00:81::. */
+const blocks = (count: number, count6: number) => blocksFrom(81, count, count6);
 
 async function setup(o: { weAre: 'active' | 'passive' | 'both'; blocks?: { v4: string[]; v6: string[] }; networks?: string[]; password?: string }): Promise<Lab> {
   const ourPort = await freePort(US);
   const frrPort = await freePort(THEM);
-  const b = o.blocks ?? { v4: ['10.81.0.0/26'], v6: ['fd00:81::/122'] };
   const tor = { type: 'global' as const, asNumber: FRR_AS, calicoNode: false, port: frrPort, passive: o.weAre === 'passive', password: o.password ?? null };
-  const speaker = new Speaker(
-    nodeModel({
-      nodeName: 'us', routerId: US, asNumber: OUR_AS, bindMode: 'NodeIP',
-      ipv4: family({ address: US, pools: [pool('10.81.0.0/14')], blocks: b.v4.map((x) => block(x)), peers: [peer({ ...tor, name: PEER4, address: THEM, sourceAddress: US })] }),
-      ipv6: family({ address: V6, pools: [pool('fd00:81::/48')], blocks: b.v6.map((x) => block(x)), peers: [peer({ ...tor, name: PEER6, address: V6, sourceAddress: V6 })] }),
-    }),
-    // NodeIP bind mode: one listener on US and one on ::1, on the same port.
-    { role: 'node', listenPort: ourPort, log, batchMs: 5, session: { connectRetryTime: 1, holdTime: HOLD } },
-  );
   const nbr = { holdTime: HOLD, peerAs: OUR_AS, remotePort: ourPort, passive: o.weAre === 'active', ...(o.password !== undefined ? { password: o.password } : {}) };
   const frr = await Frr.start(c, {
     as: FRR_AS, routerId: THEM, address: THEM, port: frrPort, moreAddresses: [V6],
     neighbors: [{ ...nbr, address: US }, { ...nbr, address: V6, localAddress: V6, inboundNextHop: OUR_NH6 }],
     networks: o.networks ?? [],
   });
-  await speaker.start();
-  c.add(() => speaker.stop());
+  const speaker = await startInteropSpeaker(c, {
+    us: US, asNumber: OUR_AS, octet: 81, blocks: o.blocks ?? { v4: ['10.81.0.0/26'], v6: ['fd00:81::/122'] },
+    peer4: { ...tor, name: PEER4, address: THEM }, peer6: { ...tor, name: PEER6, address: V6 },
+    listenPort: ourPort, holdTime: HOLD, log,
+  });
   const lab = { speaker, frr };
   await established(lab);
   return lab;
 }
 
-const ourState = (s: Speaker, name: string): string => s.status().peers.find((p) => p.name === name)?.state ?? 'missing';
-
 async function established({ speaker, frr }: Lab): Promise<void> {
-  await waitFor(
-    'IPv4 and IPv6 sessions Established on both sides',
-    () => ourState(speaker, PEER4) === 'Established' && ourState(speaker, PEER6) === 'Established' && frr.state(US) === 'established' && frr.state(V6) === 'established',
-    30_000,
-    200,
-  ).catch((e: Error) => {
-    throw new Error(`${e.message}; ours ${JSON.stringify(speaker.status().peers.map((p) => [p.name, p.state, p.info]))}; FRR ${frr.state(US)} / ${frr.state(V6)}\n${frr.logs().slice(-2000)}`);
-  });
+  await bothEstablished(
+    speaker,
+    [PEER4, PEER6],
+    () => frr.state(US) === 'established' && frr.state(V6) === 'established',
+    () => `FRR ${frr.state(US)} / ${frr.state(V6)}\n${frr.logs().slice(-2000)}`,
+  );
 }
 
-const from = (s: Speaker, peerName: string, prefix?: string) => s.routes(prefix).routes.filter((r) => r.from === peerName);
 const stat = (frr: Frr, nbr: string, key: string): number => ((frr.neighborJson(nbr)?.messageStats as Record<string, number> | undefined)?.[key] ?? -1);
 
 describe('our speaker with FRR bgpd', { skip: frrAvailable() ?? false, timeout: 120_000 }, () => {
@@ -103,10 +80,8 @@ describe('our speaker with FRR bgpd', { skip: frrAvailable() ?? false, timeout: 
 
   test('ends with one session per family when both sides connect at once', async () => {
     const lab = await setup({ weAre: 'both' });
-    const since = lab.speaker.status().peers.map((p) => p.since);
-    await new Promise((r) => setTimeout(r, 2000));
-    await established(lab);
-    assert.deepEqual(lab.speaker.status().peers.map((p) => p.since), since, 'no session flapped');
+    const since = await sinceAcross(lab.speaker, () => established(lab));
+    assert.deepEqual(since.after, since.before, 'no session flapped');
   });
 
   // md5.test.ts covers MD5 on a bare Neighbor; this is the speaker's own
