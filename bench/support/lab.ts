@@ -5,7 +5,7 @@
  * never by name. Every wait here is bounded.
  */
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,38 @@ export async function stop(p: ChildProcess, graceMs = 3000): Promise<void> {
     await within(2000);
   }
   procs.delete(p);
+}
+
+/** The last `lines` lines of a daemon's log file, for error messages. */
+export function logTail(file: string, lines = 5): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/**
+ * Waits (bounded) until `ready()` holds, polling every `intervalMs`; fails at
+ * once if the process exits. Stops the process on failure. Errors name
+ * `what` and end with the tail of `logFile`.
+ */
+export async function waitReady(proc: ChildProcess, what: string, logFile: string, ready: () => Promise<boolean> | boolean, timeoutMs: number, intervalMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    if (!alive(proc)) throw new Error(`${what}: exited (${proc.exitCode ?? proc.signalCode}); log: ${logTail(logFile)}`);
+    try {
+      if (await ready()) return;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (Date.now() >= deadline) {
+      await stop(proc);
+      throw new Error(`${what}: not ready after ${timeoutMs} ms (${last}); log: ${logTail(logFile)}`);
+    }
+    await sleep(intervalMs);
+  }
 }
 
 /** Stops every tracked process and removes every temp dir. */

@@ -11,10 +11,14 @@
  * `count()` asks the daemon's own CLI how many prefixes of the family its
  * RIB holds from the sender.
  */
-import { existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { alive, freePort, run, runAll, sleep, start, stop, tempDir } from './lab.js';
+import { birdConfig } from '../../test/support/daemons/bird.js';
+import { frrConfig } from '../../test/support/daemons/frr.js';
+import { gobgpConfig } from '../../test/support/daemons/gobgp.js';
+import { onPath } from '../../test/support/process.js';
+import { freePort, logTail, run, runAll, start, stop, tempDir, waitReady } from './lab.js';
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -49,75 +53,34 @@ function addresses(family: Family, index: number): { daemon: string; sender: str
   return family === 'ipv4' ? { daemon: `127.0.0.${10 * index + 1}`, sender: `127.0.0.${10 * index + 2}` } : { daemon: '::1', sender: '::1' };
 }
 
-function tail(file: string, lines = 5): string {
-  try {
-    return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-abstract class BasePeer implements Peer {
-  abstract readonly name: string;
+/** A started daemon; `count` asks its CLI. */
+class RunningPeer implements Peer {
   constructor(
+    readonly name: string,
     readonly host: string,
     readonly port: number,
     readonly senderAddress: string,
-    protected readonly proc: ChildProcess,
-    protected readonly logFile: string,
+    private readonly proc: ChildProcess,
+    private readonly logFile: string,
+    readonly count: () => Promise<number>,
   ) {}
-  abstract count(): Promise<number>;
   logTail(): string {
-    return tail(this.logFile);
+    return logTail(this.logFile);
   }
   async stop(): Promise<void> {
     await stop(this.proc);
   }
 }
 
-/** Waits (bounded) until `ready()` holds; fails at once if the process exits. Stops it on failure. */
-async function ensureAlive(proc: ChildProcess, what: string, logFile: string, ready: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    if (!alive(proc)) throw new Error(`${what}: exited (${proc.exitCode ?? proc.signalCode}); log: ${tail(logFile)}`);
-    try {
-      if (await ready()) return;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (Date.now() >= deadline) {
-      await stop(proc);
-      throw new Error(`${what}: not ready after ${timeoutMs} ms (${last}); log: ${tail(logFile)}`);
-    }
-    await sleep(100);
-  }
-}
+/** Waits (20 s) until `ready()` holds; fails at once if the process exits. Stops it on failure. */
+const ensureAlive = (proc: ChildProcess, what: string, logFile: string, ready: () => Promise<boolean> | boolean): Promise<void> => waitReady(proc, what, logFile, ready, 20_000, 100);
+
+/** The one passive iBGP neighbor every daemon has: the sender, hold time 180 s. */
+const feed = (sender: string) => ({ name: 'feed', address: sender, peerAs: PEER_AS, passive: true, holdTime: 180 });
 
 // ---------------------------------------------------------------------------
 // BIRD 1.6: bird for IPv4, bird6 for IPv6 (one daemon per family in 1.x)
 // ---------------------------------------------------------------------------
-
-class BirdPeer extends BasePeer {
-  constructor(
-    readonly name: string,
-    host: string,
-    port: number,
-    sender: string,
-    proc: ChildProcess,
-    logFile: string,
-    private readonly birdc: string,
-    private readonly sock: string,
-  ) {
-    super(host, port, sender, proc, logFile);
-  }
-  async count(): Promise<number> {
-    const out = await run(this.birdc, ['-s', this.sock, 'show protocols all feed'], 10_000);
-    // "  Routes:         500000 imported, 0 exported, 500000 preferred"
-    const m = /Routes:\s+(\d+) imported/.exec(out);
-    return m ? Number(m[1]) : 0;
-  }
-}
 
 export const bird: PeerKind = {
   id: 'bird',
@@ -134,28 +97,18 @@ export const bird: PeerKind = {
     const conf = join(dir, 'bird.conf');
     const sock = join(dir, 'bird.ctl');
     const log = join(dir, 'bird.log');
-    writeFileSync(
-      conf,
-      `router id 10.255.0.1;
-listen bgp address ${daemon} port ${port};
-log "${log}" { warning, error, fatal, bug };
-protocol device { scan time 600; }
-protocol bgp feed {
-  local ${daemon} as ${PEER_AS};
-  neighbor ${sender} as ${PEER_AS};
-  passive on;
-  multihop;
-  hold time 180;
-  import all;
-  export none;
-}
-`,
-    );
+    writeFileSync(conf, birdConfig({ as: PEER_AS, routerId: '10.255.0.1', address: daemon, port, neighbors: [feed(sender)], logFile: log, scanTime: 600 }));
     const bin = family === 'ipv4' ? '/usr/sbin/bird' : '/usr/sbin/bird6';
     const proc = start(bin, ['-f', '-c', conf, '-s', sock, '-P', join(dir, 'bird.pid')], log);
     const birdc = family === 'ipv4' ? '/usr/sbin/birdc' : '/usr/sbin/birdc6';
     await ensureAlive(proc, `${bin} control socket`, log, async () => /feed/.test(await run(birdc, ['-s', sock, 'show protocols'], 3000)));
-    return new BirdPeer(`BIRD ${family === 'ipv4' ? 'bird' : 'bird6'}`, daemon, port, sender, proc, log, birdc, sock);
+    const count = async (): Promise<number> => {
+      const out = await run(birdc, ['-s', sock, 'show protocols all feed'], 10_000);
+      // "  Routes:         500000 imported, 0 exported, 500000 preferred"
+      const m = /Routes:\s+(\d+) imported/.exec(out);
+      return m ? Number(m[1]) : 0;
+    };
+    return new RunningPeer(`BIRD ${family === 'ipv4' ? 'bird' : 'bird6'}`, daemon, port, sender, proc, log, count);
   },
 };
 
@@ -163,30 +116,9 @@ protocol bgp feed {
 // GoBGP
 // ---------------------------------------------------------------------------
 
-class GobgpPeer extends BasePeer {
-  readonly name = 'GoBGP';
-  constructor(
-    host: string,
-    port: number,
-    sender: string,
-    proc: ChildProcess,
-    logFile: string,
-    private readonly apiPort: number,
-    private readonly family: Family,
-  ) {
-    super(host, port, sender, proc, logFile);
-  }
-  async count(): Promise<number> {
-    const out = await run('gobgp', ['-u', '127.0.0.1', '-p', String(this.apiPort), 'global', 'rib', 'summary', '-a', this.family], 10_000);
-    // "Table ipv4-unicast\nDestination: 500000, Path: 500000"
-    const m = /Path:\s*(\d+)/.exec(out);
-    return m ? Number(m[1]) : 0;
-  }
-}
-
 export const gobgp: PeerKind = {
   id: 'gobgp',
-  missing: () => (runAllSyncExists('gobgpd') && runAllSyncExists('gobgp') ? undefined : 'gobgpd/gobgp not on PATH'),
+  missing: () => (onPath('gobgpd') && onPath('gobgp') ? undefined : 'gobgpd/gobgp not on PATH'),
   async version() {
     const out = await runAll('gobgpd', ['--version']);
     return /version\s+(\S+)/i.exec(out)?.[1] ?? out.trim().split('\n')[0] ?? '?';
@@ -198,39 +130,18 @@ export const gobgp: PeerKind = {
     const apiPort = await freePort('127.0.0.1');
     const conf = join(dir, 'gobgpd.toml');
     const log = join(dir, 'gobgpd.log');
-    writeFileSync(
-      conf,
-      `[global.config]
-  as = ${PEER_AS}
-  router-id = "10.255.0.2"
-  port = ${port}
-  local-address-list = ["${daemon}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "${sender}"
-    peer-as = ${PEER_AS}
-  [neighbors.transport.config]
-    passive-mode = true
-    local-address = "${daemon}"
-  [neighbors.timers.config]
-    hold-time = 180
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-`,
-    );
+    writeFileSync(conf, gobgpConfig({ as: PEER_AS, routerId: '10.255.0.2', address: daemon, port, neighbors: [feed(sender)] }));
     const proc = start('gobgpd', ['-f', conf, '-t', 'toml', '--api-hosts', `127.0.0.1:${apiPort}`, '--pprof-disable', '-l', 'warn', '-p'], log);
     await ensureAlive(proc, 'gobgpd API', log, async () => /neighbor|Peer/i.test(await runAll('gobgp', ['-u', '127.0.0.1', '-p', String(apiPort), 'neighbor'], 3000)));
-    return new GobgpPeer(daemon, port, sender, proc, log, apiPort, family);
+    const count = async (): Promise<number> => {
+      const out = await run('gobgp', ['-u', '127.0.0.1', '-p', String(apiPort), 'global', 'rib', 'summary', '-a', family], 10_000);
+      // "Table ipv4-unicast\nDestination: 500000, Path: 500000"
+      const m = /Path:\s*(\d+)/.exec(out);
+      return m ? Number(m[1]) : 0;
+    };
+    return new RunningPeer('GoBGP', daemon, port, sender, proc, log, count);
   },
 };
-
-function runAllSyncExists(cmd: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, cmd)));
-}
 
 // ---------------------------------------------------------------------------
 // FRR bgpd, standalone: no zebra (-Z), no kernel (-n), no TCP vty (-P 0)
@@ -238,29 +149,9 @@ function runAllSyncExists(cmd: string): boolean {
 
 const FRR_BGPD = '/usr/lib/frr/bgpd';
 
-class FrrPeer extends BasePeer {
-  readonly name = 'FRR bgpd';
-  constructor(
-    host: string,
-    port: number,
-    sender: string,
-    proc: ChildProcess,
-    logFile: string,
-    private readonly vtyDir: string,
-    private readonly family: Family,
-  ) {
-    super(host, port, sender, proc, logFile);
-  }
-  async count(): Promise<number> {
-    const out = await run('vtysh', ['--vty_socket', this.vtyDir, '-d', 'bgpd', '-c', `show bgp ${this.family} unicast summary json`], 10_000);
-    const j = JSON.parse(out) as { peers?: Record<string, { pfxRcd?: number }> };
-    return j.peers?.[this.senderAddress]?.pfxRcd ?? 0;
-  }
-}
-
 export const frr: PeerKind = {
   id: 'frr',
-  missing: () => (existsSync(FRR_BGPD) && runAllSyncExists('vtysh') ? undefined : `${FRR_BGPD} or vtysh not installed`),
+  missing: () => (existsSync(FRR_BGPD) && onPath('vtysh') ? undefined : `${FRR_BGPD} or vtysh not installed`),
   async version() {
     const out = await runAll(FRR_BGPD, ['--version']);
     return /version (\S+)/.exec(out)?.[1] ?? '?';
@@ -274,23 +165,7 @@ export const frr: PeerKind = {
     const port = await freePort(daemon);
     const conf = join(dir, 'bgpd.conf');
     const log = join(dir, 'bgpd.log');
-    const afi = family === 'ipv4' ? 'ipv4' : 'ipv6';
-    writeFileSync(
-      conf,
-      `hostname bench-bgpd
-router bgp ${PEER_AS}
- bgp router-id 10.255.0.3
- no bgp default ipv4-unicast
- no bgp ebgp-requires-policy
- no bgp network import-check
- neighbor ${sender} remote-as ${PEER_AS}
- neighbor ${sender} passive
- neighbor ${sender} timers 60 180
- address-family ${afi} unicast
-  neighbor ${sender} activate
- exit-address-family
-`,
-    );
+    writeFileSync(conf, frrConfig({ as: PEER_AS, routerId: '10.255.0.3', address: daemon, neighbors: [feed(sender)] }));
     const proc = start(
       FRR_BGPD,
       ['-f', conf, '-i', join(dir, 'bgpd.pid'), '--vty_socket', dir, '-Z', '-n', '-P', '0', '-p', String(port), '-l', daemon, '-S', '--log', `file:${log}`],
@@ -299,7 +174,12 @@ router bgp ${PEER_AS}
     await ensureAlive(proc, 'FRR bgpd vty', join(dir, 'bgpd.out'), async () =>
       /Established|Active|Idle|Connect/.test(await run('vtysh', ['--vty_socket', dir, '-d', 'bgpd', '-c', 'show bgp summary'], 3000)) || existsSync(join(dir, 'bgpd.vty')),
     );
-    return new FrrPeer(daemon, port, sender, proc, log, dir, family);
+    const count = async (): Promise<number> => {
+      const out = await run('vtysh', ['--vty_socket', dir, '-d', 'bgpd', '-c', `show bgp ${family} unicast summary json`], 10_000);
+      const j = JSON.parse(out) as { peers?: Record<string, { pfxRcd?: number }> };
+      return j.peers?.[sender]?.pfxRcd ?? 0;
+    };
+    return new RunningPeer('FRR bgpd', daemon, port, sender, proc, log, count);
   },
 };
 

@@ -21,7 +21,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { ask } from '../../src/control/client.js';
-import { alive, freePort, run, runAll, sleep, start, stop, tempDir } from './lab.js';
+import { gobgpConfig } from '../../test/support/daemons/gobgp.js';
+import { onPath } from '../../test/support/process.js';
+import { freePort, logTail, run, runAll, start, stop, tempDir, waitReady } from './lab.js';
 import { swarmAddress } from './session-swarm.js';
 
 /** The AS of the daemon and of every swarm peer (iBGP, as in a Calico mesh). */
@@ -48,44 +50,13 @@ export interface DaemonKind {
   start(count: number): Promise<Daemon>;
 }
 
-function tail(file: string, lines = 5): string {
-  try {
-    return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, cmd)));
-}
-
 /** Spawns `cmd args` with a raised fd limit; the shell execs, so the pid is the daemon's. */
 function startWithFds(cmd: string, args: string[], log: string, env?: NodeJS.ProcessEnv): ChildProcess {
   return start('/bin/sh', ['-c', 'ulimit -n 65536 2>/dev/null; exec "$0" "$@"', cmd, ...args], log, env !== undefined ? { env } : {});
 }
 
-/**
- * Waits (bounded) until `ready()` holds; fails at once if the process exits.
- * Stops the process on failure.
- */
-async function ensureReady(proc: ChildProcess, what: string, log: string, ready: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    if (!alive(proc)) throw new Error(`${what}: exited (${proc.exitCode ?? proc.signalCode}); log: ${tail(log)}`);
-    try {
-      if (await ready()) return;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (Date.now() >= deadline) {
-      await stop(proc);
-      throw new Error(`${what}: not ready after ${timeoutMs} ms (${last}); log: ${tail(log)}`);
-    }
-    await sleep(200);
-  }
-}
+/** Waits (30 s) until `ready()` holds; fails at once if the process exits. Stops the process on failure. */
+const ensureReady = (proc: ChildProcess, what: string, log: string, ready: () => Promise<boolean>): Promise<void> => waitReady(proc, what, log, ready, 30_000, 200);
 
 class Running implements Daemon {
   constructor(
@@ -100,7 +71,7 @@ class Running implements Daemon {
     return this.proc.pid ?? 0;
   }
   logTail(): string {
-    return tail(this.log);
+    return logTail(this.log);
   }
   async stop(): Promise<void> {
     await stop(this.proc);
@@ -232,31 +203,8 @@ export const gobgp: DaemonKind = {
     const apiPort = await freePort('127.0.0.1');
     const conf = join(dir, 'gobgpd.toml');
     const log = join(dir, 'gobgpd.log');
-    const parts = [
-      `[global.config]
-  as = ${SWARM_AS}
-  router-id = "10.255.60.3"
-  port = ${port}
-  local-address-list = ["${GOBGP_ADDR}"]
-`,
-    ];
-    for (let i = 0; i < count; i++) {
-      parts.push(`[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "${swarmAddress(i)}"
-    peer-as = ${SWARM_AS}
-  [neighbors.transport.config]
-    passive-mode = true
-    local-address = "${GOBGP_ADDR}"
-  [neighbors.timers.config]
-    hold-time = ${HOLD_TIME}
-    keepalive-interval = ${HOLD_TIME / 3}
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-`);
-    }
-    writeFileSync(conf, parts.join(''));
+    const neighbors = Array.from({ length: count }, (_, i) => ({ address: swarmAddress(i), peerAs: SWARM_AS, passive: true, holdTime: HOLD_TIME, families: ['ipv4-unicast' as const] }));
+    writeFileSync(conf, gobgpConfig({ as: SWARM_AS, routerId: '10.255.60.3', address: GOBGP_ADDR, port, neighbors }));
     const proc = startWithFds('gobgpd', ['-f', conf, '-t', 'toml', '--api-hosts', `127.0.0.1:${apiPort}`, '--pprof-disable', '-l', 'warn', '-p'], log);
     const show = () => run('gobgp', ['-u', '127.0.0.1', '-p', String(apiPort), 'neighbor'], 10_000);
     // "Peer        AS  Up/Down State       |#Received  Accepted"

@@ -32,6 +32,7 @@ import {
   type Capability,
   type PathAttributes,
 } from '../../src/bgp/packet/index.js';
+import { chunkMessages } from '../../bench/support/bgp-sender.js';
 
 /** The AS of the reflector, the testers and the monitor (iBGP). */
 export const BENCH_AS = 65000;
@@ -251,24 +252,6 @@ export class Session {
 // The testers
 // ---------------------------------------------------------------------------
 
-/** Concatenates messages into ~256 KiB chunks so a write is not a syscall per UPDATE. */
-function chunk(msgs: readonly Buffer[], size = 256 * 1024): Buffer[] {
-  const out: Buffer[] = [];
-  let batch: Buffer[] = [];
-  let len = 0;
-  for (const m of msgs) {
-    batch.push(m);
-    len += m.length;
-    if (len >= size) {
-      out.push(Buffer.concat(batch, len));
-      batch = [];
-      len = 0;
-    }
-  }
-  if (len > 0) out.push(Buffer.concat(batch, len));
-  return out;
-}
-
 /**
  * Tester i's stream: prefixes [i*m, (i+1)*m) of the /24s from 16.0.0.0,
  * packed into as few UPDATEs as fit, next hop `testerNextHop(i)`, then
@@ -281,7 +264,7 @@ export function testerStream(i: number, m: number): Buffer[] {
   const attrs: PathAttributes = { origin: 0, asPath: [], nextHop: testerNextHop(i), localPref: 100 };
   const msgs = packUpdates(nlri, attrs, DEFAULT_CONTEXT);
   msgs.push(encodeMessage(endOfRib(Afi.IPV4), DEFAULT_CONTEXT));
-  return chunk(msgs);
+  return chunkMessages(msgs);
 }
 
 export interface Testers {

@@ -12,11 +12,12 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { gobgpConfig } from '../support/daemons/gobgp.js';
+import { onPath } from '../support/process.js';
 import { CLI, type Lab, type LabProcess, type PeerStatus, type RouteEntry, clusterLab, control, netnsAvailable, until } from './lab.js';
 
 const BIRD = '/usr/sbin/bird';
-const which = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-const skip = !netnsAvailable() || !existsSync(BIRD) || !which('gobgpd') || !which('gobgp') ? 'needs root, ip netns, BIRD 1.6 and GoBGP' : false;
+const skip = !netnsAvailable() || !existsSync(BIRD) || !onPath('gobgpd') || !onPath('gobgp') ? 'needs root, ip netns, BIRD 1.6 and GoBGP' : false;
 
 const AS = 64512;
 const CLUSTER_ID = '224.0.0.1';
@@ -119,29 +120,7 @@ test('our reflector serves a BIRD 1.6 client and a GoBGP client: each learns the
   await until('BIRD up', 10_000, () => birdc('show', 'status').includes('Daemon is up'), explain);
 
   const gobgpCfg = join(lab!.dir, 'gobgpd.toml');
-  writeFileSync(
-    gobgpCfg,
-    [
-      '[global.config]',
-      `  as = ${AS}`,
-      `  router-id = "${GOBGP_ADDR}"`,
-      `  local-address-list = ["${GOBGP_ADDR}"]`,
-      '[[neighbors]]',
-      '  [neighbors.config]',
-      `    neighbor-address = "${RR}"`,
-      `    peer-as = ${AS}`,
-      '  [neighbors.transport.config]',
-      `    local-address = "${GOBGP_ADDR}"`,
-      '  [neighbors.timers.config]',
-      '    connect-retry = 1',
-      '    hold-time = 9',
-      '    keepalive-interval = 3',
-      '  [[neighbors.afi-safis]]',
-      '    [neighbors.afi-safis.config]',
-      '      afi-safi-name = "ipv4-unicast"',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(gobgpCfg, gobgpConfig({ as: AS, routerId: GOBGP_ADDR, address: GOBGP_ADDR, neighbors: [{ address: RR, peerAs: AS, holdTime: 9, families: ['ipv4-unicast'] }] }));
   procs.set('gobgpd', lab!.spawn('gobgp', 'gobgpd', ['-f', gobgpCfg, '-t', 'toml', '--api-hosts', API, '--pprof-disable', '-l', 'info']));
   await until('GoBGP API', 20_000, () => gobgp('global').includes(GOBGP_ADDR), explain);
   gobgp('global', 'rib', 'add', GOBGP_ROUTE, 'nexthop', GOBGP_ADDR, '-a', 'ipv4');

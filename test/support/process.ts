@@ -3,7 +3,7 @@
  * is killed and every temp dir removed when the test ends, pass or fail.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -91,4 +91,9 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** True when `cmd` is an executable name found on $PATH (what `command -v` answers, without a shell). */
+export function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, cmd)));
 }

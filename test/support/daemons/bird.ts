@@ -18,8 +18,8 @@ export interface BirdNeighbor {
   name: string;
   address: string;
   peerAs: number;
-  /** Our side's listening port (BIRD connects there). */
-  remotePort: number;
+  /** Our side's listening port (BIRD connects there); default 179. */
+  remotePort?: number;
   passive?: boolean;
   holdTime?: number;
   /** TCP-MD5 key. */
@@ -54,6 +54,10 @@ export interface BirdOptions {
   port: number;
   neighbors: BirdNeighbor[];
   statics?: BirdStatic[];
+  /** A log file for warnings and worse; default: everything to stderr. */
+  logFile?: string;
+  /** `protocol device` scan time in seconds (default 10). */
+  scanTime?: number;
 }
 
 /** The BIRD binary and its birdc for a flavor, or null when not installed. */
@@ -64,11 +68,12 @@ export function birdBinaries(flavor: BirdFlavor): { bird: string; birdc: string 
   return b === null ? null : { bird: b, birdc: join(dirname(b), 'birdc') };
 }
 
-function config(o: BirdOptions): string {
+/** BIRD's config: statics, then one `protocol bgp` per neighbor with short retry timers. */
+export function birdConfig(o: BirdOptions): string {
   const v2 = o.flavor === 'bird2';
-  const lines = ['log stderr all;', `router id ${o.routerId};`];
+  const lines = [o.logFile !== undefined ? `log "${o.logFile}" { warning, error, fatal, bug };` : 'log stderr all;', `router id ${o.routerId};`];
   if (!v2) lines.push(`listen bgp address ${o.address} port ${o.port};`);
-  lines.push('protocol device { scan time 10; }');
+  lines.push(`protocol device { scan time ${o.scanTime ?? 10}; }`);
   for (const s of o.statics ?? []) {
     const filter = s.community !== undefined ? `filter { bgp_community.add((${s.community[0]},${s.community[1]})); accept; }` : 'all';
     const v6 = s.routes[0]?.includes(':') === true;
@@ -84,7 +89,7 @@ function config(o: BirdOptions): string {
       `protocol bgp ${n.name} {`,
       v2 ? `  local ${local} port ${n.localPort ?? o.port} as ${o.as}; strict bind on;` : `  local ${local} as ${o.as};`,
       `  source address ${local};`,
-      `  neighbor ${n.address} port ${n.remotePort} as ${n.peerAs};`,
+      `  neighbor ${n.address}${n.remotePort !== undefined ? ` port ${n.remotePort}` : ''} as ${n.peerAs};`,
       // Loopback peers are not on a directly connected LAN as BIRD sees it.
       ...(n.peerAs !== o.as ? ['  multihop 1;'] : []),
       `  hold time ${hold}; keepalive time ${Math.max(1, Math.floor(hold / 3))};`,
@@ -123,7 +128,7 @@ export class Bird {
     const dir = tempDir(c, 'cbgpd-bird-');
     const conf = join(dir, 'bird.conf');
     const socket = join(dir, 'bird.ctl');
-    writeFileSync(conf, config(o));
+    writeFileSync(conf, birdConfig(o));
     const b = new Bird(c, conf, socket, bins, startProcess(c, bins.bird, ['-f', '-c', conf, '-s', socket]));
     await b.up();
     return b;
@@ -156,7 +161,7 @@ export class Bird {
     await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await exited;
-    if (next !== undefined) writeFileSync(this.conf, config(next));
+    if (next !== undefined) writeFileSync(this.conf, birdConfig(next));
     this.earlier += this.output();
     const p = startProcess(this.c, this.bins.bird, ['-f', '-R', '-c', this.conf, '-s', this.socket]);
     this.child = p.child;

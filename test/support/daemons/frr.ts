@@ -23,8 +23,8 @@ export function frrAvailable(): string | null {
 export interface FrrNeighbor {
   address: string;
   peerAs: number;
-  /** Our side's listening port (bgpd connects there). */
-  remotePort: number;
+  /** Our side's listening port (bgpd connects there); default 179. */
+  remotePort?: number;
   passive?: boolean;
   holdTime?: number;
   /** TCP-MD5 key (`neighbor X password`). */
@@ -56,6 +56,58 @@ export interface FrrOptions {
 
 const routeMapName = (n: FrrNeighbor): string => `NH-IN-${n.address.replace(/[.:]/g, '_')}`;
 
+/** bgpd's config: each neighbor in the family of its address, short connect retry, loopback next hops allowed. */
+export function frrConfig(o: Omit<FrrOptions, 'port' | 'moreAddresses'>): string {
+  const lines = [
+    'frr defaults traditional',
+    'hostname calico-bgpd-test',
+    `router bgp ${o.as}`,
+    ` bgp router-id ${o.routerId}`,
+    ' no bgp ebgp-requires-policy',
+    ' no bgp default ipv4-unicast',
+    ' no bgp network import-check',
+    // Every test address is on loopback, which FRR calls martian as a next hop.
+    ' bgp allow-martian-nexthop',
+    ' bgp log-neighbor-changes',
+  ];
+  for (const n of o.neighbors) {
+    const hold = n.holdTime ?? 9;
+    const a = n.address;
+    lines.push(
+      ` neighbor ${a} remote-as ${n.peerAs}`,
+      ...(n.remotePort !== undefined ? [` neighbor ${a} port ${n.remotePort}`] : []),
+      ` neighbor ${a} update-source ${n.localAddress ?? o.address}`,
+      // Without zebra bgpd knows no interfaces, so no peer looks connected.
+      ` neighbor ${a} disable-connected-check`,
+      ` neighbor ${a} timers ${Math.max(1, Math.floor(hold / 3))} ${hold}`,
+      ` neighbor ${a} timers connect 1`,
+      ...(n.passive === true ? [` neighbor ${a} passive`] : []),
+      ...(n.password !== undefined ? [` neighbor ${a} password ${n.password}`] : []),
+      ...(n.ttlSecurityHops !== undefined ? [` neighbor ${a} ttl-security hops ${n.ttlSecurityHops}`] : []),
+    );
+  }
+  // Each neighbor carries the family of its address, as Calico's peers do.
+  for (const [af, v6] of [['ipv4', false], ['ipv6', true]] as const) {
+    const nbrs = o.neighbors.filter((n) => n.address.includes(':') === v6);
+    const nets = (o.networks ?? []).filter((x) => x.includes(':') === v6);
+    if (nbrs.length === 0 && nets.length === 0) continue;
+    lines.push(` address-family ${af} unicast`);
+    for (const x of nets) lines.push(`  network ${x}`);
+    for (const n of nbrs) {
+      lines.push(`  neighbor ${n.address} activate`);
+      if (n.inboundNextHop !== undefined) lines.push(`  neighbor ${n.address} route-map ${routeMapName(n)} in`);
+    }
+    lines.push(' exit-address-family');
+  }
+  lines.push('!');
+  for (const n of o.neighbors) {
+    if (n.inboundNextHop === undefined) continue;
+    const set = n.inboundNextHop.includes(':') ? `set ipv6 next-hop global ${n.inboundNextHop}` : `set ip next-hop ${n.inboundNextHop}`;
+    lines.push(`route-map ${routeMapName(n)} permit 10`, ` ${set}`, '!');
+  }
+  return lines.join('\n') + '\n';
+}
+
 export class Frr {
   private constructor(
     readonly vtyDir: string,
@@ -65,54 +117,7 @@ export class Frr {
   static async start(c: Cleanup, o: FrrOptions): Promise<Frr> {
     const dir = tempDir(c, 'cbgpd-frr-');
     const conf = join(dir, 'bgpd.conf');
-    const lines = [
-      'frr defaults traditional',
-      'hostname calico-bgpd-test',
-      `router bgp ${o.as}`,
-      ` bgp router-id ${o.routerId}`,
-      ' no bgp ebgp-requires-policy',
-      ' no bgp default ipv4-unicast',
-      ' no bgp network import-check',
-      // Every test address is on loopback, which FRR calls martian as a next hop.
-      ' bgp allow-martian-nexthop',
-      ' bgp log-neighbor-changes',
-    ];
-    for (const n of o.neighbors) {
-      const hold = n.holdTime ?? 9;
-      const a = n.address;
-      lines.push(
-        ` neighbor ${a} remote-as ${n.peerAs}`,
-        ` neighbor ${a} port ${n.remotePort}`,
-        ` neighbor ${a} update-source ${n.localAddress ?? o.address}`,
-        // Without zebra bgpd knows no interfaces, so no peer looks connected.
-        ` neighbor ${a} disable-connected-check`,
-        ` neighbor ${a} timers ${Math.max(1, Math.floor(hold / 3))} ${hold}`,
-        ` neighbor ${a} timers connect 1`,
-        ...(n.passive === true ? [` neighbor ${a} passive`] : []),
-        ...(n.password !== undefined ? [` neighbor ${a} password ${n.password}`] : []),
-        ...(n.ttlSecurityHops !== undefined ? [` neighbor ${a} ttl-security hops ${n.ttlSecurityHops}`] : []),
-      );
-    }
-    // Each neighbor carries the family of its address, as Calico's peers do.
-    for (const [af, v6] of [['ipv4', false], ['ipv6', true]] as const) {
-      const nbrs = o.neighbors.filter((n) => n.address.includes(':') === v6);
-      const nets = (o.networks ?? []).filter((x) => x.includes(':') === v6);
-      if (nbrs.length === 0 && nets.length === 0) continue;
-      lines.push(` address-family ${af} unicast`);
-      for (const x of nets) lines.push(`  network ${x}`);
-      for (const n of nbrs) {
-        lines.push(`  neighbor ${n.address} activate`);
-        if (n.inboundNextHop !== undefined) lines.push(`  neighbor ${n.address} route-map ${routeMapName(n)} in`);
-      }
-      lines.push(' exit-address-family');
-    }
-    lines.push('!');
-    for (const n of o.neighbors) {
-      if (n.inboundNextHop === undefined) continue;
-      const set = n.inboundNextHop.includes(':') ? `set ipv6 next-hop global ${n.inboundNextHop}` : `set ip next-hop ${n.inboundNextHop}`;
-      lines.push(`route-map ${routeMapName(n)} permit 10`, ` ${set}`, '!');
-    }
-    writeFileSync(conf, lines.join('\n') + '\n');
+    writeFileSync(conf, frrConfig(o));
     const p = startProcess(c, FRR_BGPD, [
       '-f', conf,
       '-i', join(dir, 'bgpd.pid'),

@@ -6,8 +6,8 @@ import { type Cleanup, freePort, run, startProcess, tempDir, waitFor } from '../
 export interface GobgpNeighbor {
   address: string;
   peerAs: number;
-  /** Our side's listening port (GoBGP connects there). */
-  remotePort: number;
+  /** Our side's listening port (GoBGP connects there); default 179. */
+  remotePort?: number;
   passive?: boolean;
   holdTime?: number;
   families?: ('ipv4-unicast' | 'ipv6-unicast')[];
@@ -19,9 +19,50 @@ export interface GobgpNeighbor {
 export interface GobgpOptions {
   as: number;
   routerId: string;
+  /** Address GoBGP listens on and connects from. */
   address: string;
-  port: number;
+  /** Listening port; default 179. */
+  port?: number;
   neighbors: GobgpNeighbor[];
+}
+
+/** gobgpd's TOML config: one `[[neighbors]]` block per neighbor, connect retry 1 s, keepalive a third of the hold time. */
+export function gobgpConfig(o: GobgpOptions): string {
+  const lines = [
+    '[global.config]',
+    `  as = ${o.as}`,
+    `  router-id = "${o.routerId}"`,
+    ...(o.port !== undefined ? [`  port = ${o.port}`] : []),
+    `  local-address-list = ["${o.address}"]`,
+  ];
+  for (const n of o.neighbors) {
+    lines.push(
+      '[[neighbors]]',
+      '  [neighbors.config]',
+      `    neighbor-address = "${n.address}"`,
+      `    peer-as = ${n.peerAs}`,
+      ...(n.password !== undefined ? [`    auth-password = "${n.password}"`] : []),
+      '  [neighbors.transport.config]',
+      `    passive-mode = ${n.passive === true}`,
+      ...(n.remotePort !== undefined ? [`    remote-port = ${n.remotePort}`] : []),
+      `    local-address = "${o.address}"`,
+      '  [neighbors.timers.config]',
+      '    connect-retry = 1',
+      `    hold-time = ${n.holdTime ?? 9}`,
+      `    keepalive-interval = ${Math.max(1, Math.floor((n.holdTime ?? 9) / 3))}`,
+    );
+    if (n.gracefulRestart === true) {
+      lines.push('  [neighbors.graceful-restart.config]', '    enabled = true', '    restart-time = 60');
+    }
+    for (const fam of n.families ?? ['ipv4-unicast', 'ipv6-unicast']) {
+      lines.push('  [[neighbors.afi-safis]]', '    [neighbors.afi-safis.config]', `      afi-safi-name = "${fam}"`);
+      if (n.addPath !== undefined) {
+        lines.push('    [neighbors.afi-safis.add-paths.config]', `      receive = ${n.addPath.receive === true}`, `      send-max = ${n.addPath.sendMax ?? 0}`);
+      }
+      if (n.gracefulRestart === true) lines.push('    [neighbors.afi-safis.mp-graceful-restart.config]', '      enabled = true');
+    }
+  }
+  return lines.join('\n') + '\n';
 }
 
 export class Gobgp {
@@ -33,41 +74,7 @@ export class Gobgp {
   static async start(c: Cleanup, o: GobgpOptions): Promise<Gobgp> {
     const dir = tempDir(c, 'cbgpd-gobgp-');
     const conf = join(dir, 'gobgpd.toml');
-    const lines = [
-      '[global.config]',
-      `  as = ${o.as}`,
-      `  router-id = "${o.routerId}"`,
-      `  port = ${o.port}`,
-      `  local-address-list = ["${o.address}"]`,
-    ];
-    for (const n of o.neighbors) {
-      lines.push(
-        '[[neighbors]]',
-        '  [neighbors.config]',
-        `    neighbor-address = "${n.address}"`,
-        `    peer-as = ${n.peerAs}`,
-        ...(n.password !== undefined ? [`    auth-password = "${n.password}"`] : []),
-        '  [neighbors.transport.config]',
-        `    passive-mode = ${n.passive === true}`,
-        `    remote-port = ${n.remotePort}`,
-        `    local-address = "${o.address}"`,
-        '  [neighbors.timers.config]',
-        '    connect-retry = 1',
-        `    hold-time = ${n.holdTime ?? 9}`,
-        `    keepalive-interval = ${Math.max(1, Math.floor((n.holdTime ?? 9) / 3))}`,
-      );
-      if (n.gracefulRestart === true) {
-        lines.push('  [neighbors.graceful-restart.config]', '    enabled = true', '    restart-time = 60');
-      }
-      for (const fam of n.families ?? ['ipv4-unicast', 'ipv6-unicast']) {
-        lines.push('  [[neighbors.afi-safis]]', '    [neighbors.afi-safis.config]', `      afi-safi-name = "${fam}"`);
-        if (n.addPath !== undefined) {
-          lines.push('    [neighbors.afi-safis.add-paths.config]', `      receive = ${n.addPath.receive === true}`, `      send-max = ${n.addPath.sendMax ?? 0}`);
-        }
-        if (n.gracefulRestart === true) lines.push('    [neighbors.afi-safis.mp-graceful-restart.config]', '      enabled = true');
-      }
-    }
-    writeFileSync(conf, lines.join('\n') + '\n');
+    writeFileSync(conf, gobgpConfig(o));
     const apiPort = await freePort();
     const p = startProcess(c, 'gobgpd', ['-f', conf, '-t', 'toml', '--api-hosts', `127.0.0.1:${apiPort}`, '--pprof-disable', '-l', 'info']);
     const g = new Gobgp(apiPort, p.output);
