@@ -1,10 +1,13 @@
 /**
  * Issue #6 section 6: five nodes in network namespaces, every one running our
  * speaker with kernel programming on, all reading one YAML file datastore
- * that the test rewrites to change the cluster.
+ * that the test rewrites to change the cluster. Dual stack: each node has an
+ * IPv4 and an IPv6 address on the LAN, an IPv4 and an IPv6 block, and a
+ * session per family with each of its peers; every check below holds for
+ * both families, read back with `ip -4` and `ip -6`.
  *
- * 1. Full mesh: every kernel holds a blackhole for its own block and every
- *    other node's block via that node's address (protocol 201).
+ * 1. Full mesh: every kernel holds a blackhole for its own blocks and every
+ *    other node's blocks via that node's address of the family (protocol 201).
  * 2. n3's speaker restarts (SIGTERM, graceful restart): the other kernels
  *    keep its block, n3's kernel keeps its routes, and the restarted speaker
  *    replaces them without deleting any (`ip monitor route` in n3).
@@ -13,7 +16,7 @@
  *    each block twice, once per reflector. Reflection keeps the next hop (iBGP),
  *    so both paths name the originating node and the kernel holds one route
  *    with that single next hop (no multipath entry): the two paths merge.
- * 4. n5 is deleted from the datastore: its block leaves every kernel.
+ * 4. n5 is deleted from the datastore: its blocks leave every kernel.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,8 +29,15 @@ const AS = 64512;
 const CLUSTER_ID = '224.0.0.1';
 const addr = (i: number): string => `192.0.2.${i}`;
 const block = (i: number): string => `198.51.100.${(i - 1) * 32}/27`;
+const LAN6 = '2001:db8:0:1';
+const addr6 = (i: number): string => `${LAN6}::${i.toString(16)}`;
+/** /122 blocks (Calico's IPv6 default) from 2001:db8:1::/64, as `ip` prints them. */
+const block6 = (i: number): string => (i === 1 ? '2001:db8:1::/122' : `2001:db8:1::${((i - 1) * 64).toString(16)}/122`);
 const meshName = (i: number): string => `Mesh_192_0_2_${i}`;
 const nodeName = (i: number): string => `Node_192_0_2_${i}`;
+const peerName = (prefix: string, address: string): string => `${prefix}_${address.replace(/[.:]/g, '_')}`;
+/** Node i's peer names in both families for `prefix` (`Mesh`, `Node`) with nodes `ids`. */
+const peerNames = (prefix: string, ids: number[]): string[] => ids.flatMap((j) => [peerName(prefix, addr(j)), peerName(prefix, addr6(j))]);
 
 /** The cluster as Calico resources: nodes `ids`, full mesh or n1/n2 as reflectors. */
 function clusterYaml(ids: number[], reflectors: boolean): string {
@@ -40,6 +50,10 @@ spec: { asNumber: ${AS}, nodeToNodeMeshEnabled: ${!reflectors} }`,
 kind: IPPool
 metadata: { name: pool }
 spec: { cidr: 198.51.100.0/24, blockSize: 27, ipipMode: Never, vxlanMode: Never }`,
+    `apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: { name: pool6 }
+spec: { cidr: '2001:db8:1::/64', blockSize: 122, ipipMode: Never, vxlanMode: Never }`,
   ];
   for (const i of ids) {
     const rr = reflectors && i <= 2;
@@ -47,11 +61,15 @@ spec: { cidr: 198.51.100.0/24, blockSize: 27, ipipMode: Never, vxlanMode: Never 
       `apiVersion: projectcalico.org/v3
 kind: Node
 metadata: { name: n${i}${rr ? ", labels: { route-reflector: 'true' }" : ''} }
-spec: { bgp: { ipv4Address: ${addr(i)}/24${rr ? `, routeReflectorClusterID: ${CLUSTER_ID}` : ''} } }`,
+spec: { bgp: { ipv4Address: ${addr(i)}/24, ipv6Address: '${addr6(i)}/64'${rr ? `, routeReflectorClusterID: ${CLUSTER_ID}` : ''} } }`,
       `apiVersion: crd.projectcalico.org/v1
 kind: BlockAffinity
 metadata: { name: n${i}-block }
 spec: { node: n${i}, cidr: ${block(i)}, state: confirmed, deleted: "false" }`,
+      `apiVersion: crd.projectcalico.org/v1
+kind: BlockAffinity
+metadata: { name: n${i}-block6 }
+spec: { node: n${i}, cidr: '${block6(i)}', state: confirmed, deleted: "false" }`,
     );
   }
   if (reflectors) {
@@ -63,10 +81,11 @@ spec: { nodeSelector: all(), peerSelector: route-reflector == 'true' }`);
   return docs.join('\n---\n') + '\n';
 }
 
-/** What node `i`'s kernel must hold (protocol 201) when nodes `ids` are in the cluster. */
-function expectedRoutes(i: number, ids: number[]): KernelRoute[] {
+/** What node `i`'s kernel must hold (protocol 201, one family) when nodes `ids` are in the cluster. */
+function expectedRoutes(i: number, ids: number[], family: 4 | 6 = 4): KernelRoute[] {
+  const [blk, via] = family === 4 ? [block, addr] : [block6, addr6];
   return ids
-    .map((j): KernelRoute => (j === i ? { dst: block(j), type: 'blackhole' } : { dst: block(j), gateway: addr(j), dev: 'eth0' }))
+    .map((j): KernelRoute => (j === i ? { dst: blk(j), type: 'blackhole' } : { dst: blk(j), gateway: via(j), dev: 'eth0' }))
     .sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
 }
 
@@ -77,7 +96,7 @@ const sock = (i: number): string => join(lab!.dir, `n${i}.ctl`);
 
 before(() => {
   if (skip) return;
-  lab = clusterLab();
+  lab = clusterLab(LAN6);
   file = join(lab.dir, 'cluster.yaml');
 });
 
@@ -96,7 +115,7 @@ function explain(ids: number[]): () => string {
       .map((i) => {
         let kernel = '';
         try {
-          kernel = JSON.stringify(lab!.routes(`n${i}`, '201'));
+          kernel = `${JSON.stringify(lab!.routes(`n${i}`, '201'))} ${JSON.stringify(lab!.routes(`n${i}`, '201', 6))}`;
         } catch (e) {
           kernel = (e as Error).message;
         }
@@ -106,8 +125,9 @@ function explain(ids: number[]): () => string {
       .join('\n');
 }
 
+/** Every node's kernel holds exactly the routes of `ids`, in both families. */
 function kernelIsExactly(ids: number[]): boolean {
-  return ids.every((i) => JSON.stringify(lab!.routes(`n${i}`, '201')) === JSON.stringify(expectedRoutes(i, ids)));
+  return ids.every((i) => ([4, 6] as const).every((f) => JSON.stringify(lab!.routes(`n${i}`, '201', f)) === JSON.stringify(expectedRoutes(i, ids, f))));
 }
 
 function peersEstablished(i: number, names: string[]): boolean {
@@ -116,7 +136,7 @@ function peersEstablished(i: number, names: string[]): boolean {
   return ps.length === names.length && names.every((n) => ps.some((p) => p.name === n && p.state === 'Established'));
 }
 
-test('five speakers in namespaces: full mesh, two route reflectors, node deletion, checked in every kernel', { skip, timeout: 180_000 }, async (t) => {
+test('five dual-stack speakers in namespaces: full mesh, two route reflectors, node deletion, checked in every kernel', { skip, timeout: 180_000 }, async (t) => {
   const all = [1, 2, 3, 4, 5];
   lab!.writeAtomic(file, clusterYaml(all, false));
   for (const i of all) {
@@ -124,14 +144,19 @@ test('five speakers in namespaces: full mesh, two route reflectors, node deletio
     speakers.set(i, lab!.spawn(`n${i}`, process.execPath, [CLI, 'speaker', '--node', `n${i}`, '--datastore-file', file, '--control-socket', sock(i), '--hold-time', '9']));
   }
 
-  await t.test('full mesh: every kernel holds every other node\'s block via that node', async () => {
-    const ms = await until('full mesh Established', 60_000, () => all.every((i) => peersEstablished(i, all.filter((j) => j !== i).map(meshName))), explain(all));
-    t.diagnostic(`mesh of five Established in ${ms} ms`);
+  await t.test('full mesh: every kernel holds every other node\'s IPv4 and IPv6 blocks via that node', async () => {
+    const ms = await until('full mesh Established', 60_000, () => all.every((i) => peersEstablished(i, peerNames('Mesh', all.filter((j) => j !== i)))), explain(all));
+    t.diagnostic(`mesh of five, two families, Established in ${ms} ms`);
     await until('every kernel holds exactly the mesh routes', 20_000, () => kernelIsExactly(all), explain(all));
     const r = routesOf(3, block(4));
     assert.deepEqual(
       r?.map((x) => ({ from: x.from, nextHops: x.nextHops, best: x.best, installed: x.installed })),
       [{ from: meshName(4), nextHops: [addr(4)], best: true, installed: true }],
+    );
+    const r6 = routesOf(3, block6(4));
+    assert.deepEqual(
+      r6?.map((x) => ({ from: x.from, nextHops: x.nextHops, best: x.best, installed: x.installed })),
+      [{ from: peerName('Mesh', addr6(4)), nextHops: [addr6(4)], best: true, installed: true }],
     );
   });
 
@@ -142,11 +167,16 @@ test('five speakers in namespaces: full mesh, two route reflectors, node deletio
     await until('n3 speaker exits', 15_000, () => old.child.exitCode !== null || old.child.signalCode !== null, explain([3]));
     assert.equal(old.child.exitCode, 0, 'clean exit on SIGTERM');
     // Peers keep n3's routes as stale; n3 keeps what it installed (persist).
-    await until('peers notice n3 is gone', 15_000, () => [1, 2, 4, 5].every((i) => status(i)?.some((p) => p.name === meshName(3) && p.state !== 'Established') === true), explain(all));
+    await until(
+      'peers notice n3 is gone',
+      15_000,
+      () => [1, 2, 4, 5].every((i) => peerNames('Mesh', [3]).every((n) => status(i)?.some((p) => p.name === n && p.state !== 'Established') === true)),
+      explain(all),
+    );
     assert.ok(kernelIsExactly(all), 'every kernel still holds every route while n3 is away');
     speakers.set(3, lab!.spawn('n3', process.execPath, [CLI, 'speaker', '--node', 'n3', '--datastore-file', file, '--control-socket', sock(3), '--hold-time', '9']));
-    await until('n3 back in the mesh', 60_000, () => all.every((i) => peersEstablished(i, all.filter((j) => j !== i).map(meshName))), explain(all));
-    await until('n3 has re-learned every block', 20_000, () => (allRoutes(3) ?? []).filter((r) => r.best && r.installed).length === all.length, explain([3]));
+    await until('n3 back in the mesh', 60_000, () => all.every((i) => peersEstablished(i, peerNames('Mesh', all.filter((j) => j !== i)))), explain(all));
+    await until('n3 has re-learned every block', 20_000, () => (allRoutes(3) ?? []).filter((r) => r.best && r.installed).length === 2 * all.length, explain([3]));
     await new Promise((r) => setTimeout(r, 1000)); // the stale purge runs once every peer sent End-of-RIB
     assert.ok(kernelIsExactly(all));
     const deleted = monitor.output().split('\n').filter((l) => l.startsWith('Deleted'));
@@ -158,18 +188,22 @@ test('five speakers in namespaces: full mesh, two route reflectors, node deletio
   await t.test('two route reflectors: clients learn each block once per reflector, the kernel holds one route via the originating node', async () => {
     const t0 = Date.now();
     lab!.writeAtomic(file, clusterYaml(all, true));
-    const rrPeers = (i: number): string[] => all.filter((j) => j !== i).map(nodeName);
-    const clientPeers = [nodeName(1), nodeName(2)];
+    const rrPeers = (i: number): string[] => peerNames('Node', all.filter((j) => j !== i));
     await until(
       'reflector sessions Established',
       60_000,
-      () => all.every((i) => peersEstablished(i, i <= 2 ? rrPeers(i) : clientPeers)),
+      () => all.every((i) => peersEstablished(i, i <= 2 ? rrPeers(i) : peerNames('Node', [1, 2]))),
       explain(all),
     );
     await until('every kernel holds exactly the routes again', 20_000, () => kernelIsExactly(all), explain(all));
     t.diagnostic(`mesh -> reflectors, converged in every kernel in ${Date.now() - t0} ms`);
 
-    // A client learns every other node's block from both reflectors, with the originator's next hop.
+    // A client learns every other node's blocks from both reflectors (over the session of the
+    // block's family), with the originator's next hop.
+    const families = [
+      { blk: block, via: addr, reflectors: [nodeName(1), nodeName(2)] },
+      { blk: block6, via: addr6, reflectors: [peerName('Node', addr6(1)), peerName('Node', addr6(2))] },
+    ];
     for (const i of [3, 4, 5]) {
       const others = all.filter((x) => x !== i);
       let table: RouteEntry[] = [];
@@ -178,38 +212,43 @@ test('five speakers in namespaces: full mesh, two route reflectors, node deletio
         10_000,
         () => {
           table = allRoutes(i) ?? [];
-          return others.every((j) => table.filter((r) => r.prefix === block(j)).length === 2);
+          return families.every(({ blk }) => others.every((j) => table.filter((r) => r.prefix === blk(j)).length === 2));
         },
         explain([i]),
       );
-      for (const j of others) {
-        const paths = table.filter((r) => r.prefix === block(j));
-        assert.deepEqual(paths.map((p) => p.from).sort(), clientPeers, `n${i} ${block(j)}: one path per reflector`);
-        for (const p of paths) assert.deepEqual(p.nextHops, [addr(j)], `n${i} ${block(j)} from ${p.from}: next hop stays n${j}`);
-        assert.ok(paths.some((p) => p.best && p.installed), `n${i} ${block(j)}: a best path, installed`);
+      for (const { blk, via, reflectors } of families) {
+        for (const j of others) {
+          const paths = table.filter((r) => r.prefix === blk(j));
+          assert.deepEqual(paths.map((p) => p.from).sort(), reflectors, `n${i} ${blk(j)}: one path per reflector`);
+          for (const p of paths) assert.deepEqual(p.nextHops, [via(j)], `n${i} ${blk(j)} from ${p.from}: next hop stays n${j}`);
+          assert.ok(paths.some((p) => p.best && p.installed), `n${i} ${blk(j)}: a best path, installed`);
+        }
       }
     }
     // The merged result in the kernel: one gateway, no multipath list (both paths name the same next hop).
     for (const i of [3, 4, 5]) {
-      for (const r of lab!.routes(`n${i}`, '201')) assert.equal(r.nexthops, undefined, `n${i} ${r.dst}: single next hop`);
+      for (const r of [...lab!.routes(`n${i}`, '201'), ...lab!.routes(`n${i}`, '201', 6)]) assert.equal(r.nexthops, undefined, `n${i} ${r.dst}: single next hop`);
     }
     // A reflector learns a client's block once: the other reflector's copy carries its own cluster id.
     for (const i of [1, 2]) {
       const table = allRoutes(i) ?? [];
-      for (const j of [3, 4, 5]) assert.deepEqual(table.filter((r) => r.prefix === block(j)).map((p) => p.from), [nodeName(j)], `reflector n${i}, ${block(j)}`);
+      for (const j of [3, 4, 5]) {
+        assert.deepEqual(table.filter((r) => r.prefix === block(j)).map((p) => p.from), [nodeName(j)], `reflector n${i}, ${block(j)}`);
+        assert.deepEqual(table.filter((r) => r.prefix === block6(j)).map((p) => p.from), [peerName('Node', addr6(j))], `reflector n${i}, ${block6(j)}`);
+      }
     }
   });
 
-  await t.test('a node deleted from the datastore: its block leaves every kernel', async () => {
+  await t.test('a node deleted from the datastore: its IPv4 and IPv6 blocks leave every kernel', async () => {
     const left = [1, 2, 3, 4];
     const t0 = Date.now();
     lab!.writeAtomic(file, clusterYaml(left, true));
     await until('n5 gone from every kernel', 30_000, () => kernelIsExactly(left), explain(left));
-    t.diagnostic(`node deletion -> block gone from four kernels in ${Date.now() - t0} ms`);
+    t.diagnostic(`node deletion -> blocks gone from four kernels in ${Date.now() - t0} ms`);
     await until(
       'sessions to n5 removed',
       10_000,
-      () => left.every((i) => !(status(i) ?? [{ name: nodeName(5) }]).some((p) => p.name === nodeName(5))),
+      () => left.every((i) => !(status(i) ?? [{ name: nodeName(5) }]).some((p) => peerNames('Node', [5]).includes(p.name))),
       explain(left),
     );
     for (const i of left) assert.ok(speakers.get(i)!.child.exitCode === null, `n${i} still running`);
