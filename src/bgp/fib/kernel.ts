@@ -16,8 +16,24 @@
  *   speaker has re-learned its routes and called `sync()`, `purgeStale()`
  *   removes the rest. `close()` keeps routes by default (BIRD's `persist`).
  *
- * Every batch asks for an ACK per message and matches replies by sequence
- * number; one failed route never fails the others.
+ * Speed: routes are checked, diffed and encoded in one pass, batch after
+ * batch, while the kernel works on the batch before (two cores: the kernel
+ * side of a send runs on the addon's thread). Next-hop sets are interned,
+ * so a route that did not change costs one map lookup and one reference
+ * comparison, and encoding a route is copying its next-hop set's request
+ * template into one send buffer and patching in the destination.
+ *
+ * Replies: only the last request of a batch asks for an ACK. The kernel
+ * answers a failed request whether it asked or not (netlink_rcv_skb acks
+ * when NLM_F_ACK is set *or* the request failed), and answers requests in
+ * order, so once a batch's last ACK is in, a request without a reply is
+ * done. That halves the kernel's work per route (no ACK to allocate, queue
+ * and read). When the exchange fails instead (ENOBUFS: a reply was
+ * dropped; a timeout), requests without a reply are unknown: an install is
+ * forgotten and tried again, as a replace, by the next sync. A batch is
+ * sized so that a reply to each of its requests fits in the socket's
+ * receive buffer, so a batch in which everything fails still reports every
+ * failure. One failed route never fails the others.
  */
 import { NetlinkIoError, NetlinkRawError, NetlinkSocket, loadNetlinkAddon, type NetlinkAddon } from './netlink-socket.js';
 import {
@@ -34,19 +50,19 @@ import {
   RT_SCOPE_NOWHERE,
   RT_SCOPE_UNIVERSE,
   RT_TABLE_MAIN,
+  NetlinkDecodeError,
+  RouteTemplate,
   canonicalAddress,
   encodeLinkRequest,
-  encodeRoute,
   encodeRouteDump,
   errnoName,
   linkRequestLength,
-  routeMessageLength,
-  NetlinkDecodeError,
+  parsePrefixInto,
+  prefixWords,
   scanAcks,
-  type AckScan,
+  setRequestFlags,
   type Family,
-  parsePrefixLite,
-  type PrefixText,
+  type PrefixWords,
   type RouteMessage,
 } from './netlink-codec.js';
 
@@ -119,16 +135,75 @@ export class KernelRouteError extends Error {
   }
 }
 
-/** Canonical form: prefix masked, next hops sorted, defaults dropped; equal routes give equal keys. */
-export function normaliseRoute(route: KernelRoute): KernelRoute {
-  return prepare(route).route;
+// ---------------------------------------------------------------------------
+// Options
+
+export interface KernelFibOptions {
+  /** Network namespace file to program (`/run/netns/NAME`); default: this process's namespace. */
+  netns?: string | null;
+  /** rtm_protocol of our routes. */
+  protocol?: number;
+  /** Routing table (254 = main). */
+  table?: number;
+  /** Metric of our routes. */
+  metric?: number;
+  /** Requests per send; default from the socket's receive buffer (a reply to each must fit in it). */
+  batchSize?: number;
+  /** Bound on one netlink exchange, ms. */
+  timeoutMs?: number;
+  /** The addon, for tests; default: loaded from native-netlink/. */
+  addon?: NetlinkAddon;
 }
 
-/** A normalised route with its parsed prefix and its comparison key. */
-interface Prepared {
-  route: KernelRoute;
-  net: PrefixText;
-  key: string;
+/** Receive-buffer octets we budget per reply (an skb's true size, with room to spare). */
+const REPLY_BUDGET = 2048;
+/**
+ * Requests per send at most. Past a few thousand a bigger batch saves
+ * little kernel time, and the first and last batches, during which only
+ * one side (we or the kernel) works, grow.
+ */
+const MAX_BATCH = 4096;
+/** Octets per send at most (the socket's send buffer may allow less). */
+const MAX_BATCH_BYTES = 1 << 20;
+/** Batches handed to the addon before we wait for the oldest: the kernel works on one while we encode the next. */
+const IN_FLIGHT = 2;
+/** Interned next-hop sets kept before the unused ones are dropped. */
+const VIA_CACHE_MAX = 4096;
+
+const INSTALL_EXCL = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
+const INSTALL_REPLACE = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE;
+const REMOVE = NLM_F_REQUEST;
+
+// ---------------------------------------------------------------------------
+// Next-hop sets
+
+/**
+ * The next hops of a route, or a blackhole, of one family, interned: every
+ * route through the same next hops holds the same object, so "did this
+ * route change" is a reference comparison, and its request template is
+ * built once.
+ */
+class Via {
+  /** The install request for a route through these next hops, destination left out; built for interface generation `gen`. */
+  template: RouteTemplate | null = null;
+  gen = -1;
+  /** An interface of ours that did not exist when looked up in operation `checkedIn` (the next operation looks again). */
+  missing: string | null = null;
+  checkedIn = -1;
+
+  constructor(
+    readonly family: Family,
+    /** Canonical: gateway texts canonical, onlink only when true, sorted by gateway then interface; empty for a blackhole. */
+    readonly hops: readonly KernelNextHop[],
+    readonly blackhole: boolean,
+  ) {}
+}
+
+/** A single next hop as callers write it, and its interned set. */
+interface SingleHop {
+  ifname: string | undefined;
+  onlink: boolean;
+  via: Via;
 }
 
 /** Canonical gateway texts: a node has few gateways and many routes through each. */
@@ -144,36 +219,6 @@ function canonicalGateway(text: string): string | undefined {
   return c ?? undefined;
 }
 
-function prepare(route: KernelRoute): Prepared {
-  const net = parsePrefixLite(route.prefix);
-  const prefix = net.text;
-  if (route.blackhole) return { route: prefix === route.prefix && route.nextHops.length === 0 ? route : { prefix, nextHops: [], blackhole: true }, net, key: `${prefix} blackhole` };
-  const hops = route.nextHops;
-  if (hops.length === 0) throw new RangeError(`${prefix}: no next hop and not a blackhole`);
-  // Already canonical (the usual case: calico-routes.ts output)? Then use the caller's objects as they are.
-  let canonical = prefix === route.prefix;
-  let key = prefix;
-  for (let i = 0; i < hops.length; i++) {
-    const nh = hops[i]!;
-    const gateway = canonicalGateway(nh.gateway);
-    if (gateway === undefined || gateway.includes(':') !== (net.family === 6)) throw new RangeError(`${prefix}: gateway '${nh.gateway}' is not an IPv${net.family} address`);
-    if (nh.onlink && nh.ifname === undefined) throw new RangeError(`${prefix}: an on-link next hop needs an interface`);
-    if (gateway !== nh.gateway || nh.onlink === false || (i > 0 && compareHops(hops[i - 1]!, nh) >= 0)) canonical = false;
-    key += ` ${gateway}%${nh.ifname ?? ''}${nh.onlink ? '!' : ''}`;
-  }
-  if (canonical) return { route, net, key };
-  const nextHops = hops.map((nh) => {
-    const out: KernelNextHop = { gateway: canonicalGateway(nh.gateway)! };
-    if (nh.ifname !== undefined) out.ifname = nh.ifname;
-    if (nh.onlink) out.onlink = true;
-    return out;
-  });
-  nextHops.sort(compareHops);
-  key = prefix;
-  for (const nh of nextHops) key += ` ${nh.gateway}%${nh.ifname ?? ''}${nh.onlink ? '!' : ''}`;
-  return { route: { prefix, nextHops }, net, key };
-}
-
 function compareHops(a: KernelNextHop, b: KernelNextHop): number {
   if (a.gateway !== b.gateway) return a.gateway < b.gateway ? -1 : 1;
   const ai = a.ifname ?? '';
@@ -181,62 +226,77 @@ function compareHops(a: KernelNextHop, b: KernelNextHop): number {
   return ai < bi ? -1 : ai > bi ? 1 : 0;
 }
 
-// ---------------------------------------------------------------------------
-// Options
-
-export interface KernelFibOptions {
-  /** Network namespace file to program (`/run/netns/NAME`); default: this process's namespace. */
-  netns?: string | null;
-  /** rtm_protocol of our routes. */
-  protocol?: number;
-  /** Routing table (254 = main). */
-  table?: number;
-  /** Metric of our routes. */
-  metric?: number;
-  /** Messages per send; default from the socket's receive buffer (every ACK of a batch must fit in it). */
-  batchSize?: number;
-  /** Bound on one netlink exchange, ms. */
-  timeoutMs?: number;
-  /** The addon, for tests; default: loaded from native-netlink/. */
-  addon?: NetlinkAddon;
+function hopText(nh: KernelNextHop): string {
+  return `${nh.gateway}%${nh.ifname ?? ''}${nh.onlink ? '!' : ''}`;
 }
 
-/** Receive-buffer octets we budget per ACK (an skb's true size, with room to spare). */
-const ACK_BUDGET = 2048;
-const MAX_BATCH = 2048;
-/** Batches handed to the addon before we wait for the oldest: enough to keep the kernel busy while we encode. */
-const IN_FLIGHT = 2;
-
 // ---------------------------------------------------------------------------
-// Operations inside one batch
+// Batches
 
-interface InstallOp {
-  op: 'install';
-  route: KernelRoute;
-  net: PrefixText;
-  key: string;
-  /** Use NLM_F_EXCL: the prefix is not known to be ours. */
-  exclusive: boolean;
+/**
+ * A prefix of ours. One per installed route, kept while it stays
+ * installed, so the diff of a route that did not change is one map lookup
+ * and a mark, and recording a new route's ACK is a field write.
+ */
+interface Slot {
+  /** Canonical text (the caller's own string when it was canonical). */
+  readonly prefix: string;
+  /** The next hops the kernel has; null until the first install of the prefix is acknowledged. */
+  via: Via | null;
+  /** The last operation that handled the prefix: a sync removes the prefixes it did not mark, and a prefix given twice is seen. */
+  op: number;
 }
-interface RemoveOp {
-  op: 'remove';
+
+/** The requests of one send, and what each was for. */
+class Batch {
+  count = 0;
+  /** The prefix of each request (a purge's removals of routes we did not install get slots outside the map). */
+  readonly slots: Slot[] = [];
+  /** Install: the next hops installed; remove: null. */
+  readonly vias: (Via | null)[] = [];
+  /** Install: its nlmsg flags (NLM_F_EXCL or NLM_F_REPLACE); remove: the metric removed. */
+  readonly info: number[] = [];
+  reply: Promise<Reply> | null = null;
+
+  constructor(readonly firstSeq: number) {}
+}
+
+/** The reply octets of a batch; `lost` when the exchange failed (then silence says nothing). */
+interface Reply {
+  raw: Buffer;
+  lost: { code: string; message: string } | null;
+}
+
+/** A request that failed or was refused: what to report, and what to send again if it is retried. */
+interface Failure {
+  op: 'install' | 'remove';
   prefix: string;
-  net: PrefixText;
-  /** The metric to delete at (a stale route may carry another one). */
-  metric: number;
-}
-type Op = InstallOp | RemoveOp;
-
-/** A failed operation: errno name (or EBADROUTE, EIO...) and text. */
-interface Outcome {
-  op: Op;
+  via: Via | null;
+  info: number;
   code: string;
   message: string;
 }
 
-interface Applied {
-  done: Op[];
-  failed: Outcome[];
+/** One public operation's requests, from the first batch to the last reply. */
+interface Round {
+  /** Operation number (an interface found missing is looked up again by the next operation, not once per route). */
+  id: number;
+  /** The batch being filled, and where its next request goes in the send buffer. */
+  batch: Batch | null;
+  at: number;
+  /** Offset and flags of the batch's last request (it gets NLM_F_ACK when the batch is sent). */
+  lastAt: number;
+  lastFlags: number;
+  /** Handed to the addon, not yet settled, oldest first. */
+  sent: Batch[];
+  installed: number;
+  removed: number;
+  /** Failures the kernel reported, or unknown outcomes. */
+  failed: Failure[];
+  /** Routes refused before any request (bad route, missing interface). */
+  refused: Failure[];
+  waitMs: number;
+  batches: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -244,16 +304,35 @@ interface Applied {
 
 export class KernelFib {
   /**
-   * What we installed in this run: canonical prefix -> the route's key.
-   * Only two strings per route, so a table of 100,000 routes costs the
-   * garbage collector little.
+   * What we installed in this run, by canonical prefix; also the prefixes
+   * of requests under way (`via` null). A map entry and a small object per
+   * route, so a table of 100,000 routes costs the garbage collector little.
    */
-  private readonly installed = new Map<string, string>();
+  private readonly installed = new Map<string, Slot>();
   /** Prefixes of ours found at open (previous run) and not yet purged: installs over them use REPLACE. */
   private readonly stale = new Set<string>();
   private readonly ifindex = new Map<string, number>();
-  /** Where the last `sync()` spent its time: checking and diffing the routes, then the netlink batches. */
-  lastSyncTimings = { prepareMs: 0, applyMs: 0 };
+  /** Bumped when an interface index is forgotten: request templates are rebuilt. */
+  private ifGen = 0;
+  /** Interned next-hop sets by canonical text. */
+  private readonly vias = new Map<string, Via>();
+  /** Single next hops by gateway text as given: the per-route lookup, no string built. */
+  private readonly single = new Map<string, SingleHop[]>();
+  /** Several next hops by their text as given. */
+  private readonly multi = new Map<string, Via>();
+  private readonly blackholes: Record<Family, Via>;
+  private readonly removeTemplates = new Map<number, RouteTemplate>();
+  /** The send buffer: the addon copies a request before `exchangeRaw()` returns, so one buffer serves every batch. */
+  private buf: Buffer;
+  /** Where the prefix of the route at hand is parsed to (valid until the next parse). */
+  private readonly net: PrefixWords = prefixWords();
+  private operations = 0;
+  /**
+   * Where the last `sync()` or `update()` spent its time: our own work
+   * (checking, diffing, encoding, reading replies) and waiting for the
+   * kernel with nothing left to do, over `batches` sends.
+   */
+  lastSyncTimings = { workMs: 0, waitMs: 0, batches: 0 };
   /** Public operations run one at a time: each diffs against what the previous one left. */
   private busy: Promise<unknown> = Promise.resolve();
   readonly protocol: number;
@@ -268,7 +347,10 @@ export class KernelFib {
     this.protocol = opts.protocol ?? RTPROT_CALICO_BGPD;
     this.table = opts.table ?? RT_TABLE_MAIN;
     this.metric = opts.metric ?? DEFAULT_METRIC;
-    this.batchSize = Math.max(1, opts.batchSize ?? Math.min(MAX_BATCH, Math.max(16, Math.floor(sock.rcvbuf / ACK_BUDGET))));
+    this.batchSize = Math.max(1, opts.batchSize ?? Math.min(MAX_BATCH, Math.max(16, Math.floor(sock.rcvbuf / REPLY_BUDGET))));
+    // netlink_sendmsg() refuses a send longer than the send buffer less 32 octets.
+    this.buf = Buffer.allocUnsafeSlow(Math.max(4096, Math.min(MAX_BATCH_BYTES, sock.sndbuf - 64)));
+    this.blackholes = { 4: new Via(4, [], true), 6: new Via(6, [], true) };
   }
 
   /**
@@ -301,72 +383,47 @@ export class KernelFib {
 
   /** Prefixes this run installed (and has not removed). */
   installedPrefixes(): string[] {
-    return [...this.installed.keys()];
+    const out: string[] = [];
+    for (const slot of this.installed.values()) if (slot.via !== null) out.push(slot.prefix);
+    return out;
   }
 
   /**
    * Makes the table hold exactly `desired` (among the routes this run
    * installed): installs new and changed routes, removes the ones that went.
    * Routes left by a previous run are only replaced when desired again; the
-   * rest wait for `purgeStale()`.
+   * rest wait for `purgeStale()`. A prefix given twice: the last one counts.
    */
   sync(desired: Iterable<KernelRoute>): Promise<SyncResult> {
     const routes = [...desired]; // the caller may change its collection while we wait our turn
-    return this.serial(() => this.syncNow(routes));
+    return this.serial(() => this.change(routes, null, false));
   }
 
-  private async syncNow(desired: KernelRoute[]): Promise<SyncResult> {
-    const t0 = performance.now();
-    const want = new Map<string, Prepared>();
-    const failed: RouteFailure[] = [];
-    for (const r of desired) {
-      try {
-        const p = prepare(r);
-        want.set(p.route.prefix, p);
-      } catch (e) {
-        failed.push({ prefix: r.prefix, op: 'install', code: 'EBADROUTE', message: (e as Error).message });
-      }
-    }
-    const ops: Op[] = [];
-    let unchanged = 0;
-    for (const [prefix, w] of want) {
-      if (this.installed.get(prefix) === w.key) unchanged++;
-      else ops.push(this.installOp(w));
-    }
-    for (const prefix of this.installed.keys()) {
-      if (!want.has(prefix)) ops.push({ op: 'remove', prefix, net: parsePrefixLite(prefix), metric: this.metric });
-    }
-    const t1 = performance.now();
-    const applied = await this.apply(ops);
-    this.lastSyncTimings = { prepareMs: t1 - t0, applyMs: performance.now() - t1 };
-    let installed = 0;
-    for (const op of applied.done) if (op.op === 'install') installed++;
-    for (const o of applied.failed) failed.push(failure(o));
-    return { installed, removed: applied.done.length - installed, unchanged, failed };
+  /**
+   * Applies changes only: installs `routes` that are new or changed, and
+   * removes the routes of ours for `removed` prefixes (a prefix we did not
+   * install this run is left alone, as `sync()` leaves it). The rest of the
+   * table is not looked at: the cost is that of the changes.
+   */
+  update(routes: Iterable<KernelRoute>, removed: Iterable<string>): Promise<SyncResult> {
+    const set = [...routes];
+    const gone = [...removed];
+    return this.serial(() => this.change(set, gone, false));
   }
 
-  /** Installs (or replaces) one route; throws KernelRouteError. */
+  /** Installs (or replaces) one route, even one we believe is in; throws KernelRouteError. */
   install(route: KernelRoute): Promise<void> {
-    return this.serial(() => this.installNow(route));
-  }
-
-  private async installNow(route: KernelRoute): Promise<void> {
-    let p: Prepared;
-    try {
-      p = prepare(route);
-    } catch (e) {
-      throw new KernelRouteError({ prefix: route.prefix, op: 'install', code: 'EBADROUTE', message: (e as Error).message });
-    }
-    const [o] = (await this.apply([this.installOp(p)])).failed;
-    if (o !== undefined) throw new KernelRouteError(failure(o));
+    return this.serial(async () => {
+      const r = await this.change([route], [], true);
+      if (r.failed[0] !== undefined) throw new KernelRouteError(r.failed[0]);
+    });
   }
 
   /** Removes our route for `prefix`; a route that is not there counts as removed. Throws KernelRouteError. */
   remove(prefix: string): Promise<void> {
     return this.serial(async () => {
-      const net = parsePrefixLite(prefix);
-      const [o] = (await this.apply([{ op: 'remove', prefix: net.text, net, metric: this.metric }])).failed;
-      if (o !== undefined) throw new KernelRouteError(failure(o));
+      const r = await this.change([], [prefix], true);
+      if (r.failed[0] !== undefined) throw new KernelRouteError(r.failed[0]);
     });
   }
 
@@ -381,15 +438,22 @@ export class KernelFib {
   }
 
   private async purgeStaleNow(): Promise<{ removed: string[]; failed: RouteFailure[] }> {
-    const ops: Op[] = [];
-    for (const r of await this.dump()) {
-      if (!this.installed.has(r.prefix) || r.metric !== this.metric) ops.push({ op: 'remove', prefix: r.prefix, net: parsePrefixLite(r.prefix), metric: r.metric });
+    const round = this.begin();
+    const tried: [string, number][] = [];
+    try {
+      for (const r of await this.dump()) {
+        if (r.metric === this.metric && this.installed.get(r.prefix)?.via != null) continue;
+        const prefix = parsePrefixInto(r.prefix, this.net);
+        tried.push([prefix, r.metric]);
+        if (this.putRemove(round, { prefix, via: null, op: round.id }, r.metric)) await this.drain(round);
+      }
+      await this.finish(round);
+    } finally {
+      await this.abandon(round);
     }
-    const applied = await this.apply(ops);
-    const removed = applied.done.map((op) => (op as RemoveOp).prefix);
-    const failed = applied.failed.map(failure);
-    if (failed.length === 0) this.stale.clear();
-    return { removed, failed };
+    if (round.failed.length === 0) this.stale.clear();
+    const kept = new Set(round.failed.map((f) => `${f.prefix} ${f.info}`));
+    return { removed: tried.filter(([p, metric]) => !kept.has(`${p} ${metric}`)).map(([p]) => p), failed: round.failed.map(report) };
   }
 
   /** Our routes in our table, as the kernel has them now (both families). */
@@ -418,9 +482,7 @@ export class KernelFib {
    */
   close(opts: { keepRoutes?: boolean } = {}): Promise<void> {
     return this.serial(async () => {
-      if (opts.keepRoutes === false && this.installed.size > 0) {
-        await this.apply([...this.installed.keys()].map((prefix): Op => ({ op: 'remove', prefix, net: parsePrefixLite(prefix), metric: this.metric })));
-      }
+      if (opts.keepRoutes === false && this.installed.size > 0) await this.change([], null, false); // a sync to nothing
       await this.sock.close();
     });
   }
@@ -432,222 +494,423 @@ export class KernelFib {
   }
 
   // -------------------------------------------------------------------------
-  // Batches
+  // Changes
 
-  private installOp(p: Prepared): InstallOp {
-    const prefix = p.route.prefix;
-    return { op: 'install', route: p.route, net: p.net, key: p.key, exclusive: !this.installed.has(prefix) && !this.stale.has(prefix) };
+  /**
+   * Installs `routes` (those that differ from what we installed, or all
+   * with `always`), then removes: with `removed` null every route of ours
+   * not in `routes` (sync), else the routes of ours for those prefixes
+   * (with `always`, whether we know them as ours or not).
+   */
+  private async change(routes: readonly KernelRoute[], removed: readonly string[] | null, always: boolean): Promise<SyncResult> {
+    const t0 = performance.now();
+    const round = this.begin();
+    const op = round.id;
+    const net = this.net;
+    const twice: KernelRoute[] = [];
+    let unchanged = 0;
+    try {
+      for (let i = 0; i < routes.length; i++) {
+        const r = routes[i]!;
+        let prefix: string;
+        try {
+          prefix = parsePrefixInto(r.prefix, net);
+        } catch (e) {
+          refuse(round, 'install', r.prefix, 'EBADROUTE', (e as Error).message);
+          continue;
+        }
+        const via = this.viaOf(r, net.family);
+        if (typeof via === 'string') {
+          // Left unmarked: a sync removes what we had for the prefix, as for any prefix no longer wanted.
+          refuse(round, 'install', prefix, 'EBADROUTE', `${prefix}: ${via}`);
+          continue;
+        }
+        let slot = this.installed.get(prefix);
+        if (slot !== undefined && slot.op === op) {
+          twice.push(r);
+          continue;
+        }
+        if (slot !== undefined && slot.via === via && !always) {
+          slot.op = op;
+          unchanged++;
+          continue;
+        }
+        let template = via.template;
+        if (template === null || via.gen !== this.ifGen) {
+          template = await this.templateOf(via, round); // `net` still holds this prefix: nothing else parses meanwhile
+          if (template === null) {
+            if (slot !== undefined) slot.op = op; // what is installed stays
+            refuse(round, 'install', prefix, 'ENODEV', `${prefix}: no interface '${via.missing}'`);
+            continue;
+          }
+        }
+        const flags = slot === undefined && !this.stale.has(prefix) ? INSTALL_EXCL : INSTALL_REPLACE;
+        if (slot === undefined) {
+          slot = { prefix, via: null, op };
+          this.installed.set(prefix, slot);
+        } else {
+          slot.op = op;
+        }
+        if (this.put(round, slot, template, flags, via, flags)) await this.drain(round);
+      }
+      if (removed === null) {
+        for (const slot of this.installed.values()) {
+          if (slot.op === op) continue;
+          parsePrefixInto(slot.prefix, net);
+          slot.op = op;
+          if (this.putRemove(round, slot, this.metric)) await this.drain(round);
+        }
+      } else {
+        for (const text of removed) {
+          let prefix: string;
+          try {
+            prefix = parsePrefixInto(text, net);
+          } catch (e) {
+            refuse(round, 'remove', text, 'EBADROUTE', (e as Error).message);
+            continue;
+          }
+          let slot = this.installed.get(prefix);
+          if (slot?.op === op) continue;
+          if (slot === undefined) {
+            if (!always) continue; // not ours: left alone, as a sync leaves it
+            slot = { prefix, via: null, op }; // outside the map: only the reply needs it
+          }
+          slot.op = op;
+          if (this.putRemove(round, slot, this.metric)) await this.drain(round);
+        }
+      }
+      await this.finish(round);
+      // A prefix given twice: its first route is settled, now the last one goes in.
+      if (twice.length > 0) {
+        const last = new Map<string, KernelRoute>();
+        for (const r of twice) last.set(parsePrefixInto(r.prefix, net), r);
+        for (const [prefix, r] of last) {
+          parsePrefixInto(prefix, net);
+          const via = this.viaOf(r, net.family) as Via;
+          let slot = this.installed.get(prefix);
+          if (slot?.via === via) continue;
+          const template = await this.templateOf(via, round);
+          if (template === null) {
+            refuse(round, 'install', prefix, 'ENODEV', `${prefix}: no interface '${via.missing}'`);
+            continue;
+          }
+          const flags = slot === undefined && !this.stale.has(prefix) ? INSTALL_EXCL : INSTALL_REPLACE;
+          if (slot === undefined) this.installed.set(prefix, (slot = { prefix, via: null, op }));
+          if (this.put(round, slot, template, flags, via, flags)) await this.drain(round);
+        }
+        await this.finish(round);
+      }
+      await this.retry(round);
+    } finally {
+      await this.abandon(round);
+    }
+    const total = performance.now() - t0;
+    this.lastSyncTimings = { workMs: total - round.waitMs, waitMs: round.waitMs, batches: round.batches };
+    return { installed: round.installed, removed: round.removed, unchanged, failed: [...round.refused, ...round.failed].map(report) };
   }
 
   /**
-   * Runs operations in batches and records the results. An EXCL install
-   * that finds the prefix taken is retried as REPLACE if the route in the
-   * way is ours (a dump says so), else reported as EEXIST. ENODEV means an
-   * interface was re-created: its index is looked up again, once.
+   * Tries again, once, what may succeed now: an exclusive install refused
+   * with EEXIST, as a replace, if the route in the way is ours (a dump says
+   * so; else it is another protocol's and stays); an install refused with
+   * ENODEV, after looking its interfaces up again (one was re-created and
+   * has a new index).
    */
-  private async apply(ops: Op[]): Promise<Applied> {
-    if (ops.length === 0) return { done: [], failed: [] };
-    const first = await this.applyOnce(ops);
-
-    const taken = first.failed.filter((o) => o.code === 'EEXIST' && o.op.op === 'install' && o.op.exclusive);
-    const stale = first.failed.filter((o) => o.code === 'ENODEV' && o.op.op === 'install' && o.op.route.nextHops.some((nh) => nh.ifname !== undefined));
-    if (taken.length === 0 && stale.length === 0) return first;
-
-    const retry = new Set<Outcome>();
-    const retryOps: Op[] = [];
+  private async retry(round: Round): Promise<void> {
+    const taken = round.failed.filter((f) => f.code === 'EEXIST' && f.via !== null && f.info === INSTALL_EXCL);
+    const moved = round.failed.filter((f) => f.code === 'ENODEV' && f.via !== null && f.via.hops.some((nh) => nh.ifname !== undefined));
+    if (taken.length === 0 && moved.length === 0) return;
+    const again: Failure[] = [];
     if (taken.length > 0) {
       const ours = new Map<string, number[]>();
       for (const r of await this.dump()) ours.set(r.prefix, [...(ours.get(r.prefix) ?? []), r.metric]);
-      for (const o of taken) {
-        const op = o.op as InstallOp;
-        if (ours.get(op.route.prefix)?.includes(this.metric)) {
-          retry.add(o);
-          retryOps.push({ ...op, exclusive: false });
+      for (const f of taken) {
+        if (ours.get(f.prefix)?.includes(this.metric)) {
+          f.info = INSTALL_REPLACE;
+          again.push(f);
         } else {
-          o.message = `a route of another protocol holds ${op.route.prefix} at metric ${this.metric}; left alone`;
+          f.message = `a route of another protocol holds ${f.prefix} at metric ${this.metric}; left alone`;
         }
       }
     }
-    for (const o of stale) {
-      for (const nh of (o.op as InstallOp).route.nextHops) if (nh.ifname !== undefined) this.ifindex.delete(nh.ifname);
-      retry.add(o);
-      retryOps.push(o.op);
+    if (moved.length > 0) {
+      for (const f of moved) for (const nh of f.via!.hops) if (nh.ifname !== undefined) this.ifindex.delete(nh.ifname);
+      this.ifGen++;
+      again.push(...moved);
     }
-    const again = await this.applyOnce(retryOps);
-    return { done: [...first.done, ...again.done], failed: [...first.failed.filter((o) => !retry.has(o)), ...again.failed] };
+    round.failed = round.failed.filter((f) => !again.includes(f));
+    for (const f of again) {
+      const via = f.via!;
+      const template = await this.templateOf(via, round);
+      if (template === null) {
+        refuse(round, 'install', f.prefix, 'ENODEV', `${f.prefix}: no interface '${via.missing}'`);
+        continue;
+      }
+      parsePrefixInto(f.prefix, this.net);
+      let slot = this.installed.get(f.prefix);
+      if (slot === undefined) this.installed.set(f.prefix, (slot = { prefix: f.prefix, via: null, op: round.id }));
+      if (this.put(round, slot, template, f.info, via, f.info)) await this.drain(round);
+    }
+    await this.finish(round);
   }
 
-  private async applyOnce(ops: Op[]): Promise<Applied> {
-    const done: Op[] = [];
-    const failed: Outcome[] = [];
+  // -------------------------------------------------------------------------
+  // Next-hop sets
 
-    // First pass: build each message once into the scratch object to check it and learn its length.
-    await this.resolveInterfaces(ops);
-    const sendable: Op[] = [];
-    const lengths: number[] = [];
-    for (const op of ops) {
-      try {
-        this.fill(op);
-        lengths.push(routeMessageLength(this.scratch));
-        sendable.push(op);
-      } catch (e) {
-        const err = e as Error & { code?: string };
-        failed.push({ op, code: err.code ?? 'EBADROUTE', message: err.message });
+  /** The interned next hops of a route, or why it has none. */
+  private viaOf(r: KernelRoute, family: Family): Via | string {
+    if (r.blackhole) return this.blackholes[family];
+    const hops = r.nextHops;
+    if (hops.length === 1) {
+      const nh = hops[0]!;
+      const list = this.single.get(nh.gateway);
+      if (list !== undefined) {
+        const onlink = nh.onlink === true;
+        for (let i = 0; i < list.length; i++) {
+          const e = list[i]!;
+          if (e.ifname === nh.ifname && e.onlink === onlink) return e.via.family === family ? e.via : notFamily(nh.gateway, family);
+        }
       }
+      return this.singleSlow(nh, family);
     }
+    if (hops.length === 0) return 'no next hop and not a blackhole';
+    const key = hops.map(hopText).join(' ');
+    const known = this.multi.get(key);
+    if (known !== undefined) return known.family === family ? known : notFamily(hops.find((nh) => nh.gateway.includes(':') !== (family === 6))?.gateway ?? '', family);
+    const canonical: KernelNextHop[] = [];
+    for (const nh of hops) {
+      const c = this.canonicalHop(nh, family);
+      if (typeof c === 'string') return c;
+      canonical.push(c);
+    }
+    canonical.sort(compareHops);
+    const via = this.intern(family, canonical);
+    this.multi.set(key, via);
+    return via;
+  }
 
-    // Up to IN_FLIGHT batches are handed to the addon at once: it runs them
-    // one after the other on the thread pool, so the kernel works on batch k
-    // while we encode batch k+1 here. Every prefix appears once per call, so
-    // the order in which batches reach the kernel does not matter.
-    type Sent = { chunk: Op[]; first: number; reply: Promise<{ raw: Buffer; lost: { code: string; message: string } | null }> };
-    const sent: Sent[] = [];
-    let next = 0;
-    const settle = async ({ chunk, first, reply }: Sent): Promise<void> => {
-      let { raw, lost } = await reply;
-      let acks: AckScan;
-      try {
-        acks = scanAcks(raw, first, chunk.length);
-      } catch (e) {
-        if (!(e instanceof NetlinkDecodeError)) throw e;
-        acks = { errors: new Int32Array(chunk.length).fill(-1), messages: new Map() };
-        lost ??= { code: 'EIO', message: `unreadable reply: ${e.message}` };
-      }
-      for (let j = 0; j < chunk.length; j++) {
-        const op = chunk[j]!;
-        const error = acks.errors[j]!;
-        if (error < 0) {
-          failed.push({ op, code: lost?.code ?? 'EIO', message: lost?.message ?? 'no reply from the kernel' });
-          this.record(op, false, true);
+  private singleSlow(nh: KernelNextHop, family: Family): Via | string {
+    const c = this.canonicalHop(nh, family);
+    if (typeof c === 'string') return c;
+    const via = this.intern(family, [c]);
+    const list = this.single.get(nh.gateway) ?? [];
+    list.push({ ifname: nh.ifname, onlink: nh.onlink === true, via });
+    this.single.set(nh.gateway, list);
+    return via;
+  }
+
+  private canonicalHop(nh: KernelNextHop, family: Family): KernelNextHop | string {
+    const gateway = canonicalGateway(nh.gateway);
+    if (gateway === undefined || gateway.includes(':') !== (family === 6)) return notFamily(nh.gateway, family);
+    const ifname = nh.ifname === '' ? undefined : nh.ifname;
+    if (nh.onlink && ifname === undefined) return 'an on-link next hop needs an interface';
+    const out: KernelNextHop = { gateway };
+    if (ifname !== undefined) out.ifname = ifname;
+    if (nh.onlink) out.onlink = true;
+    return out;
+  }
+
+  private intern(family: Family, hops: KernelNextHop[]): Via {
+    const key = hops.map(hopText).join(' ');
+    let via = this.vias.get(key);
+    if (via === undefined) {
+      via = new Via(family, hops, false);
+      this.vias.set(key, via);
+    }
+    return via;
+  }
+
+  /** Drops interned next-hop sets no installed route uses, when there are many (next hops come and go over a long run). */
+  private pruneVias(): void {
+    if (this.vias.size < VIA_CACHE_MAX) return;
+    const used = new Set<Via | null>();
+    for (const slot of this.installed.values()) used.add(slot.via);
+    for (const [key, via] of this.vias) if (!used.has(via)) this.vias.delete(key);
+    this.single.clear();
+    this.multi.clear();
+  }
+
+  /** The install template of `via`, or null when one of its interfaces does not exist (`via.missing` says which). */
+  private async templateOf(via: Via, round: Round): Promise<RouteTemplate | null> {
+    if (via.gen === this.ifGen && (via.template !== null || via.checkedIn === round.id)) return via.template;
+    const unknown = via.hops.flatMap((nh) => (nh.ifname !== undefined && !this.ifindex.has(nh.ifname) ? [nh.ifname] : []));
+    if (unknown.length > 0) await this.resolveInterfaces(unknown);
+    via.gen = this.ifGen;
+    via.checkedIn = round.id;
+    via.missing = via.hops.find((nh) => nh.ifname !== undefined && !this.ifindex.has(nh.ifname))?.ifname ?? null;
+    via.template = via.missing === null ? RouteTemplate.of(this.message(via), RTM_NEWROUTE) : null;
+    return via.template;
+  }
+
+  /** The route message of `via` (destination left to the template). */
+  private message(via: Via): RouteMessage {
+    const m: RouteMessage = { family: via.family, dstLen: 0, table: this.table, protocol: this.protocol, scope: RT_SCOPE_UNIVERSE, type: RTN_UNICAST, flags: 0, priority: this.metric };
+    if (via.blackhole) {
+      m.type = RTN_BLACKHOLE;
+    } else if (via.hops.length === 1) {
+      const nh = via.hops[0]!;
+      m.gateway = nh.gateway;
+      if (nh.ifname !== undefined) m.oif = this.ifindex.get(nh.ifname)!;
+      if (nh.onlink) m.flags = RTNH_F_ONLINK;
+    } else {
+      m.multipath = via.hops.map((nh) => ({ gateway: nh.gateway, ifindex: nh.ifname !== undefined ? this.ifindex.get(nh.ifname)! : 0, flags: nh.onlink ? RTNH_F_ONLINK : 0, hops: 0 }));
+    }
+    return m;
+  }
+
+  private removeTemplate(family: Family, metric: number): RouteTemplate {
+    const key = metric * 2 + (family === 6 ? 1 : 0);
+    let t = this.removeTemplates.get(key);
+    if (t === undefined) {
+      t = RouteTemplate.of({ family, dstLen: 0, table: this.table, protocol: this.protocol, scope: RT_SCOPE_NOWHERE, type: 0, flags: 0, priority: metric }, RTM_DELROUTE);
+      this.removeTemplates.set(key, t);
+    }
+    return t;
+  }
+
+  // -------------------------------------------------------------------------
+  // Batches
+
+  private begin(): Round {
+    this.pruneVias();
+    return { id: ++this.operations, batch: null, at: 0, lastAt: 0, lastFlags: 0, sent: [], installed: 0, removed: 0, failed: [], refused: [], waitMs: 0, batches: 0 };
+  }
+
+  /** Queues the removal of the prefix just parsed into `this.net`, at `metric`. */
+  private putRemove(round: Round, slot: Slot, metric: number): boolean {
+    return this.put(round, slot, this.removeTemplate(this.net.family, metric), REMOVE, null, metric);
+  }
+
+  /**
+   * Writes one request (for the prefix just parsed into `this.net`) into the
+   * batch being filled, sending the batch when it is full. True when the
+   * caller must `await this.drain()` before the next request.
+   */
+  private put(round: Round, slot: Slot, template: RouteTemplate, flags: number, via: Via | null, info: number): boolean {
+    if (round.batch !== null && round.at + template.length > this.buf.length) this.send(round);
+    let b = round.batch;
+    if (b === null) {
+      b = round.batch = new Batch(this.sock.nextSeq(this.batchSize));
+      round.at = 0;
+      if (template.length > this.buf.length) this.buf = Buffer.allocUnsafeSlow(template.length);
+    }
+    round.lastAt = round.at;
+    round.lastFlags = flags;
+    round.at = template.write(this.buf, round.at, flags, b.firstSeq + b.count, this.net);
+    b.slots.push(slot);
+    b.vias.push(via);
+    b.info.push(info);
+    if (++b.count === this.batchSize) this.send(round);
+    return round.sent.length >= IN_FLIGHT;
+  }
+
+  /** Hands the batch being filled to the addon; its last request asks for the ACK that closes it. */
+  private send(round: Round): void {
+    const b = round.batch;
+    if (b === null) return;
+    round.batch = null;
+    setRequestFlags(this.buf, round.lastAt, round.lastFlags | NLM_F_ACK);
+    b.reply = this.sock.exchangeRaw(this.buf.subarray(0, round.at), b.firstSeq + b.count - 1).then(
+      (raw): Reply => ({ raw, lost: null }),
+      (e: unknown): Reply => {
+        if (!(e instanceof NetlinkRawError)) throw e;
+        return { raw: e.raw, lost: { code: e.code, message: e.message } };
+      },
+    );
+    round.sent.push(b);
+    round.batches++;
+  }
+
+  /** Settles sent batches, oldest first, until fewer than IN_FLIGHT are out. */
+  private async drain(round: Round): Promise<void> {
+    while (round.sent.length >= IN_FLIGHT) await this.settleOldest(round);
+  }
+
+  /** Sends the batch being filled and settles every batch sent. */
+  private async finish(round: Round): Promise<void> {
+    this.send(round);
+    while (round.sent.length > 0) await this.settleOldest(round);
+  }
+
+  /** After a throw: requests not sent are dropped, the replies of those sent are still recorded. */
+  private async abandon(round: Round): Promise<void> {
+    for (const slot of round.batch?.slots ?? []) if (slot.via === null) this.forget(slot);
+    round.batch = null;
+    while (round.sent.length > 0) await this.settleOldest(round);
+  }
+
+  private async settleOldest(round: Round): Promise<void> {
+    const b = round.sent.shift()!;
+    const t = performance.now();
+    const reply = await b.reply!;
+    round.waitMs += performance.now() - t;
+    this.settle(round, b, reply);
+  }
+
+  /** Records the outcome of every request of a batch. */
+  private settle(round: Round, b: Batch, reply: Reply): void {
+    let { lost } = reply;
+    let errors: Int32Array;
+    let messages: Map<number, string>;
+    try {
+      ({ errors, messages } = scanAcks(reply.raw, b.firstSeq, b.count));
+    } catch (e) {
+      if (!(e instanceof NetlinkDecodeError)) throw e;
+      errors = new Int32Array(b.count).fill(-1);
+      messages = new Map();
+      lost ??= { code: 'EIO', message: `unreadable reply: ${e.message}` };
+    }
+    const last = b.count - 1;
+    for (let j = 0; j < b.count; j++) {
+      const slot = b.slots[j]!;
+      const via = b.vias[j]!;
+      const info = b.info[j]!;
+      let error = errors[j]!;
+      if (error < 0) {
+        if (lost === null && j < last) {
+          error = 0; // no reply to a request that did not ask for one: done
+        } else {
+          round.failed.push({ op: via !== null ? 'install' : 'remove', prefix: slot.prefix, via, info, code: lost?.code ?? 'EIO', message: lost?.message ?? 'no reply from the kernel' });
+          if (via !== null) {
+            // It may be in: forget the old version (so the next sync retries) but treat the prefix as ours.
+            this.forget(slot);
+            this.stale.add(slot.prefix);
+          }
           continue;
         }
-        const code = error === 0 ? '' : errnoName(error);
-        // "No such route" on delete: the route is gone, which is what we wanted.
-        const ok = error === 0 || (op.op === 'remove' && (code === 'ESRCH' || code === 'ENOENT'));
-        if (ok) done.push(op);
-        else failed.push({ op, code, message: acks.messages.get(j) ?? code });
-        this.record(op, ok, false);
       }
-    };
-    for (let i = 0; i < sendable.length; i += this.batchSize) {
-      const chunk = sendable.slice(i, i + this.batchSize);
-      const first = this.sock.nextSeq(chunk.length);
-      let len = 0;
-      for (let j = 0; j < chunk.length; j++) len += lengths[i + j]!;
-      const buf = Buffer.allocUnsafe(len);
-      const header = this.scratchHeader;
-      let at = 0;
-      for (let j = 0; j < chunk.length; j++) {
-        const op = chunk[j]!;
-        header.type = op.op === 'install' ? RTM_NEWROUTE : RTM_DELROUTE;
-        header.flags = this.fill(op);
-        header.seq = first + j;
-        at = encodeRoute(this.scratch, header, buf, at);
+      if (via !== null) {
+        if (error === 0) {
+          slot.via = via;
+          round.installed++;
+        } else {
+          // A refused replace leaves the old route in place: keep believing it is there.
+          if (slot.via === null) this.forget(slot);
+          const code = errnoName(error);
+          round.failed.push({ op: 'install', prefix: slot.prefix, via, info, code, message: messages.get(j) ?? code });
+        }
+        continue;
       }
-      const reply = this.sock.exchangeRaw(buf, first + chunk.length - 1).then(
-        (raw) => ({ raw, lost: null }),
-        (e: unknown) => {
-          if (!(e instanceof NetlinkRawError)) throw e;
-          return { raw: e.raw, lost: { code: e.code, message: e.message } };
-        },
-      );
-      sent.push({ chunk, first, reply });
-      if (sent.length - next >= IN_FLIGHT) await settle(sent[next++]!);
-    }
-    while (next < sent.length) await settle(sent[next++]!);
-    return { done, failed };
-  }
-
-  /** Updates what we believe is installed after one operation. */
-  private record(op: Op, done: boolean, unknown: boolean): void {
-    if (op.op === 'install') {
-      if (done) this.installed.set(op.route.prefix, op.key);
-      else if (unknown) {
-        // It may be in: forget the old version (so the next sync retries) but treat the prefix as ours.
-        this.installed.delete(op.route.prefix);
-        this.stale.add(op.route.prefix);
+      const code = error === 0 ? '' : errnoName(error);
+      // "No such route" on delete: the route is gone, which is what we wanted.
+      if (error === 0 || code === 'ESRCH' || code === 'ENOENT') {
+        if (info === this.metric) this.forget(slot);
+        this.stale.delete(slot.prefix);
+        round.removed++;
+      } else {
+        round.failed.push({ op: 'remove', prefix: slot.prefix, via: null, info, code, message: messages.get(j) ?? code });
       }
-      // A refused replace leaves the old route in place: keep believing it is there.
-    } else if (done) {
-      if (op.metric === this.metric) this.installed.delete(op.prefix);
-      this.stale.delete(op.prefix);
     }
   }
 
-  /** One message at a time is built here and encoded at once: no object per route. */
-  private readonly scratch: RouteMessage = {
-    family: 4,
-    dstLen: 0,
-    table: 0,
-    protocol: 0,
-    scope: 0,
-    type: 0,
-    flags: 0,
-    dst: undefined,
-    gateway: undefined,
-    oif: undefined,
-    priority: undefined,
-    multipath: undefined,
-  };
-  private readonly scratchHeader = { type: 0, flags: 0, seq: 0 };
-
-  /** Fills `scratch` with the message for `op`; returns its nlmsg flags. Throws (code ENODEV) for an unknown interface. */
-  private fill(op: Op): number {
-    const m = this.scratch;
-    const p = op.net;
-    m.family = p.family;
-    m.dstLen = p.len;
-    m.table = this.table;
-    m.protocol = this.protocol;
-    m.dst = p.address;
-    m.flags = 0;
-    m.gateway = undefined;
-    m.oif = undefined;
-    m.multipath = undefined;
-    if (op.op === 'remove') {
-      m.scope = RT_SCOPE_NOWHERE;
-      m.type = 0;
-      m.priority = op.metric;
-      return NLM_F_REQUEST | NLM_F_ACK;
-    }
-    m.scope = RT_SCOPE_UNIVERSE;
-    m.priority = this.metric;
-    const flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | (op.exclusive ? NLM_F_EXCL : NLM_F_REPLACE);
-    const r = op.route;
-    if (r.blackhole) {
-      m.type = RTN_BLACKHOLE;
-      return flags;
-    }
-    m.type = RTN_UNICAST;
-    // prepare() checked the next hops (family, onlink with an interface).
-    if (r.nextHops.length === 1) {
-      const nh = r.nextHops[0]!;
-      const oif = this.index(r.prefix, nh);
-      m.gateway = nh.gateway;
-      m.oif = oif !== 0 ? oif : undefined;
-      m.flags = nh.onlink ? RTNH_F_ONLINK : 0;
-      return flags;
-    }
-    m.multipath = r.nextHops.map((nh) => ({ gateway: nh.gateway, ifindex: this.index(r.prefix, nh), flags: nh.onlink ? RTNH_F_ONLINK : 0, hops: 0 }));
-    return flags;
+  /** Drops a prefix from what we installed (if `slot` is the one the map holds). */
+  private forget(slot: Slot): void {
+    if (this.installed.get(slot.prefix) === slot) this.installed.delete(slot.prefix);
   }
 
-  private index(prefix: string, nh: KernelNextHop): number {
-    if (nh.ifname === undefined) return 0;
-    const i = this.ifindex.get(nh.ifname);
-    if (i === undefined) throw Object.assign(new Error(`${prefix}: no interface '${nh.ifname}'`), { code: 'ENODEV' });
-    return i;
-  }
-
-  /** Looks up the index of every interface the operations name that we do not know yet (one exchange). */
-  private async resolveInterfaces(ops: Op[]): Promise<void> {
-    const names = new Set<string>();
-    for (const op of ops) {
-      if (op.op !== 'install') continue;
-      for (const nh of op.route.nextHops) if (nh.ifname !== undefined && !this.ifindex.has(nh.ifname)) names.add(nh.ifname);
-    }
-    if (names.size === 0) return;
-    const list = [...names].filter((n) => Buffer.byteLength(n) < 16); // IFNAMSIZ; longer names cannot exist
+  /** Looks up the index of each named interface (one exchange); names the kernel does not know stay unknown. */
+  private async resolveInterfaces(names: string[]): Promise<void> {
+    const list = [...new Set(names)].filter((n) => Buffer.byteLength(n) < 16); // IFNAMSIZ; longer names cannot exist
     if (list.length === 0) return;
     const first = this.sock.nextSeq(list.length);
     const buf = Buffer.alloc(list.reduce((n, name) => n + linkRequestLength(name), 0));
@@ -668,9 +931,16 @@ export class KernelFib {
 // ---------------------------------------------------------------------------
 // Helpers
 
-function failure(o: Outcome): RouteFailure {
-  const prefix = o.op.op === 'install' ? o.op.route.prefix : o.op.prefix;
-  return { prefix, op: o.op.op, code: o.code, message: o.message };
+function refuse(round: Round, op: 'install' | 'remove', prefix: string, code: string, message: string): void {
+  round.refused.push({ op, prefix, via: null, info: 0, code, message });
+}
+
+function notFamily(gateway: string, family: Family): string {
+  return `gateway '${gateway}' is not an IPv${family} address`;
+}
+
+function report(f: Failure): RouteFailure {
+  return { prefix: f.prefix, op: f.op, code: f.code, message: f.message };
 }
 
 function dumped(m: RouteMessage, names: Map<number, string>): DumpedRoute {

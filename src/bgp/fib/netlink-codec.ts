@@ -163,41 +163,86 @@ export interface ParsedPrefix {
   text: string;
 }
 
-/** A prefix as text only: what the kernel FIB needs (no address octets to allocate). */
-export interface PrefixText {
+/**
+ * A prefix as numbers, filled in place by `parsePrefixInto`: the kernel FIB
+ * parses one per route and keeps none, so it reuses one of these.
+ */
+export interface PrefixWords {
   family: Family;
   len: number;
-  /** The masked address alone: `192.0.2.0`. */
-  address: string;
-  /** `192.0.2.0/24`: canonical. */
-  text: string;
+  /** IPv4: the masked address as an unsigned number. */
+  v4: number;
+  /** IPv6: the masked address as four unsigned words, most significant first. */
+  v6: Uint32Array;
 }
 
-/** Like `parsePrefix`, without the address octets (IPv4 allocates nothing but strings). */
-export function parsePrefixLite(text: string): PrefixText {
-  const slash = text.indexOf('/');
-  if (slash > 0 && slash >= text.length - 3 && !text.includes(':')) {
-    const v = parseIpv4(text.slice(0, slash));
-    let len = 0;
-    let ok = v !== undefined;
-    for (let i = slash + 1; ok && i < text.length; i++) {
-      const c = text.charCodeAt(i) - 48;
-      if (c < 0 || c > 9) ok = false;
-      else len = len * 10 + c;
-    }
-    if (ok && len <= 32 && slash < text.length - 1) {
-      const masked = len === 0 ? 0 : (v! & (0xffffffff << (32 - len))) >>> 0;
-      // The input is canonical unless host bits were set or a number has a leading zero.
-      let same = masked === v && !(text.charCodeAt(slash + 1) === 48 && slash + 2 < text.length);
-      for (let i = 0; same && i < slash - 1; i++) {
-        if (text.charCodeAt(i) === 48 && (i === 0 || text.charCodeAt(i - 1) === 46) && text.charCodeAt(i + 1) !== 46) same = false;
-      }
-      const address = same ? text.slice(0, slash) : ipv4ToString(masked);
-      return { family: 4, len, address, text: same ? text : `${address}/${len}` };
+/** A `PrefixWords` to parse into. */
+export function prefixWords(): PrefixWords {
+  return { family: 4, len: 0, v4: 0, v6: new Uint32Array(4) };
+}
+
+/**
+ * Parses `addr/len` (a bare address means a host route) into `out` and
+ * returns the canonical text (`parsePrefix(text).text`): `text` itself
+ * when it already is canonical, so a caller's strings are kept, not
+ * copied. IPv4 is read in one pass over the characters, allocating
+ * nothing; IPv6 goes through `parsePrefix`. Throws RangeError when invalid.
+ */
+export function parsePrefixInto(text: string, out: PrefixWords): string {
+  const n = text.length;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  let canonical = true;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) canonical = false; // a leading zero
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) break;
+    } else if (c === 46 && digits > 0 && dots < 3) {
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else {
+      break;
     }
   }
+  if (dots === 3 && digits > 0 && (i === n || text.charCodeAt(i) === 47)) {
+    const addr = (value * 256 + octet) >>> 0;
+    let len = 32;
+    if (i < n) {
+      len = 0;
+      const lenDigits = n - i - 1;
+      if (lenDigits < 1 || lenDigits > 3) throw new RangeError(`invalid prefix length in '${text}'`);
+      for (let j = i + 1; j < n; j++) {
+        const c = text.charCodeAt(j) - 48;
+        if (c < 0 || c > 9) throw new RangeError(`invalid prefix length in '${text}'`);
+        if (j > i + 1 && len === 0) canonical = false;
+        len = len * 10 + c;
+      }
+      if (len > 32) throw new RangeError(`invalid prefix length in '${text}'`);
+    } else {
+      canonical = false; // a bare address: "/32" is added
+    }
+    const masked = len === 0 ? 0 : (addr & (0xffffffff << (32 - len))) >>> 0;
+    out.family = 4;
+    out.len = len;
+    out.v4 = masked;
+    return canonical && masked === addr ? text : `${ipv4ToString(masked)}/${len}`;
+  }
   const p = parsePrefix(text);
-  return { family: p.family, len: p.len, address: p.address, text: p.text };
+  out.family = p.family;
+  out.len = p.len;
+  if (p.family === 4) {
+    out.v4 = p.addr.readUInt32BE(0);
+  } else {
+    for (let w = 0; w < 4; w++) out.v6[w] = p.addr.readUInt32BE(4 * w);
+  }
+  return p.text === text ? text : p.text;
 }
 
 /** Address text -> 4 or 16 octets, or undefined if it is not an address. */
@@ -429,6 +474,85 @@ export function encodeRoute(r: RouteMessage, h: RequestHeader, buf: Buffer, offs
   // Tables below 256 fit in rtm_table; larger ids need the attribute.
   if (r.table >= 256) at = writeU32Attr(buf, at, RTA_TABLE, r.table);
   return at;
+}
+
+/** Where a request's RTA_DST value sits: `encodeRoute` writes RTA_DST first, right after the rtmsg. */
+const DST_VALUE_AT = NLMSG_HDRLEN + RTMSG_LEN + 4;
+
+/**
+ * A route request with everything but its destination filled in. Routes
+ * through the same next hops (most of a node's routes go through a few)
+ * share one, and each of them is then a copy of these octets and four
+ * patches: flags, sequence number, prefix length, address. The octets come
+ * from `encodeRoute`, so a request written here is byte for byte the one
+ * `encodeRoute` writes for the same route.
+ */
+export class RouteTemplate {
+  private constructor(
+    /** The request with a zero destination. */
+    readonly bytes: Buffer,
+    readonly family: Family,
+  ) {}
+
+  /** The template of `r` (its `dst` and `dstLen` are ignored) as a request of `type` (RTM_NEWROUTE, RTM_DELROUTE). */
+  static of(r: RouteMessage, type: number): RouteTemplate {
+    const m: RouteMessage = { ...r, dstLen: 0, dst: r.family === 4 ? '0.0.0.0' : '::' };
+    const bytes = Buffer.alloc(routeMessageLength(m));
+    encodeRoute(m, { type, flags: 0, seq: 0 }, bytes, 0);
+    return new RouteTemplate(bytes, r.family);
+  }
+
+  /** Octets of one request. */
+  get length(): number {
+    return this.bytes.length;
+  }
+
+  /**
+   * Writes the request for the prefix in `net` (of this template's family)
+   * at `offset`; returns the offset after it. The caller checks the room.
+   */
+  write(buf: Buffer, offset: number, flags: number, seq: number, net: PrefixWords): number {
+    const bytes = this.bytes;
+    bytes.copy(buf, offset);
+    setRequestFlags(buf, offset, flags);
+    if (LE) {
+      buf[offset + 8] = seq;
+      buf[offset + 9] = seq >>> 8;
+      buf[offset + 10] = seq >>> 16;
+      buf[offset + 11] = seq >>> 24;
+    } else {
+      buf.writeUInt32BE(seq >>> 0, offset + 8);
+    }
+    buf[offset + NLMSG_HDRLEN + 1] = net.len;
+    const at = offset + DST_VALUE_AT;
+    if (this.family === 4) {
+      const v = net.v4;
+      buf[at] = v >>> 24;
+      buf[at + 1] = v >>> 16;
+      buf[at + 2] = v >>> 8;
+      buf[at + 3] = v;
+    } else {
+      for (let w = 0; w < 4; w++) {
+        const v = net.v6[w]!;
+        const o = at + 4 * w;
+        buf[o] = v >>> 24;
+        buf[o + 1] = v >>> 16;
+        buf[o + 2] = v >>> 8;
+        buf[o + 3] = v;
+      }
+    }
+    return offset + bytes.length;
+  }
+}
+
+/** Sets nlmsg_flags of the request at `offset` (to ask for an ACK once the request is written, say). */
+export function setRequestFlags(buf: Buffer, offset: number, flags: number): void {
+  if (LE) {
+    buf[offset + 6] = flags;
+    buf[offset + 7] = flags >>> 8;
+  } else {
+    buf.writeUInt16BE(flags, offset + 6);
+  }
 }
 
 /** A route dump request for one family (ends with NLMSG_DONE, so no ACK flag). */

@@ -16,7 +16,10 @@ import { decodeReplies, type NetlinkReply } from './netlink-codec.js';
 /** What native-netlink/src/netlink.c exports. */
 export interface NetlinkAddon {
   open(netnsPath: string | null, bufferBytes: number): { fd: number; portId: number; rcvbuf: number; sndbuf: number };
-  /** Sends `request`, resolves with every reply up to the ACK/error/DONE carrying `lastSeq`. */
+  /**
+   * Sends `request`, resolves with every reply up to the ACK/error/DONE
+   * carrying `lastSeq`. The request is copied before this returns.
+   */
   exchange(fd: number, request: Buffer, lastSeq: number, timeoutMs: number): Promise<Buffer>;
   close(fd: number): void;
 }
@@ -158,8 +161,9 @@ export class NetlinkSocket {
 
   /**
    * Like `exchange()`, for batches of change requests: the raw reply bytes,
-   * left to `scanAcks()`. On failure the NetlinkIoError carries the partial
-   * bytes in `raw`.
+   * left to `scanAcks()`. On failure the NetlinkRawError carries the partial
+   * bytes in `raw`. The request is copied before this returns (the addon
+   * takes a private copy), so the caller may reuse its buffer at once.
    */
   exchangeRaw(request: Buffer, lastSeq: number): Promise<Buffer> {
     if (this.closed) return Promise.reject(new NetlinkRawError('netlink socket is closed', 'EBADF', Buffer.alloc(0)));

@@ -7,7 +7,8 @@ import { after, afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { KernelFib, KernelRouteError, RTPROT_CALICO_BGPD, type KernelRoute } from '../../../src/bgp/fib/kernel.js';
 import { DisabledFib, openKernelFib } from '../../../src/bgp/fib/fallback.js';
-import { loadNetlinkAddon } from '../../../src/bgp/fib/netlink-socket.js';
+import { loadNetlinkAddon, type NetlinkAddon } from '../../../src/bgp/fib/netlink-socket.js';
+import { NLM_F_ACK, NLM_F_EXCL, NLM_F_REPLACE, decodeReplies } from '../../../src/bgp/fib/netlink-codec.js';
 import { TestNs, netnsAvailable, type ShownRoute } from './netns.js';
 
 const addon = loadNetlinkAddon();
@@ -23,8 +24,8 @@ async function setup(): Promise<{ ns: TestNs; fib: KernelFib }> {
   open.fibs.push(fib);
   return { ns, fib };
 }
-async function reopen(ns: TestNs): Promise<KernelFib> {
-  const fib = await KernelFib.open({ netns: ns.path });
+async function reopen(ns: TestNs, opts: { batchSize?: number; addon?: NetlinkAddon } = {}): Promise<KernelFib> {
+  const fib = await KernelFib.open({ netns: ns.path, ...opts });
   open.fibs.push(fib);
   return fib;
 }
@@ -281,6 +282,158 @@ describe('kernel FIB over rtnetlink', { skip }, () => {
     const fib = await KernelFib.open();
     open.fibs.push(fib);
     assert.ok(Array.isArray(await fib.dump()));
+  });
+});
+
+/** The route requests of each exchange, as [prefix, nlmsg flags]. */
+type Sent = [string, number][][];
+
+/** The real addon, with a look at every route request sent and a say in what each exchange returns. */
+function watchedAddon(sent: Sent, reply: (n: number, real: () => Promise<Buffer>) => Promise<Buffer> = (_n, real) => real()): NetlinkAddon {
+  const real = addon.ok ? addon.addon : (null as never);
+  let n = 0;
+  return {
+    open: (netns, bytes) => real.open(netns, bytes),
+    close: (fd) => real.close(fd),
+    exchange: (fd, request, lastSeq, timeoutMs) => {
+      const routes = decodeReplies(request).flatMap((m) => (m.kind === 'route' ? [[`${m.route.dst}/${m.route.dstLen}`, m.header.flags] as [string, number]] : []));
+      if (routes.length === 0) return real.exchange(fd, request, lastSeq, timeoutMs);
+      sent.push(routes);
+      return reply(n++, () => real.exchange(fd, request, lastSeq, timeoutMs));
+    },
+  };
+}
+
+/** The i-th /32 of 198.51.100.0/24, then of 192.0.2.0/24 (test prefixes beyond 256 routes). */
+function host(i: number): string {
+  return i < 256 ? `198.51.100.${i}/32` : `192.0.2.${i - 256}/32`;
+}
+
+describe('kernel FIB: changes and batches', { skip }, () => {
+  afterEach(teardown);
+  after(teardown);
+
+  it('update installs and changes only the routes it is given, removes ours for the prefixes it names, and leaves everything else', async () => {
+    const { ns, fib } = await setup();
+    const a: KernelRoute = { prefix: '198.51.100.0/26', nextHops: [{ gateway: '192.0.2.2' }] };
+    const b: KernelRoute = { prefix: '198.51.100.64/26', nextHops: [{ gateway: '192.0.2.2' }] };
+    const c: KernelRoute = { prefix: '2001:db8:2::/64', nextHops: [{ gateway: '2001:db8:1::2' }] };
+    await fib.sync([a, b, c]);
+    ns.ip(['route', 'add', '198.51.100.128/26', 'via', '192.0.2.9', 'proto', 'static', 'metric', '20']);
+    const res = await fib.update(
+      [
+        { prefix: b.prefix, nextHops: [{ gateway: '192.0.2.3' }] },
+        { prefix: '198.51.100.192/26', nextHops: [], blackhole: true },
+      ],
+      ['2001:db8:2::/64', '198.51.100.128/26', '2001:db8:9::/64'],
+    );
+    assert.deepEqual(res, { installed: 2, removed: 1, unchanged: 0, failed: [] });
+    assert.deepEqual(ns.routes(4), [
+      r('198.51.100.0/26', { gateway: '192.0.2.2', dev: 'veth0' }),
+      { dst: '198.51.100.128/26', gateway: '192.0.2.9', dev: 'veth0', protocol: 'static', metric: 20, flags: [] },
+      r('198.51.100.192/26', { type: 'blackhole' }),
+      r('198.51.100.64/26', { gateway: '192.0.2.3', dev: 'veth0' }),
+    ]);
+    assert.deepEqual(ns.routes(6), []);
+    assert.deepEqual(await fib.update([a], []), { installed: 0, removed: 0, unchanged: 1, failed: [] });
+    assert.deepEqual(fib.installedPrefixes().sort(), ['198.51.100.0/26', '198.51.100.192/26', '198.51.100.64/26']);
+  });
+
+  it('a route that did not change is not sent again, by sync or update; install sends it anyway', async () => {
+    const { ns, fib } = await setup();
+    const a: KernelRoute = { prefix: '198.51.100.0/26', nextHops: [{ gateway: '192.0.2.2', ifname: 'tunl0', onlink: true }] };
+    const b: KernelRoute = { prefix: '198.51.100.64/26', nextHops: [{ gateway: '192.0.2.2' }, { gateway: '192.0.2.3' }] };
+    await fib.sync([a, b]);
+    // Changed behind our back: a request for either route would put ours back.
+    ns.ip(['route', 'replace', a.prefix, 'via', '192.0.2.9', 'proto', OURS, 'metric', '20']);
+    ns.ip(['route', 'replace', b.prefix, 'via', '192.0.2.9', 'proto', OURS, 'metric', '20']);
+    assert.deepEqual(await fib.sync([{ ...a, nextHops: [{ ...a.nextHops[0]! }] }, { prefix: b.prefix, nextHops: [...b.nextHops].reverse() }]), { installed: 0, removed: 0, unchanged: 2, failed: [] });
+    assert.deepEqual(await fib.update([a, b], []), { installed: 0, removed: 0, unchanged: 2, failed: [] });
+    assert.deepEqual(
+      ns.routes(4).map((x) => [x.dst, x.gateway]),
+      [
+        ['198.51.100.0/26', '192.0.2.9'],
+        ['198.51.100.64/26', '192.0.2.9'],
+      ],
+    );
+    await fib.install(a);
+    assert.deepEqual(ns.routes(4)[0], r('198.51.100.0/26', { gateway: '192.0.2.2', dev: 'tunl0', flags: ['onlink'] }));
+  });
+
+  it('reports each failure inside big batches, the last request of a batch included; only that last request asks for an ACK', async () => {
+    const ns = TestNs.create();
+    open.ns.push(ns);
+    const sent: Sent = [];
+    const fib = await reopen(ns, { batchSize: 100, addon: watchedAddon(sent) });
+    const bad = new Set([0, 37, 99, 100, 199, 250, 301, 399]); // 99, 199, 399: the last of their batch; 0, 100: the first
+    const routes: KernelRoute[] = [];
+    for (let i = 0; i < 400; i++) routes.push({ prefix: host(i), nextHops: [{ gateway: bad.has(i) ? '203.0.113.5' : '192.0.2.2' }] });
+    const res = await fib.sync(routes);
+    assert.equal(res.installed, 400 - bad.size);
+    assert.deepEqual(
+      res.failed.map((f) => [f.prefix, f.op, f.code]).sort(),
+      [...bad].map((i) => [host(i), 'install', 'ENETUNREACH']).sort(),
+    );
+    assert.equal(ns.count(OURS), 400 - bad.size);
+    assert.deepEqual(
+      sent.map((batch) => batch.length),
+      [100, 100, 100, 100],
+    );
+    for (const batch of sent) {
+      assert.deepEqual(
+        batch.map(([, flags]) => (flags & NLM_F_ACK) !== 0),
+        batch.map((_, j) => j === batch.length - 1),
+      );
+    }
+    // Failed routes are sent again by the next sync, the rest are not.
+    sent.length = 0;
+    const again = await fib.sync(routes.map((x, i) => (bad.has(i) ? { prefix: x.prefix, nextHops: [{ gateway: '192.0.2.3' }] } : x)));
+    assert.deepEqual(again, { installed: bad.size, removed: 0, unchanged: 400 - bad.size, failed: [] });
+    assert.deepEqual(sent.flat().map(([p]) => p).sort(), [...bad].map(host).sort());
+    // Removing them all: every request answered or silent, none lost.
+    assert.deepEqual(await fib.sync([]), { installed: 0, removed: 400, unchanged: 0, failed: [] });
+    assert.equal(ns.count(OURS), 0);
+  });
+
+  it('a batch whose replies are lost (ENOBUFS) leaves its routes unknown, and the next sync puts them in again as replacements', async () => {
+    const ns = TestNs.create();
+    open.ns.push(ns);
+    const sent: Sent = [];
+    const lose = watchedAddon(sent, async (n, real) => {
+      const raw = await real();
+      if (n !== 1) return raw;
+      throw Object.assign(new Error('recvfrom(netlink): No buffer space available'), { code: 'ENOBUFS', partial: raw.subarray(0, 0) });
+    });
+    const fib = await reopen(ns, { batchSize: 50, addon: lose });
+    const routes: KernelRoute[] = [];
+    for (let i = 0; i < 150; i++) routes.push({ prefix: host(i), nextHops: [{ gateway: '192.0.2.2' }] });
+    const res = await fib.sync(routes);
+    assert.equal(res.installed, 100);
+    assert.deepEqual(
+      res.failed.map((f) => [f.prefix, f.code]),
+      routes.slice(50, 100).map((x) => [x.prefix, 'ENOBUFS']),
+    );
+    assert.equal(ns.count(OURS), 150, 'the kernel took them all; only the replies were lost');
+    assert.deepEqual(fib.installedPrefixes().length, 100);
+    sent.length = 0;
+    assert.deepEqual(await fib.sync(routes), { installed: 50, removed: 0, unchanged: 100, failed: [] });
+    assert.deepEqual(
+      sent.flat().map(([p, flags]) => [p, (flags & NLM_F_REPLACE) !== 0 && (flags & NLM_F_EXCL) === 0]),
+      routes.slice(50, 100).map((x) => [x.prefix, true]),
+    );
+    assert.equal(ns.count(OURS), 150);
+  });
+
+  it('a prefix given twice: the last route counts', async () => {
+    const { ns, fib } = await setup();
+    const res = await fib.sync([
+      { prefix: '198.51.100.0/26', nextHops: [{ gateway: '192.0.2.2' }] },
+      { prefix: '198.51.100.64/26', nextHops: [{ gateway: '192.0.2.2' }] },
+      { prefix: '198.51.100.1/26', nextHops: [{ gateway: '192.0.2.3' }] },
+    ]);
+    assert.deepEqual(res.failed, []);
+    assert.deepEqual(ns.routes(4), [r('198.51.100.0/26', { gateway: '192.0.2.3', dev: 'veth0' }), r('198.51.100.64/26', { gateway: '192.0.2.2', dev: 'veth0' })]);
+    assert.deepEqual(await fib.sync([{ prefix: '198.51.100.0/26', nextHops: [{ gateway: '192.0.2.3' }] }]), { installed: 0, removed: 1, unchanged: 1, failed: [] });
   });
 });
 

@@ -27,9 +27,12 @@ import {
   errnoName,
   linkRequestLength,
   parsePrefix,
-  parsePrefixLite,
+  parsePrefixInto,
+  prefixWords,
   prefixWithin,
   routeMessageLength,
+  RouteTemplate,
+  setRequestFlags,
   type RouteMessage,
 } from '../../../src/bgp/fib/netlink-codec.js';
 
@@ -174,6 +177,42 @@ describe('netlink codec: requests compared with iproute2', { skip: !le && 'fixtu
     assert.deepEqual(
       out.map((m) => (m.kind === 'route' ? m.route : null)),
       requests.map((f) => f.route),
+    );
+  });
+
+  it('a route template writes each of these requests byte for byte, at an offset, leaving the bytes around alone', () => {
+    const net = prefixWords();
+    for (const f of requests) {
+      const t = RouteTemplate.of(f.route, f.type);
+      assert.equal(t.length, f.bytes.length / 2, f.name);
+      parsePrefixInto(`${f.route.dst}/${f.route.dstLen}`, net);
+      const buf = Buffer.alloc(t.length + 24, 0xaa);
+      assert.equal(t.write(buf, 12, f.flags, SEQ, net), 12 + t.length);
+      assert.equal(buf.subarray(12, 12 + t.length).toString('hex'), f.bytes, f.name);
+      assert.ok(buf.subarray(0, 12).every((b) => b === 0xaa));
+      assert.ok(buf.subarray(12 + t.length).every((b) => b === 0xaa));
+    }
+  });
+
+  it('a route template writes one request after another from the same template, and a flag can be set afterwards', () => {
+    const f = requests[0]!;
+    const t = RouteTemplate.of(f.route, f.type);
+    const net = prefixWords();
+    const buf = Buffer.alloc(3 * t.length);
+    let at = 0;
+    for (const [i, dst] of ['198.51.100.0/26', '198.51.100.64/26', '198.51.100.128/25'].entries()) {
+      parsePrefixInto(dst, net);
+      at = t.write(buf, at, f.flags & ~NLM_F_ACK, 100 + i, net);
+    }
+    setRequestFlags(buf, 2 * t.length, f.flags);
+    const out = decodeReplies(buf);
+    assert.deepEqual(
+      out.map((m) => (m.kind === 'route' ? [m.header.seq, m.header.flags, `${m.route.dst}/${m.route.dstLen}`, m.route.gateway] : null)),
+      [
+        [100, f.flags & ~NLM_F_ACK, '198.51.100.0/26', '192.0.2.2'],
+        [101, f.flags & ~NLM_F_ACK, '198.51.100.64/26', '192.0.2.2'],
+        [102, f.flags, '198.51.100.128/25', '192.0.2.2'],
+      ],
     );
   });
 
@@ -342,13 +381,46 @@ describe('prefixes', () => {
     assert.throws(() => parsePrefix('nonsense/8'), RangeError);
   });
 
-  it('the text-only parser gives the same canonical prefix, leading zeros and host bits included', () => {
-    for (const t of ['198.51.100.0/24', '198.51.100.77/26', '198.051.100.0/24', '0.0.0.0/0', '198.51.100.1/032', '2001:db8::1/64', '192.0.2.9']) {
+  it('the in-place parser gives the same canonical prefix and numbers, leading zeros and host bits included', () => {
+    const out = prefixWords();
+    for (const t of ['198.51.100.0/24', '198.51.100.77/26', '198.051.100.0/24', '0.0.0.0/0', '198.51.100.1/032', '198.51.100.1/00', '2001:db8::1/64', '2001:0db8::/32', '192.0.2.9', '::ffff:192.0.2.1/128']) {
       const p = parsePrefix(t);
-      assert.deepEqual(parsePrefixLite(t), { family: p.family, len: p.len, address: p.address, text: p.text }, t);
+      assert.equal(parsePrefixInto(t, out), p.text, t);
+      assert.equal(out.family, p.family, t);
+      assert.equal(out.len, p.len, t);
+      const words = p.family === 4 ? [out.v4] : [...out.v6];
+      assert.deepEqual(words, p.family === 4 ? [p.addr.readUInt32BE(0)] : [0, 4, 8, 12].map((o) => p.addr.readUInt32BE(o)), t);
     }
-    assert.throws(() => parsePrefixLite('198.51.100.0/'), RangeError);
-    assert.throws(() => parsePrefixLite('198.51.100.0/40'), RangeError);
+    for (const bad of ['198.51.100.0/', '198.51.100.0/40', '198.51.100.0/2x', '198.51.100/24', '198.51.100.256/32', '1.2.3.4.5/32', 'nonsense/8', '']) {
+      assert.throws(() => parsePrefixInto(bad, out), RangeError, bad);
+    }
+  });
+
+  it('the in-place parser agrees with parsePrefix on any IPv4 text', () => {
+    const out = prefixWords();
+    const octet = fc.oneof(fc.integer({ min: 0, max: 255 }).map(String), fc.integer({ min: 0, max: 999 }).map((n) => String(n).padStart(3, '0')), fc.constantFrom('', '00', '1a'));
+    const text = fc.tuple(octet, octet, octet, octet, fc.option(fc.oneof(fc.integer({ min: 0, max: 40 }).map(String), fc.constantFrom('', '032', '7x')), { nil: undefined })).map(([a, b, c, d, len]) => `${a}.${b}.${c}.${d}${len === undefined ? '' : `/${len}`}`);
+    fc.assert(
+      fc.property(text, (t) => {
+        let want: { text: string; len: number; addr: number } | 'RangeError';
+        try {
+          const p = parsePrefix(t);
+          want = { text: p.text, len: p.len, addr: p.addr.readUInt32BE(0) };
+        } catch (e) {
+          assert.ok(e instanceof RangeError);
+          want = 'RangeError';
+        }
+        let got: typeof want;
+        try {
+          got = { text: parsePrefixInto(t, out), len: out.len, addr: out.v4 };
+        } catch (e) {
+          assert.ok(e instanceof RangeError);
+          got = 'RangeError';
+        }
+        assert.deepEqual(got, want, t);
+      }),
+      { numRuns: 5000 },
+    );
   });
 
   it('tells whether a prefix or an address lies within another prefix', () => {
