@@ -65,6 +65,99 @@ function blackholeBlocks(blocks: Block[], family: Family): string[] {
   return blocks.map((b) => tryPrefix(b.cidr)).filter((p): p is ParsedPrefix => p !== undefined && p.len !== host).map((p) => p.text);
 }
 
+/** A learned route through the filter: its canonical prefix, and the kernel route or why there is none. */
+export type FilterResult = { prefix: string; route: KernelRoute } | { prefix: string; skip: SkipReason };
+
+/**
+ * The kernel filter of one family, compiled from the model once, so that
+ * a change of one best route is mapped without going over the table
+ * (kernel-sync's incremental path); `calicoKernelRoutes` runs the whole
+ * table through it.
+ */
+export class CalicoKernelFilter {
+  private readonly rejects: ParsedPrefix[];
+  private readonly network: ParsedPrefix | undefined;
+  private readonly pools: PoolRule[];
+  private readonly own: Buffer | undefined;
+  /** This node's own routes (BIRD's static protocol), through the filter. */
+  readonly local: CalicoKernelPlan = { routes: [], skipped: [] };
+  /** Canonical prefix of each own route -> its kernel route, or null when the filter dropped it. */
+  private readonly locals = new Map<string, KernelRoute | null>();
+
+  constructor(
+    readonly family: Family,
+    f: FamilyConfig,
+  ) {
+    this.rejects = f.rejectCidrs.map(tryPrefix).filter((p): p is ParsedPrefix => p !== undefined);
+    this.network = f.network !== null ? tryPrefix(f.network) : undefined;
+    this.pools = f.pools.flatMap((pool) => {
+      const net = tryPrefix(pool.cidr);
+      return net !== undefined && net.family === family ? [{ net, pool }] : [];
+    });
+    this.own = f.address !== null ? addressBytes(f.address) : undefined;
+
+    // Blackholes for blocks and advertised service addresses, host routes to peers reachable through a next hop.
+    const local: { net: ParsedPrefix; via: string[] | 'blackhole' }[] = [];
+    for (const cidr of [...blackholeBlocks(f.blocks, family), ...f.staticRoutes]) {
+      const net = tryPrefix(cidr);
+      if (net !== undefined && net.family === family) local.push({ net, via: 'blackhole' });
+    }
+    for (const p of f.peers) {
+      if (p.reachableBy === null || p.type === 'mesh') continue;
+      const net = tryPrefix(p.address);
+      if (net !== undefined && net.family === family && addressBytes(p.reachableBy)?.length === net.addr.length) local.push({ net, via: [p.reachableBy] });
+    }
+    for (const { net, via } of local) {
+      if (this.locals.has(net.text)) continue;
+      const r = this.program(net, via);
+      if ('route' in r) this.local.routes.push(r.route);
+      else this.local.skipped.push({ prefix: r.prefix, reason: r.skip });
+      this.locals.set(net.text, 'route' in r ? r.route : null);
+    }
+  }
+
+  /**
+   * This node's own route for a canonical prefix: undefined when it has
+   * none, null when it has one that the filter drops.
+   */
+  localRoute(prefix: string): KernelRoute | null | undefined {
+    return this.locals.get(prefix);
+  }
+
+  /** A learned best route through the filter (a prefix of this node's own routes is theirs). */
+  learned(b: BestRoute): FilterResult {
+    const net = tryPrefix(b.prefix);
+    if (net === undefined || net.family !== this.family) return { prefix: b.prefix, skip: 'invalid' };
+    if (this.locals.has(net.text)) return { prefix: net.text, skip: 'local-route' };
+    const hops: string[] = [];
+    for (const nh of b.nextHops) {
+      const bytes = addressBytes(nh);
+      if (bytes === undefined || bytes.length !== net.addr.length) continue;
+      if (this.own !== undefined && bytes.equals(this.own)) continue;
+      if (!hops.includes(nh)) hops.push(nh);
+    }
+    if (hops.length === 0) return { prefix: net.text, skip: 'no-next-hop' };
+    return this.program(net, hops);
+  }
+
+  /** The filter proper, for one route. */
+  private program(net: ParsedPrefix, nextHops: string[] | 'blackhole'): FilterResult {
+    const prefix = net.text;
+    if (this.rejects.some((r) => prefixWithin(net, r))) return { prefix, skip: 'reject-cidr' };
+    const rule = this.pools.find((p) => prefixWithin(net, p.net));
+    const network = this.network;
+    if (rule !== undefined && rule.pool.vxlanMode !== 'never' && (this.family === 6 || network !== undefined)) return { prefix, skip: 'vxlan-pool' };
+    if (nextHops === 'blackhole') return { prefix, route: { prefix, nextHops: [], blackhole: true } };
+    const tunnel = this.family === 4 && network !== undefined && rule !== undefined ? rule.pool.ipipInterface : '';
+    const hops: KernelNextHop[] = nextHops.map((gateway) => {
+      if (tunnel === '') return { gateway };
+      const onSubnet = rule!.pool.ipipMode === 'cross-subnet' && addressWithin(addressBytes(gateway)!, network!);
+      return onSubnet ? { gateway } : { gateway, ifname: tunnel, onlink: true };
+    });
+    return { prefix, route: { prefix, nextHops: hops } };
+  }
+}
+
 /**
  * Kernel routes of one family: this node's blackholes and peer host routes
  * (they win over BGP routes for the same prefix, as BIRD's static
@@ -72,76 +165,21 @@ function blackholeBlocks(blocks: Block[], family: Family): string[] {
  * the filter above.
  */
 export function calicoKernelRoutes(family: Family, f: FamilyConfig, best: Iterable<BestRoute>): CalicoKernelPlan {
-  const rejects = f.rejectCidrs.map(tryPrefix).filter((p): p is ParsedPrefix => p !== undefined);
-  const network = f.network !== null ? tryPrefix(f.network) : undefined;
-  const pools: PoolRule[] = f.pools.flatMap((pool) => {
-    const net = tryPrefix(pool.cidr);
-    return net !== undefined && net.family === family ? [{ net, pool }] : [];
-  });
-  const own = f.address !== null ? addressBytes(f.address) : undefined;
-
-  const routes: KernelRoute[] = [];
-  const skipped: CalicoKernelPlan['skipped'] = [];
+  const filter = new CalicoKernelFilter(family, f);
+  const routes = [...filter.local.routes];
+  const skipped = [...filter.local.skipped];
   const seen = new Set<string>();
-
-  /** The kernel filter for one route; pushes the result or the reason it was dropped. */
-  const program = (net: ParsedPrefix, nextHops: string[] | 'blackhole'): void => {
-    if (rejects.some((r) => prefixWithin(net, r))) return void skipped.push({ prefix: net.text, reason: 'reject-cidr' });
-    const rule = pools.find((p) => prefixWithin(net, p.net));
-    if (rule !== undefined && rule.pool.vxlanMode !== 'never' && (family === 6 || network !== undefined)) {
-      return void skipped.push({ prefix: net.text, reason: 'vxlan-pool' });
-    }
-    if (nextHops === 'blackhole') return void routes.push({ prefix: net.text, nextHops: [], blackhole: true });
-    const tunnel = family === 4 && network !== undefined && rule !== undefined ? rule.pool.ipipInterface : '';
-    const hops: KernelNextHop[] = nextHops.map((gateway) => {
-      if (tunnel === '') return { gateway };
-      const onSubnet = rule!.pool.ipipMode === 'cross-subnet' && addressWithin(addressBytes(gateway)!, network!);
-      return onSubnet ? { gateway } : { gateway, ifname: tunnel, onlink: true };
-    });
-    routes.push({ prefix: net.text, nextHops: hops });
-  };
-
-  // This node's own routes (BIRD's static protocol).
-  const local: { net: ParsedPrefix; via: string[] | 'blackhole' }[] = [];
-  for (const cidr of [...blackholeBlocks(f.blocks, family), ...f.staticRoutes]) {
-    const net = tryPrefix(cidr);
-    if (net !== undefined && net.family === family) local.push({ net, via: 'blackhole' });
-  }
-  for (const p of f.peers) {
-    if (p.reachableBy === null || p.type === 'mesh') continue;
-    const net = tryPrefix(p.address);
-    if (net !== undefined && net.family === family && addressBytes(p.reachableBy)?.length === net.addr.length) local.push({ net, via: [p.reachableBy] });
-  }
-  for (const { net, via } of local) {
-    if (seen.has(net.text)) continue;
-    seen.add(net.text);
-    program(net, via);
-  }
-
-  // Best routes learned over BGP.
   for (const b of best) {
-    const net = tryPrefix(b.prefix);
-    if (net === undefined || net.family !== family) {
-      skipped.push({ prefix: b.prefix, reason: 'invalid' });
-      continue;
+    const r = filter.learned(b);
+    if (!('skip' in r && r.skip === 'invalid')) {
+      if (seen.has(r.prefix)) {
+        skipped.push({ prefix: r.prefix, reason: 'local-route' }); // the same prefix twice: the first one stands
+        continue;
+      }
+      seen.add(r.prefix);
     }
-    if (seen.has(net.text)) {
-      skipped.push({ prefix: net.text, reason: 'local-route' });
-      continue;
-    }
-    seen.add(net.text);
-    const hops: string[] = [];
-    for (const nh of b.nextHops) {
-      const bytes = addressBytes(nh);
-      if (bytes === undefined || bytes.length !== net.addr.length) continue;
-      if (own !== undefined && bytes.equals(own)) continue;
-      if (!hops.includes(nh)) hops.push(nh);
-    }
-    if (hops.length === 0) {
-      skipped.push({ prefix: net.text, reason: 'no-next-hop' });
-      continue;
-    }
-    program(net, hops);
+    if ('route' in r) routes.push(r.route);
+    else skipped.push({ prefix: r.prefix, reason: r.skip });
   }
   return { routes, skipped };
 }
