@@ -89,7 +89,7 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     ...(maxPrefixes !== undefined ? { maxPrefixes } : {}),
     importOnlyPools: opts.importOnlyPools,
     importRejectCidrs: opts.importRejectCidrs,
-    onBestChange: () => kernel?.schedule(),
+    onBestChange: (changes) => kernel?.schedule(changes.map((c) => c.dest.key)),
     onConverged: () => kernel?.converged(),
     installed: () => kernel?.installed ?? new Set(),
   });

@@ -13,7 +13,10 @@ export interface Fib {
   readonly reason: string | null;
   /** Routes of ours a previous run left in the kernel, not yet purged (graceful restart). */
   staleCount(): number;
+  /** Makes our routes exactly `routes` (see `KernelFib.sync`). */
   sync(routes: Iterable<KernelRoute>): Promise<SyncResult>;
+  /** Installs `routes` where they changed and removes ours for `removed`, looking at nothing else (see `KernelFib.update`). */
+  update(routes: Iterable<KernelRoute>, removed: Iterable<string>): Promise<SyncResult>;
   purgeStale(): Promise<{ removed: string[]; failed: RouteFailure[] }>;
   close(opts?: { keepRoutes?: boolean }): Promise<void>;
 }
@@ -26,6 +29,9 @@ export class DisabledFib implements Fib {
     return 0;
   }
   async sync(_routes: Iterable<KernelRoute>): Promise<SyncResult> {
+    return { installed: 0, removed: 0, unchanged: 0, failed: [] };
+  }
+  async update(_routes: Iterable<KernelRoute>, _removed: Iterable<string>): Promise<SyncResult> {
     return { installed: 0, removed: 0, unchanged: 0, failed: [] };
   }
   async purgeStale(): Promise<{ removed: string[]; failed: RouteFailure[] }> {
@@ -43,6 +49,9 @@ class AvailableFib implements Fib {
   }
   sync(routes: Iterable<KernelRoute>): Promise<SyncResult> {
     return this.kernel.sync(routes);
+  }
+  update(routes: Iterable<KernelRoute>, removed: Iterable<string>): Promise<SyncResult> {
+    return this.kernel.update(routes, removed);
   }
   purgeStale(): Promise<{ removed: string[]; failed: RouteFailure[] }> {
     return this.kernel.purgeStale();

@@ -34,6 +34,20 @@ class FakeFib implements Fib {
     }
     return { installed: list.length, removed: 0, unchanged: 0, failed: [] };
   }
+  async update(routes: Iterable<KernelRoute>, removed: Iterable<string>): Promise<SyncResult> {
+    const list = [...routes].map((r) => r.prefix);
+    const gone = [...removed];
+    this.calls.push(`update ${list.join(',')} -${gone.join(',')}`);
+    for (const p of list) {
+      this.kernel.add(p);
+      this.installed.add(p);
+    }
+    for (const p of gone) {
+      this.kernel.delete(p);
+      this.installed.delete(p);
+    }
+    return { installed: list.length, removed: gone.length, unchanged: 0, failed: [] };
+  }
   async purgeStale(): Promise<{ removed: string[]; failed: RouteFailure[] }> {
     const removed = [...this.kernel].filter((p) => !this.installed.has(p));
     this.calls.push(`purge ${removed.join(',')}`);
