@@ -295,6 +295,11 @@ interface Round {
   failed: Failure[];
   /** Routes refused before any request (bad route, missing interface). */
   refused: Failure[];
+  unchanged: number;
+  /** Routes for a prefix already handled in this operation (their turn comes once the first is settled). */
+  twice: KernelRoute[];
+  /** Set when the pass stopped because these next hops need their interfaces looked up. */
+  blocked: Via | null;
   waitMs: number;
   batches: number;
 }
@@ -507,83 +512,30 @@ export class KernelFib {
     const round = this.begin();
     const op = round.id;
     const net = this.net;
-    const twice: KernelRoute[] = [];
-    let unchanged = 0;
     try {
-      for (let i = 0; i < routes.length; i++) {
-        const r = routes[i]!;
-        let prefix: string;
-        try {
-          prefix = parsePrefixInto(r.prefix, net);
-        } catch (e) {
-          refuse(round, 'install', r.prefix, 'EBADROUTE', (e as Error).message);
-          continue;
-        }
-        const via = this.viaOf(r, net.family);
-        if (typeof via === 'string') {
-          // Left unmarked: a sync removes what we had for the prefix, as for any prefix no longer wanted.
-          refuse(round, 'install', prefix, 'EBADROUTE', `${prefix}: ${via}`);
-          continue;
-        }
-        let slot = this.installed.get(prefix);
-        if (slot !== undefined && slot.op === op) {
-          twice.push(r);
-          continue;
-        }
-        if (slot !== undefined && slot.via === via && !always) {
-          slot.op = op;
-          unchanged++;
-          continue;
-        }
-        let template = via.template;
-        if (template === null || via.gen !== this.ifGen) {
-          template = await this.templateOf(via, round); // `net` still holds this prefix: nothing else parses meanwhile
-          if (template === null) {
-            if (slot !== undefined) slot.op = op; // what is installed stays
-            refuse(round, 'install', prefix, 'ENODEV', `${prefix}: no interface '${via.missing}'`);
-            continue;
-          }
-        }
-        const flags = slot === undefined && !this.stale.has(prefix) ? INSTALL_EXCL : INSTALL_REPLACE;
-        if (slot === undefined) {
-          slot = { prefix, via: null, op };
-          this.installed.set(prefix, slot);
-        } else {
-          slot.op = op;
-        }
-        if (this.put(round, slot, template, flags, via, flags)) await this.drain(round);
+      // The passes over the routes are plain loops in synchronous methods (optimised while they run, which an
+      // async function's loop is not); they stop when a batch must be waited for or interfaces looked up.
+      for (let i = 0; i < routes.length; ) {
+        i = this.installPass(round, routes, i, always);
+        const via = round.blocked;
+        round.blocked = null;
+        if (via !== null) await this.templateOf(via, round);
+        else await this.drain(round);
       }
       if (removed === null) {
-        for (const slot of this.installed.values()) {
-          if (slot.op === op) continue;
-          parsePrefixInto(slot.prefix, net);
-          slot.op = op;
-          if (this.putRemove(round, slot, this.metric)) await this.drain(round);
-        }
+        const rest = this.installed.values();
+        while (!this.removePass(round, rest)) await this.drain(round);
       } else {
-        for (const text of removed) {
-          let prefix: string;
-          try {
-            prefix = parsePrefixInto(text, net);
-          } catch (e) {
-            refuse(round, 'remove', text, 'EBADROUTE', (e as Error).message);
-            continue;
-          }
-          let slot = this.installed.get(prefix);
-          if (slot?.op === op) continue;
-          if (slot === undefined) {
-            if (!always) continue; // not ours: left alone, as a sync leaves it
-            slot = { prefix, via: null, op }; // outside the map: only the reply needs it
-          }
-          slot.op = op;
-          if (this.putRemove(round, slot, this.metric)) await this.drain(round);
+        for (let i = 0; i < removed.length; ) {
+          i = this.removeListPass(round, removed, i, always);
+          await this.drain(round);
         }
       }
       await this.finish(round);
       // A prefix given twice: its first route is settled, now the last one goes in.
-      if (twice.length > 0) {
+      if (round.twice.length > 0) {
         const last = new Map<string, KernelRoute>();
-        for (const r of twice) last.set(parsePrefixInto(r.prefix, net), r);
+        for (const r of round.twice) last.set(parsePrefixInto(r.prefix, net), r);
         for (const [prefix, r] of last) {
           parsePrefixInto(prefix, net);
           const via = this.viaOf(r, net.family) as Via;
@@ -606,7 +558,99 @@ export class KernelFib {
     }
     const total = performance.now() - t0;
     this.lastSyncTimings = { workMs: total - round.waitMs, waitMs: round.waitMs, batches: round.batches };
-    return { installed: round.installed, removed: round.removed, unchanged, failed: [...round.refused, ...round.failed].map(report) };
+    return { installed: round.installed, removed: round.removed, unchanged: round.unchanged, failed: [...round.refused, ...round.failed].map(report) };
+  }
+
+  /**
+   * Queues the installs of `routes` from `i` on; returns where it stopped:
+   * after a request that filled the batches in flight (the caller drains),
+   * before a route whose next hops need their interfaces looked up
+   * (`round.blocked`; the caller looks them up and calls again, and the
+   * route is taken from the start: nothing was changed for it), or at the end.
+   */
+  private installPass(round: Round, routes: readonly KernelRoute[], i: number, always: boolean): number {
+    const op = round.id;
+    const net = this.net;
+    for (; i < routes.length; i++) {
+      const r = routes[i]!;
+      let prefix: string;
+      try {
+        prefix = parsePrefixInto(r.prefix, net);
+      } catch (e) {
+        refuse(round, 'install', r.prefix, 'EBADROUTE', (e as Error).message);
+        continue;
+      }
+      const via = this.viaOf(r, net.family);
+      if (typeof via === 'string') {
+        // Left unmarked: a sync removes what we had for the prefix, as for any prefix no longer wanted.
+        refuse(round, 'install', prefix, 'EBADROUTE', `${prefix}: ${via}`);
+        continue;
+      }
+      let slot = this.installed.get(prefix);
+      if (slot !== undefined && slot.op === op) {
+        round.twice.push(r);
+        continue;
+      }
+      if (slot !== undefined && slot.via === via && !always) {
+        slot.op = op;
+        round.unchanged++;
+        continue;
+      }
+      const template = via.template;
+      if (template === null || via.gen !== this.ifGen) {
+        if (via.gen !== this.ifGen || via.checkedIn !== op) {
+          round.blocked = via;
+          return i;
+        }
+        if (slot !== undefined) slot.op = op; // what is installed stays
+        refuse(round, 'install', prefix, 'ENODEV', `${prefix}: no interface '${via.missing}'`);
+        continue;
+      }
+      const flags = slot === undefined && !this.stale.has(prefix) ? INSTALL_EXCL : INSTALL_REPLACE;
+      if (slot === undefined) {
+        slot = { prefix, via: null, op };
+        this.installed.set(prefix, slot);
+      } else {
+        slot.op = op;
+      }
+      if (this.put(round, slot, template, flags, via, flags)) return i + 1;
+    }
+    return i;
+  }
+
+  /** Queues the removal of every prefix of ours that this operation did not mark; false when it stopped for the caller to drain. */
+  private removePass(round: Round, rest: IterableIterator<Slot>): boolean {
+    for (let next = rest.next(); !next.done; next = rest.next()) {
+      const slot = next.value;
+      if (slot.op === round.id) continue;
+      parsePrefixInto(slot.prefix, this.net);
+      slot.op = round.id;
+      if (this.putRemove(round, slot, this.metric)) return false;
+    }
+    return true;
+  }
+
+  /** Queues the removals of `removed` from `i` on (ours only unless `always`); returns where it stopped, as `installPass`. */
+  private removeListPass(round: Round, removed: readonly string[], i: number, always: boolean): number {
+    for (; i < removed.length; i++) {
+      const text = removed[i]!;
+      let prefix: string;
+      try {
+        prefix = parsePrefixInto(text, this.net);
+      } catch (e) {
+        refuse(round, 'remove', text, 'EBADROUTE', (e as Error).message);
+        continue;
+      }
+      let slot = this.installed.get(prefix);
+      if (slot?.op === round.id) continue;
+      if (slot === undefined) {
+        if (!always) continue; // not ours: left alone, as a sync leaves it
+        slot = { prefix, via: null, op: round.id }; // outside the map: only the reply needs it
+      }
+      slot.op = round.id;
+      if (this.putRemove(round, slot, this.metric)) return i + 1;
+    }
+    return i;
   }
 
   /**
@@ -773,7 +817,7 @@ export class KernelFib {
 
   private begin(): Round {
     this.pruneVias();
-    return { id: ++this.operations, batch: null, at: 0, lastAt: 0, lastFlags: 0, sent: [], installed: 0, removed: 0, failed: [], refused: [], waitMs: 0, batches: 0 };
+    return { id: ++this.operations, batch: null, at: 0, lastAt: 0, lastFlags: 0, sent: [], installed: 0, removed: 0, failed: [], refused: [], unchanged: 0, twice: [], blocked: null, waitMs: 0, batches: 0 };
   }
 
   /** Queues the removal of the prefix just parsed into `this.net`, at `metric`. */
