@@ -29,8 +29,9 @@
  * node's own address is dropped (the kernel would refuse or loop it).
  */
 import type { Block, Family, FamilyConfig, NodeBgpConfig, Pool } from '../../model/types.js';
+import { parseIpv4, parseIpv6 } from '../packet/ip.js';
 import type { KernelNextHop, KernelRoute } from './kernel.js';
-import { addressBytes, addressWithin, parsePrefix, prefixWithin, type ParsedPrefix } from './netlink-codec.js';
+import { parsePrefixInto, prefixWords, type PrefixWords } from './netlink-codec.js';
 
 /** A best route from the Loc-RIB: its prefix and BGP next hops (several with multipath). */
 export interface BestRoute {
@@ -46,39 +47,80 @@ export interface CalicoKernelPlan {
   skipped: { prefix: string; reason: SkipReason }[];
 }
 
+/** A route through the filter: the kernel route, or its canonical prefix and why there is none. */
+export type FilterResult = KernelRoute | { prefix: string; skip: SkipReason };
+
 interface PoolRule {
-  net: ParsedPrefix;
+  net: PrefixWords;
   pool: Pool;
 }
 
-function tryPrefix(text: string): ParsedPrefix | undefined {
+/** What the filter needs to know of one next hop; a node has few, and routes share what is built here. */
+interface Gateway {
+  /** An address of the filter's family. */
+  valid: boolean;
+  /** This node's own address. */
+  own: boolean;
+  /** Inside this node's network (IP-in-IP cross-subnet goes direct). */
+  onNetwork: boolean;
+  /** The next hop straight to it, and through the tunnel (built when first needed); shared, never changed. */
+  direct: KernelNextHop[];
+  tunneled: KernelNextHop[] | null;
+}
+
+function wordsOf(text: string): PrefixWords | undefined {
+  const w = prefixWords();
   try {
-    return parsePrefix(text);
+    parsePrefixInto(text, w);
+    return w;
   } catch {
     return undefined;
   }
 }
 
+/** True when prefix `inner` lies within (or equals) prefix `outer` (BIRD's `net ~ prefix`). */
+function within(inner: PrefixWords, outer: PrefixWords): boolean {
+  if (inner.family !== outer.family || inner.len < outer.len) return false;
+  if (inner.family === 4) return outer.len === 0 || (inner.v4 ^ outer.v4) >>> (32 - outer.len) === 0;
+  for (let w = 0, bits = outer.len; bits > 0; w++, bits -= 32) {
+    const x = (inner.v6[w]! ^ outer.v6[w]!) >>> 0;
+    if (bits >= 32 ? x !== 0 : x >>> (32 - bits) !== 0) return false;
+  }
+  return true;
+}
+
 /** Blocks that get a blackhole: every affine block except host-length ones (Calico skips /32 and /128 blocks). */
 function blackholeBlocks(blocks: Block[], family: Family): string[] {
   const host = family === 4 ? 32 : 128;
-  return blocks.map((b) => tryPrefix(b.cidr)).filter((p): p is ParsedPrefix => p !== undefined && p.len !== host).map((p) => p.text);
+  const out: string[] = [];
+  for (const b of blocks) {
+    const w = prefixWords();
+    try {
+      const text = parsePrefixInto(b.cidr, w);
+      if (w.len !== host) out.push(text);
+    } catch {
+      // not a prefix: no blackhole
+    }
+  }
+  return out;
 }
-
-/** A learned route through the filter: its canonical prefix, and the kernel route or why there is none. */
-export type FilterResult = { prefix: string; route: KernelRoute } | { prefix: string; skip: SkipReason };
 
 /**
  * The kernel filter of one family, compiled from the model once, so that
  * a change of one best route is mapped without going over the table
  * (kernel-sync's incremental path); `calicoKernelRoutes` runs the whole
- * table through it.
+ * table through it. Prefixes are compared as numbers, and what the filter
+ * decides per next hop is kept per next hop, so a learned route costs one
+ * parse of its prefix and one route object.
  */
 export class CalicoKernelFilter {
-  private readonly rejects: ParsedPrefix[];
-  private readonly network: ParsedPrefix | undefined;
+  private readonly rejects: PrefixWords[];
+  private readonly network: PrefixWords | undefined;
   private readonly pools: PoolRule[];
-  private readonly own: Buffer | undefined;
+  private readonly own: PrefixWords | undefined;
+  private readonly gateways = new Map<string, Gateway>();
+  /** Where the prefix at hand is parsed to. */
+  private readonly net = prefixWords();
   /** This node's own routes (BIRD's static protocol), through the filter. */
   readonly local: CalicoKernelPlan = { routes: [], skipped: [] };
   /** Canonical prefix of each own route -> its kernel route, or null when the filter dropped it. */
@@ -88,31 +130,38 @@ export class CalicoKernelFilter {
     readonly family: Family,
     f: FamilyConfig,
   ) {
-    this.rejects = f.rejectCidrs.map(tryPrefix).filter((p): p is ParsedPrefix => p !== undefined);
-    this.network = f.network !== null ? tryPrefix(f.network) : undefined;
+    this.rejects = f.rejectCidrs.flatMap((c) => wordsOf(c) ?? []);
+    this.network = f.network !== null ? wordsOf(f.network) : undefined;
     this.pools = f.pools.flatMap((pool) => {
-      const net = tryPrefix(pool.cidr);
+      const net = wordsOf(pool.cidr);
       return net !== undefined && net.family === family ? [{ net, pool }] : [];
     });
-    this.own = f.address !== null ? addressBytes(f.address) : undefined;
+    this.own = f.address !== null ? wordsOf(f.address) : undefined;
 
     // Blackholes for blocks and advertised service addresses, host routes to peers reachable through a next hop.
-    const local: { net: ParsedPrefix; via: string[] | 'blackhole' }[] = [];
-    for (const cidr of [...blackholeBlocks(f.blocks, family), ...f.staticRoutes]) {
-      const net = tryPrefix(cidr);
-      if (net !== undefined && net.family === family) local.push({ net, via: 'blackhole' });
-    }
+    const local: { text: string; via: string | null }[] = [];
+    for (const cidr of [...blackholeBlocks(f.blocks, family), ...f.staticRoutes]) local.push({ text: cidr, via: null });
     for (const p of f.peers) {
       if (p.reachableBy === null || p.type === 'mesh') continue;
-      const net = tryPrefix(p.address);
-      if (net !== undefined && net.family === family && addressBytes(p.reachableBy)?.length === net.addr.length) local.push({ net, via: [p.reachableBy] });
+      local.push({ text: p.address, via: p.reachableBy });
     }
-    for (const { net, via } of local) {
-      if (this.locals.has(net.text)) continue;
-      const r = this.program(net, via);
-      if ('route' in r) this.local.routes.push(r.route);
-      else this.local.skipped.push({ prefix: r.prefix, reason: r.skip });
-      this.locals.set(net.text, 'route' in r ? r.route : null);
+    for (const { text, via } of local) {
+      let prefix: string;
+      try {
+        prefix = parsePrefixInto(text, this.net);
+      } catch {
+        continue;
+      }
+      if (this.net.family !== family || this.locals.has(prefix)) continue;
+      let gateway: Gateway | null = null;
+      if (via !== null) {
+        gateway = this.gateway(via);
+        if (!gateway.valid) continue;
+      }
+      const r = this.program(prefix, gateway);
+      if ('skip' in r) this.local.skipped.push({ prefix: r.prefix, reason: r.skip });
+      else this.local.routes.push(r);
+      this.locals.set(prefix, 'skip' in r ? null : r);
     }
   }
 
@@ -126,35 +175,83 @@ export class CalicoKernelFilter {
 
   /** A learned best route through the filter (a prefix of this node's own routes is theirs). */
   learned(b: BestRoute): FilterResult {
-    const net = tryPrefix(b.prefix);
-    if (net === undefined || net.family !== this.family) return { prefix: b.prefix, skip: 'invalid' };
-    if (this.locals.has(net.text)) return { prefix: net.text, skip: 'local-route' };
-    const hops: string[] = [];
-    for (const nh of b.nextHops) {
-      const bytes = addressBytes(nh);
-      if (bytes === undefined || bytes.length !== net.addr.length) continue;
-      if (this.own !== undefined && bytes.equals(this.own)) continue;
-      if (!hops.includes(nh)) hops.push(nh);
+    const net = this.net;
+    let prefix: string;
+    try {
+      prefix = parsePrefixInto(b.prefix, net);
+    } catch {
+      return { prefix: b.prefix, skip: 'invalid' };
     }
-    if (hops.length === 0) return { prefix: net.text, skip: 'no-next-hop' };
-    return this.program(net, hops);
+    if (net.family !== this.family) return { prefix: b.prefix, skip: 'invalid' };
+    if (this.locals.has(prefix)) return { prefix, skip: 'local-route' };
+    // Next hops of the family, not this node, each once.
+    let first: Gateway | null = null;
+    let more: Gateway[] | null = null;
+    for (const nh of b.nextHops) {
+      const g = this.gateway(nh);
+      if (!g.valid || g.own || g === first || (more !== null && more.includes(g))) continue;
+      if (first === null) first = g;
+      else (more ??= [first]).push(g);
+    }
+    if (first === null) return { prefix, skip: 'no-next-hop' };
+    return this.program(prefix, more ?? first);
   }
 
-  /** The filter proper, for one route. */
-  private program(net: ParsedPrefix, nextHops: string[] | 'blackhole'): FilterResult {
-    const prefix = net.text;
-    if (this.rejects.some((r) => prefixWithin(net, r))) return { prefix, skip: 'reject-cidr' };
-    const rule = this.pools.find((p) => prefixWithin(net, p.net));
+  /** The filter proper, for the prefix just parsed into `this.net`; `via` null for a blackhole. */
+  private program(prefix: string, via: Gateway | Gateway[] | null): FilterResult {
+    const net = this.net;
+    for (const r of this.rejects) if (within(net, r)) return { prefix, skip: 'reject-cidr' };
+    let rule: PoolRule | undefined;
+    for (const p of this.pools) {
+      if (within(net, p.net)) {
+        rule = p;
+        break;
+      }
+    }
     const network = this.network;
     if (rule !== undefined && rule.pool.vxlanMode !== 'never' && (this.family === 6 || network !== undefined)) return { prefix, skip: 'vxlan-pool' };
-    if (nextHops === 'blackhole') return { prefix, route: { prefix, nextHops: [], blackhole: true } };
+    if (via === null) return { prefix, nextHops: [], blackhole: true };
     const tunnel = this.family === 4 && network !== undefined && rule !== undefined ? rule.pool.ipipInterface : '';
-    const hops: KernelNextHop[] = nextHops.map((gateway) => {
-      if (tunnel === '') return { gateway };
-      const onSubnet = rule!.pool.ipipMode === 'cross-subnet' && addressWithin(addressBytes(gateway)!, network!);
-      return onSubnet ? { gateway } : { gateway, ifname: tunnel, onlink: true };
-    });
-    return { prefix, route: { prefix, nextHops: hops } };
+    const crossSubnet = rule !== undefined && rule.pool.ipipMode === 'cross-subnet';
+    if (!Array.isArray(via)) return { prefix, nextHops: this.hops(via, tunnel, crossSubnet) };
+    return { prefix, nextHops: via.map((g) => this.hops(g, tunnel, crossSubnet)[0]!) };
+  }
+
+  /** One next hop, direct or through `tunnel`, as a shared one-element list. */
+  private hops(g: Gateway, tunnel: string, crossSubnet: boolean): KernelNextHop[] {
+    if (tunnel === '' || (crossSubnet && g.onNetwork)) return g.direct;
+    const t = g.tunneled;
+    if (t !== null && t[0]!.ifname === tunnel) return t;
+    g.tunneled = [{ gateway: g.direct[0]!.gateway, ifname: tunnel, onlink: true }];
+    return g.tunneled;
+  }
+
+  private gateway(text: string): Gateway {
+    let g = this.gateways.get(text);
+    if (g !== undefined) return g;
+    const a = prefixWords();
+    a.family = this.family;
+    a.len = this.family === 4 ? 32 : 128;
+    let valid = false;
+    if (this.family === 4) {
+      const v = text.includes(':') ? undefined : parseIpv4(text);
+      if (v !== undefined) {
+        a.v4 = v;
+        valid = true;
+      }
+    } else if (text.includes(':')) {
+      const words = parseIpv6(text);
+      if (words !== undefined) {
+        a.v6.set(words);
+        valid = true;
+      }
+    }
+    const own = valid && this.own !== undefined && this.own.len === a.len && within(a, this.own);
+    const onNetwork = valid && this.network !== undefined && within(a, this.network);
+    g = { valid, own, onNetwork, direct: [{ gateway: text }], tunneled: null };
+    if (this.gateways.size >= 65536) this.gateways.clear();
+    this.gateways.set(text, g);
+    return g;
   }
 }
 
@@ -178,8 +275,8 @@ export function calicoKernelRoutes(family: Family, f: FamilyConfig, best: Iterab
       }
       seen.add(r.prefix);
     }
-    if ('route' in r) routes.push(r.route);
-    else skipped.push({ prefix: r.prefix, reason: r.skip });
+    if ('skip' in r) skipped.push({ prefix: r.prefix, reason: r.skip });
+    else routes.push(r);
   }
   return { routes, skipped };
 }

@@ -139,8 +139,8 @@ export class KernelSync {
       const b = bestRoute(d, null);
       if (b === null) continue;
       const r = (keyFamily(d.key) === Afi.IPV4 ? v4 : v6).learned(b);
-      if (!('route' in r)) continue;
-      routes.push(r.route);
+      if ('skip' in r) continue;
+      routes.push(r);
       keys.push(d.key);
     }
     const result = await this.fib.sync(routes);
@@ -184,7 +184,7 @@ export class KernelSync {
     const b = d === undefined ? null : bestRoute(d, text);
     if (b === null) return null;
     const r = filter.learned(b);
-    return 'route' in r ? r.route : null;
+    return 'skip' in r ? null : r;
   }
 
   /** Logs what the kernel refused and notes, per prefix, whether the kernel holds our route and whether to try again. */
@@ -251,10 +251,11 @@ export class KernelSync {
 /** The best route of a destination as the filter takes it; null for none or a local one (local routes come from the model). */
 function bestRoute(d: Destination, text: string | null): BestRoute | null {
   if (d.best === null || d.best.source === null) return null;
-  const hops = new Set<string>();
-  for (const p of multipathOf(d)) {
+  const paths = multipathOf(d);
+  const hops: string[] = [];
+  for (const p of paths) {
     const nh = p.attrs.nextHops[0];
-    if (nh !== undefined) hops.add(nh);
+    if (nh !== undefined && (paths.length === 1 || !hops.includes(nh))) hops.push(nh);
   }
-  return { prefix: text ?? keyToString(d.key), nextHops: [...hops] };
+  return { prefix: text ?? keyToString(d.key), nextHops: hops };
 }
