@@ -128,6 +128,37 @@ describe('calico kernel routes', () => {
     assert.deepEqual(calicoKernelRoutes(6, v6, [best('2001:db8:100:5::/122', '2001:db8:2::20')]).routes, [{ prefix: '2001:db8:100:5::/122', nextHops: [{ gateway: '2001:db8:2::20' }] }]);
   });
 
+  it('prefix containment holds at word and odd bit boundaries, both families, /0 included', () => {
+    const v6 = family({ address: '2001:db8:1::10', pools: [vxlan('2001:db8:100::/40'), vxlan('2001:db8:1:2:3:4:5:0/113')] });
+    const plan6 = calicoKernelRoutes(6, v6, [
+      best('2001:db8:1ff:ffff::/64', '2001:db8:1::20'), // inside the /40 (bits 33-40 of 0x01ff match 0x0100's)
+      best('2001:db8:200::/64', '2001:db8:1::20'), // just outside it
+      best('2001:db8:100::/40', '2001:db8:1::20'), // the pool itself
+      best('2001:db8:1:2:3:4:5:7fff/128', '2001:db8:1::20'), // inside the /113
+      best('2001:db8:1:2:3:4:5:8000/128', '2001:db8:1::20'), // outside it
+      best('2001:db8::/32', '2001:db8:1::20'), // wider than the pool: not inside
+    ]);
+    assert.deepEqual(
+      plan6.skipped.map((x) => x.prefix),
+      ['2001:db8:1ff:ffff::/64', '2001:db8:100::/40', '2001:db8:1:2:3:4:5:7fff/128'],
+    );
+    assert.deepEqual(
+      plan6.routes.map((x) => x.prefix),
+      ['2001:db8:200::/64', '2001:db8:1:2:3:4:5:8000/128', '2001:db8::/32'],
+    );
+    const all = calicoKernelRoutes(4, { ...v4, rejectCidrs: ['0.0.0.0/0'] }, [best('198.51.100.8/29', '192.0.2.20'), best('0.0.0.0/0', '192.0.2.20')]);
+    assert.deepEqual(all.routes, []);
+    assert.deepEqual(
+      all.skipped.map((x) => x.reason),
+      ['reject-cidr', 'reject-cidr'],
+    );
+    const odd = calicoKernelRoutes(4, { ...v4, pools: [vxlan('198.51.100.3/31')], rejectCidrs: [] }, [best('198.51.100.2/32', '192.0.2.20'), best('198.51.100.3/32', '192.0.2.20'), best('198.51.100.4/32', '192.0.2.20')]);
+    assert.deepEqual(
+      odd.routes.map((x) => x.prefix),
+      ['198.51.100.4/32'],
+    );
+  });
+
   it('a whole node: both families from one list of best routes', () => {
     const m = nodeModel({
       nodeName: 'n1',
