@@ -4,10 +4,11 @@
  * `status`/`routes` views. One event loop owns all of it: sockets and timers
  * only post events here.
  *
- * Not done here (see README "native mode status"): kernel programming is
- * fed through `onBestChange` by the FIB layer; max-prefix limits; split
- * horizon towards the peer a route came from (the receiver's loop checks
- * drop such routes: AS_PATH for eBGP, ORIGINATOR_ID for reflected routes).
+ * Kernel programming is not done here: the FIB layer is fed through
+ * `onBestChange` (src/commands/speaker.ts, kernel-sync.ts). Split horizon
+ * for reflected routes is the update group's (update-group.ts); a route
+ * learned from an external peer is still offered back to that peer, whose
+ * AS_PATH loop check drops it.
  */
 import type { Logger } from 'pino';
 import {
