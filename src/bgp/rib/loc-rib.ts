@@ -241,21 +241,25 @@ export class LocRib {
   }
 
   /**
-   * Marks a source's paths stale (graceful restart, RFC 4724 section 4.2;
-   * `level` 2 for long-lived stale, RFC 9494). Returns best-path changes
-   * (LLGR-stale paths lose preference).
+   * Marks a source's paths stale (graceful restart, RFC 4724 section 4.2),
+   * or moves its stale paths to the long-lived stale phase (`level` 2, RFC
+   * 9494). Levels only rise, and only one step: level 1 marks fresh paths
+   * (a long-lived stale path stays least preferred when the peer drops
+   * again), level 2 marks paths that are stale (routes the peer re-sent
+   * since it came back are fresh and stay so). Returns best-path changes
+   * (long-lived stale paths lose preference).
    */
   markStale(source: PathSource, level: 1 | 2, filter: (key: PrefixKey) => boolean = () => true): BestChange[] {
     const changes: BestChange[] = [];
-    if (this.countFrom(source) === 0) return changes;
+    if ((level === 1 ? this.countFrom(source) - this.staleFrom(source) : this.staleFrom(source)) === 0) return changes;
     this.heads.forEach((head, key) => {
       if (!filter(key)) return;
       const dest: Destination = { key, best: head };
       let before: RibPath[] | null = null;
       for (let p = dest.best; p !== null; p = p.next) {
-        if (p.source !== source) continue;
+        if (p.source !== source || p.stale !== level - 1) continue;
         if (level === 2) before ??= multipathOf(dest);
-        if (p.stale === 0) LocRib.adjust(this.staleCounts, source, 1);
+        else LocRib.adjust(this.staleCounts, source, 1);
         p.stale = level;
       }
       if (before !== null) {

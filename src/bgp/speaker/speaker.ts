@@ -408,6 +408,8 @@ export class Speaker {
       this.absorb(this.rib.markStale(rt.source, 1));
       this.log.info({ peer: rt.spec.name, seconds: gr.restartTime }, 'graceful restart: keeping routes as stale');
       const llgr = n?.llgrStaleTime?.get(family) ?? 0;
+      // A second drop before End-of-RIB restarts the clock rather than leaving the old timer running too.
+      if (rt.staleTimer !== null) this.clock.clearTimeout(rt.staleTimer);
       rt.staleTimer = this.clock.setTimeout(() => {
         rt.staleTimer = null;
         if (llgr > 0) {

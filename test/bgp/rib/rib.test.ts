@@ -93,13 +93,37 @@ test('graceful restart: stale routes stay until swept, refreshed ones survive th
   assert.ok(rib.get(k1) !== undefined && rib.get(k2) === undefined);
 });
 
+test('stale levels only rise one step: a second drop keeps long-lived stale paths last, the long-lived phase spares re-sent routes', () => {
+  const rib = new LocRib(table);
+  const key = keyFromString('10.0.4.0/24');
+  const fresh = keyFromString('10.0.5.0/24');
+  rib.announce(A, key, 0, table.intern({ ...base, localPref: 200 }));
+  rib.announce(B, key, 0, table.intern(base));
+  rib.markStale(A, 1);
+  rib.markStale(A, 2);
+  assert.equal(rib.get(key)?.best?.source, B, 'long-lived stale A loses');
+  // A comes back, drops again before End-of-RIB: its path must stay long-lived stale.
+  assert.deepEqual(rib.markStale(A, 1), []);
+  assert.equal(rib.get(key)?.best?.source, B);
+  assert.equal(selectBest(pathsOf(rib.get(key)!)).best?.source, B);
+  // A re-sends one route, then its timer moves what is still stale on: the re-sent route stays fresh.
+  rib.announce(A, fresh, 0, table.intern(base));
+  rib.markStale(A, 2);
+  assert.equal(rib.get(fresh)?.best?.stale, 0);
+  rib.sweepStale(A);
+  assert.equal(rib.get(fresh)?.best?.source, A, 'the re-sent route survives the sweep');
+  assert.equal(rib.staleFrom(A), 0);
+});
+
 test('long-lived stale routes lose to any fresh route', () => {
   const rib = new LocRib(table);
   const key = keyFromString('10.0.3.0/24');
   rib.announce(A, key, 0, table.intern({ ...base, localPref: 500 }));
   rib.announce(B, key, 0, table.intern(base));
   assert.equal(rib.get(key)?.best?.source, A);
-  rib.markStale(A, 2);
+  rib.markStale(A, 1); // the session dropped: stale, still preferred
+  assert.equal(rib.get(key)?.best?.source, A);
+  rib.markStale(A, 2); // the restart time is over: long-lived stale
   assert.equal(rib.get(key)?.best?.source, B);
 });
 
@@ -203,7 +227,7 @@ test('the linked Loc-RIB agrees with a plain model under random changes', () => 
         } else if (o.kind === 'stale1' || o.kind === 'stale2') {
           const level = o.kind === 'stale1' ? 1 : 2;
           rib.markStale(src, level).forEach(note);
-          for (const list of model.values()) for (const e of list) if (e.source === src) e.stale = level;
+          for (const list of model.values()) for (const e of list) if (e.source === src && e.stale === level - 1) e.stale = level;
         } else {
           const gone = (e: Entry): boolean => e.source === src && (o.kind === 'down' || e.stale !== 0);
           (o.kind === 'down' ? rib.removeSource(src) : rib.sweepStale(src)).forEach(note);
