@@ -42,7 +42,7 @@ export function registerStatus(program: Command): void {
     });
   program
     .command('routes')
-    .description('routes of the running speaker (best path marked, learned-from)')
+    .description('routes of the running speaker: * best path, + equal-cost (ECMP) path, where each came from')
     .option('--json', 'machine-readable output', false)
     .option('--prefix <cidr>', 'only this prefix')
     .option('--control-socket <path>', 'the speaker\'s control socket', DEFAULT_CONTROL_SOCKET)
@@ -53,7 +53,7 @@ export function registerStatus(program: Command): void {
         (r) =>
           table(
             ['', 'PREFIX', 'NEXT HOPS', 'FROM', 'AS PATH', 'LOCAL PREF', 'COMMUNITIES', 'KERNEL'],
-            r.routes.map((x) => [x.best ? '*' : ' ', x.prefix, x.nextHops.join(',') || '-', x.from, x.asPath.join(' ') || '-', String(x.localPref), x.communities.join(' ') || '-', x.installed ? 'yes' : 'no']),
+            r.routes.map((x) => [x.best ? '*' : x.multipath ? '+' : ' ', x.prefix, x.nextHops.join(',') || '-', x.from, x.asPath.join(' ') || '-', String(x.localPref), x.communities.join(' ') || '-', x.installed ? 'yes' : 'no']),
           ),
         opts.json,
       );

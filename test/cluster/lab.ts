@@ -51,7 +51,10 @@ export interface PeerStatus {
 export interface RouteEntry {
   prefix: string;
   best: boolean;
+  multipath: boolean;
   nextHops: string[];
   from: string;
+  originatorId?: string;
+  clusterList?: string[];
   installed: boolean;
 }

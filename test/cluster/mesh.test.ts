@@ -16,7 +16,12 @@
  *    each block twice, once per reflector. Reflection keeps the next hop (iBGP),
  *    so both paths name the originating node and the kernel holds one route
  *    with that single next hop (no multipath entry): the two paths merge.
- * 4. n5 is deleted from the datastore: its blocks leave every kernel.
+ * 4. A LoadBalancer service with externalTrafficPolicy Local and endpoints
+ *    on n3 and n4 (both families): n3 and n4 originate its address, both
+ *    reflectors send each client both paths (ADD-PATH), and every other
+ *    kernel holds one route with two next hops (ECMP); with n4's endpoint
+ *    gone the route narrows to n3; with the service gone it leaves.
+ * 5. n5 is deleted from the datastore: its blocks leave every kernel.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,13 +44,45 @@ const peerName = (prefix: string, address: string): string => `${prefix}_${addre
 /** Node i's peer names in both families for `prefix` (`Mesh`, `Node`) with nodes `ids`. */
 const peerNames = (prefix: string, ids: number[]): string[] => ids.flatMap((j) => [peerName(prefix, addr(j)), peerName(prefix, addr6(j))]);
 
-/** The cluster as Calico resources: nodes `ids`, full mesh or n1/n2 as reflectors. */
-function clusterYaml(ids: number[], reflectors: boolean): string {
+/**
+ * The load-balancer address of the service of step 4, per family, as `ip`
+ * prints a host route. Each lies in an IP pool (outside every block), as
+ * addresses Calico's LoadBalancer IPAM hands out do: a reflector that is
+ * itself a Calico node passes on only its own service routes and routes
+ * inside pools (Calico's export filter), so an address outside the pools
+ * would stop at the reflectors, with BIRD as with us.
+ */
+const LB = { 4: '198.51.100.241', 6: '2001:db8:1::ff41' } as const;
+/** Pod addresses of the service's endpoint on node i (inside the node's blocks). */
+const podIp = (i: number, family: 4 | 6): string => (family === 4 ? `198.51.100.${(i - 1) * 32 + 1}` : `2001:db8:1::${((i - 1) * 64 + 1).toString(16)}`);
+
+/** A LoadBalancer service per family, externalTrafficPolicy Local, with an endpoint on each of `nodes`. */
+function serviceDocs(nodes: number[]): string[] {
+  return ([4, 6] as const).flatMap((f) => [
+    `apiVersion: v1
+kind: Service
+metadata: { name: lb${f}, namespace: default }
+spec: { type: LoadBalancer, clusterIP: '${f === 4 ? '198.51.100.250' : '2001:db8:3::250'}', externalTrafficPolicy: Local }
+status: { loadBalancer: { ingress: [ { ip: '${LB[f]}' } ] } }`,
+    `apiVersion: v1
+kind: Endpoints
+metadata: { name: lb${f}, namespace: default }
+subsets: [ { addresses: [ ${nodes.map((i) => `{ ip: '${podIp(i, f)}', nodeName: n${i} }`).join(', ')} ] } ]`,
+  ]);
+}
+
+/**
+ * The cluster as Calico resources: nodes `ids`, full mesh or n1/n2 as
+ * reflectors, and (when `serviceOn` is given) step 4's service with
+ * endpoints on those nodes.
+ */
+function clusterYaml(ids: number[], reflectors: boolean, serviceOn?: number[]): string {
+  const lbRanges = serviceOn === undefined ? '' : `, serviceLoadBalancerIPs: [ { cidr: ${LB[4]}/32 }, { cidr: '${LB[6]}/128' } ]`;
   const docs = [
     `apiVersion: projectcalico.org/v3
 kind: BGPConfiguration
 metadata: { name: default }
-spec: { asNumber: ${AS}, nodeToNodeMeshEnabled: ${!reflectors} }`,
+spec: { asNumber: ${AS}, nodeToNodeMeshEnabled: ${!reflectors}${lbRanges} }`,
     `apiVersion: projectcalico.org/v3
 kind: IPPool
 metadata: { name: pool }
@@ -78,15 +115,23 @@ kind: BGPPeer
 metadata: { name: peer-with-route-reflectors }
 spec: { nodeSelector: all(), peerSelector: route-reflector == 'true' }`);
   }
+  if (serviceOn !== undefined) docs.push(...serviceDocs(serviceOn));
   return docs.join('\n---\n') + '\n';
 }
 
-/** What node `i`'s kernel must hold (protocol 201, one family) when nodes `ids` are in the cluster. */
-function expectedRoutes(i: number, ids: number[], family: 4 | 6 = 4): KernelRoute[] {
+/**
+ * What node `i`'s kernel must hold (protocol 201, one family) when nodes
+ * `ids` are in the cluster and step 4's service has endpoints on `serviceOn`:
+ * a node with an endpoint holds a blackhole for the address (Calico's static
+ * route), every other node a route via the endpoint nodes (ECMP for several).
+ */
+function expectedRoutes(i: number, ids: number[], family: 4 | 6 = 4, serviceOn: number[] = []): KernelRoute[] {
   const [blk, via] = family === 4 ? [block, addr] : [block6, addr6];
-  return ids
-    .map((j): KernelRoute => (j === i ? { dst: blk(j), type: 'blackhole' } : { dst: blk(j), gateway: via(j), dev: 'eth0' }))
-    .sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
+  const routes = ids.map((j): KernelRoute => (j === i ? { dst: blk(j), type: 'blackhole' } : { dst: blk(j), gateway: via(j), dev: 'eth0' }));
+  if (serviceOn.includes(i)) routes.push({ dst: LB[family], type: 'blackhole' });
+  else if (serviceOn.length === 1) routes.push({ dst: LB[family], gateway: via(serviceOn[0]!), dev: 'eth0' });
+  else if (serviceOn.length > 1) routes.push({ dst: LB[family], nexthops: serviceOn.map((j) => ({ gateway: via(j), dev: 'eth0' })) });
+  return routes.sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
 }
 
 let lab: Lab | undefined;
@@ -125,9 +170,14 @@ function explain(ids: number[]): () => string {
       .join('\n');
 }
 
-/** Every node's kernel holds exactly the routes of `ids`, in both families. */
-function kernelIsExactly(ids: number[]): boolean {
-  return ids.every((i) => ([4, 6] as const).every((f) => JSON.stringify(lab!.routes(`n${i}`, '201', f)) === JSON.stringify(expectedRoutes(i, ids, f))));
+/** Node i's kernel routes of protocol 201 in one family, ECMP next hops in address order. */
+function kernelRoutes(i: number, f: 4 | 6): KernelRoute[] {
+  return lab!.routes(`n${i}`, '201', f).map((r) => (r.nexthops === undefined ? r : { ...r, nexthops: [...r.nexthops].sort((a, b) => ((a.gateway ?? '') < (b.gateway ?? '') ? -1 : 1)) }));
+}
+
+/** Every node's kernel holds exactly the routes of `ids` (and of step 4's service on `serviceOn`), in both families. */
+function kernelIsExactly(ids: number[], serviceOn: number[] = []): boolean {
+  return ids.every((i) => ([4, 6] as const).every((f) => JSON.stringify(kernelRoutes(i, f)) === JSON.stringify(expectedRoutes(i, ids, f, serviceOn))));
 }
 
 function peersEstablished(i: number, names: string[]): boolean {
@@ -237,6 +287,31 @@ test('five dual-stack speakers in namespaces: full mesh, two route reflectors, n
         assert.deepEqual(table.filter((r) => r.prefix === block6(j)).map((p) => p.from), [peerName('Node', addr6(j))], `reflector n${i}, ${block6(j)}`);
       }
     }
+  });
+
+  await t.test('a Local service on n3 and n4: both reflectors send both paths, every other kernel holds one ECMP route', async () => {
+    const t0 = Date.now();
+    lab!.writeAtomic(file, clusterYaml(all, true, [3, 4]));
+    await until('every kernel holds the service route (ECMP where two nodes originate it)', 20_000, () => kernelIsExactly(all, [3, 4]), explain(all));
+    t.diagnostic(`service on two nodes -> ECMP in three kernels in ${Date.now() - t0} ms`);
+
+    // n5, a client: four paths (each reflector sends both originators' paths), all in the multipath set.
+    for (const f of [4, 6] as const) {
+      const [via, reflectors] = f === 4 ? [addr, [nodeName(1), nodeName(2)]] : [addr6, [peerName('Node', addr6(1)), peerName('Node', addr6(2))]];
+      const paths = routesOf(5, `${LB[f]}/${f === 4 ? 32 : 128}`) ?? [];
+      const seen = paths.map((p) => `${p.from} ${p.nextHops.join(',')} ${p.originatorId ?? '-'} ${(p.clusterList ?? []).join(',')}`).sort();
+      const want = reflectors.flatMap((r) => [3, 4].map((j) => `${r} ${via(j)} ${addr(j)} ${CLUSTER_ID}`)).sort();
+      assert.deepEqual(seen, want, `n5 ${LB[f]}: one path per reflector and originator, with ORIGINATOR_ID and CLUSTER_LIST`);
+      assert.equal(paths.filter((p) => p.best).length, 1, `n5 ${LB[f]}: one best path`);
+      assert.ok(paths.every((p) => p.multipath && p.installed), `n5 ${LB[f]}: every path equal-cost and installed`);
+    }
+
+    // n4's endpoint goes: n4 withdraws, the route narrows to n3 everywhere (n4 now forwards via n3 too).
+    lab!.writeAtomic(file, clusterYaml(all, true, [3]));
+    await until('every kernel holds the service route via n3 only', 20_000, () => kernelIsExactly(all, [3]), explain(all));
+    // The service goes: its route leaves every kernel.
+    lab!.writeAtomic(file, clusterYaml(all, true));
+    await until('the service route gone from every kernel', 20_000, () => kernelIsExactly(all), explain(all));
   });
 
   await t.test('a node deleted from the datastore: its IPv4 and IPv6 blocks leave every kernel', async () => {

@@ -102,11 +102,16 @@ export interface PeerStatus {
 export interface RouteView {
   prefix: string;
   best: boolean;
+  /** Shares forwarding with the best path (ECMP); the best path itself is true. */
+  multipath: boolean;
   nextHops: string[];
   from: string;
   asPath: number[];
   localPref: number;
   communities: string[];
+  /** RFC 4456 attributes of a reflected route. */
+  originatorId?: string;
+  clusterList?: string[];
   installed: boolean;
 }
 
@@ -699,16 +704,20 @@ export class Speaker {
     const out: RouteView[] = [];
     const dests = prefix !== undefined ? [this.rib.get(keyFromString(prefix))].filter((d) => d !== undefined) : [...this.rib.destinations()];
     for (const d of dests) {
+      const multipath = new Set(multipathOf(d));
       for (const p of pathsOf(d)) {
         const a = p.attrs.attrs;
         out.push({
           prefix: keyToString(d.key),
           best: p === d.best,
+          multipath: multipath.has(p),
           nextHops: [...p.attrs.nextHops],
           from: p.source?.name ?? 'local',
           asPath: (a.asPath ?? []).flatMap((s) => s.asns),
           localPref: a.localPref ?? 100,
           communities: (a.communities ?? []).map((c) => `${c >>> 16}:${c & 0xffff}`),
+          ...(a.originatorId !== undefined ? { originatorId: a.originatorId } : {}),
+          ...(a.clusterList !== undefined ? { clusterList: [...a.clusterList] } : {}),
           installed: this.options.installed?.().has(d.key) ?? false,
         });
       }
