@@ -36,6 +36,11 @@ export class RawPeer {
     for (const f of w) f();
   }
 
+  /** A peer on a connection the speaker under test opened (accepted by the test's own server). */
+  static wrap(socket: Socket): RawPeer {
+    return new RawPeer(socket);
+  }
+
   static connect(host: string, port: number, localAddress: string): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
       const s = connect({ host, port, localAddress });

@@ -66,6 +66,8 @@ interface Leg {
   timers: TimerSet<TimerName>;
   /** A connect in progress (not yet a Connection). */
   pending: Socket | null;
+  /** A peer's connection accepted beside an Established graceful-restart session (see `accept`). */
+  probe: boolean;
 }
 
 export class Neighbor {
@@ -113,6 +115,7 @@ export class Neighbor {
       direction,
       timers: null as unknown as TimerSet<TimerName>,
       pending: null,
+      probe: false,
     };
     leg.timers = new TimerSet<TimerName>(this.clock, (t) => {
       if (t === 'connectRetry' && leg.pending !== null && leg === this.primary) {
@@ -216,18 +219,25 @@ export class Neighbor {
       this.dispatch(p, { type: 'TcpConnectionConfirmed' });
       return true;
     }
-    if (s === 'Idle' || (s === 'Established' && (p.fsm.negotiated?.gracefulRestart ?? null) !== null)) {
-      // Idle: we were waiting out the restart backoff; the peer is ready now.
-      // Established with graceful restart: RFC 4724 section 4.2, a new
-      // connection means the peer restarted and the old session is gone.
-      if (s === 'Established') this.dispatch(p, { type: 'TcpConnectionFails', error: 'peer reconnected (graceful restart)' });
+    if (s === 'Idle') {
+      // We were waiting out the restart backoff; the peer is ready now.
       if (this.restartTimer !== null) this.clock.clearTimeout(this.restartTimer);
       this.restartTimer = null;
       this.dispatch(this.primary, { type: 'ManualStart_with_PassiveTcpEstablishment' });
       return this.accept(socket);
     }
-    if ((s === 'OpenSent' || s === 'OpenConfirm') && this.secondary === null) {
+    // Established with graceful restart: RFC 4724 section 4.2 reads a new
+    // connection as the peer having restarted. It may instead be the peer's
+    // own connect crossing ours just as our session came up, and then the
+    // peer keeps the old session and closes the new connection (RFC 4271
+    // section 6.8). Dropping the old session on accept would leave both
+    // sides with nothing, so the OPEN exchange runs on the new connection
+    // beside the session: only if it reaches Established did the peer
+    // restart, and it replaces the old session (see `promote`).
+    const restartProbe = s === 'Established' && this.gracefulRestart(p);
+    if ((s === 'OpenSent' || s === 'OpenConfirm' || restartProbe) && this.secondary === null) {
       const leg = this.newLeg('incoming');
+      leg.probe = restartProbe;
       this.secondary = leg;
       this.attach(leg, socket);
       this.dispatch(leg, { type: 'ManualStart_with_PassiveTcpEstablishment' });
@@ -304,6 +314,10 @@ export class Neighbor {
     this.dispatch(leg, { type: 'TcpConnectionConfirmed' });
   }
 
+  private gracefulRestart(leg: Leg): boolean {
+    return (leg.fsm.negotiated?.gracefulRestart ?? null) !== null;
+  }
+
   /** RFC 4271 section 6.8 plus RFC 6286 for equal identifiers. */
   private collisionLoser(a: Leg, b: Leg, peerId: string): Leg {
     const local = parseIpv4(this.config.routerId) ?? 0;
@@ -323,8 +337,14 @@ export class Neighbor {
   private dispatch(leg: Leg, ev: FsmEvent): void {
     if (ev.type === 'BGPOpen') {
       const other = leg === this.primary ? this.secondary : this.primary;
-      if (other !== null && (other.fsm.state === 'OpenConfirm' || other.fsm.state === 'Established')) {
-        const loser = other.fsm.state === 'Established' ? leg : this.collisionLoser(leg, other, ev.open.bgpId);
+      // The BGP identifiers decide between two connections that both got
+      // an OPEN, also when one of them is already Established: it can only
+      // be alive beside the session because the identifiers favour it (see
+      // `promote`), and the peer, deciding by the same rule, keeps it. A
+      // restart probe is not a collision: it goes on to show whether the
+      // peer restarted (see `accept`).
+      if (other !== null && !leg.probe && (other.fsm.state === 'OpenConfirm' || other.fsm.state === 'Established')) {
+        const loser = this.collisionLoser(leg, other, ev.open.bgpId);
         this.log('info', 'connection collision', { keep: loser === leg ? other.direction : leg.direction });
         this.apply(loser, loser.fsm.process({ type: 'OpenCollisionDump' }));
         if (loser === leg) return;
@@ -378,14 +398,39 @@ export class Neighbor {
     }
   }
 
-  /** A leg that reached Established becomes the primary; the other one goes. */
+  /**
+   * A leg that reached Established becomes the primary. The other one, if
+   * still alive:
+   * - an Established session that a restart probe replaces goes down like a
+   *   dropped connection (its routes stay, stale, until the new session's
+   *   End-of-RIB);
+   * - a connection the BGP identifiers favour stays, as the secondary: the
+   *   peer may have seen both OPENs and chosen it, having already sent the
+   *   KEEPALIVE that brought this leg up; its OPEN settles it (`dispatch`),
+   *   or it closes;
+   * - any other connection is closed as the collision loser.
+   */
   private promote(leg: Leg): void {
-    if (leg === this.primary) return;
-    const old = this.primary;
+    const other = leg === this.primary ? this.secondary : this.primary;
+    if (leg !== this.primary) this.since = new Date(this.clock.now());
     this.primary = leg;
     this.secondary = null;
-    if (old.fsm.state !== 'Idle') this.apply(old, old.fsm.process({ type: 'OpenCollisionDump' }));
-    old.timers.clearAll();
+    if (other === null || other.fsm.state === 'Idle') return;
+    if (leg.probe) {
+      leg.probe = false;
+      if (other.fsm.state === 'Established') {
+        this.apply(other, other.fsm.process({ type: 'TcpConnectionFails', error: 'peer reconnected (graceful restart)' }));
+        other.timers.clearAll();
+        return;
+      }
+    }
+    const peerId = leg.fsm.negotiated?.peerId ?? '0.0.0.0';
+    if (this.collisionLoser(leg, other, peerId) === leg) {
+      this.secondary = other;
+      return;
+    }
+    this.apply(other, other.fsm.process({ type: 'OpenCollisionDump' }));
+    other.timers.clearAll();
   }
 
   private onLegState(leg: Leg, from: FsmState, to: FsmState): void {
@@ -400,11 +445,17 @@ export class Neighbor {
       leg.timers.clearAll();
       return;
     }
-    if (reason.kind === 'collision' && this.secondary !== null) {
-      // The other connection carries on as the session.
+    if (isCollision(reason) && this.secondary !== null) {
+      // The other connection carries on as the session. If this one was
+      // Established, the session restarts on it: the RIB hears of the drop
+      // (graceful restart keeps the routes, stale, until End-of-RIB).
       this.primary = this.secondary;
       this.secondary = null;
       leg.timers.clearAll();
+      if (wasEstablished) {
+        this.lastDown = reason;
+        this.listener.down?.(reason, true);
+      }
       return;
     }
     if (leg.fsm.state === 'Active') {
@@ -431,6 +482,15 @@ export class Neighbor {
   private log(level: 'debug' | 'info' | 'warn', msg: string, extra?: Record<string, unknown>): void {
     this.listener.log?.(level, msg, { neighbor: this.config.name, ...extra });
   }
+}
+
+/**
+ * A connection closed by collision resolution (RFC 4271 section 6.8), by us
+ * or by the peer (Cease, Connection Collision Resolution): the session
+ * carries on, or restarts, on the other connection.
+ */
+export function isCollision(reason: DownReason): boolean {
+  return reason.kind === 'collision' || (reason.kind === 'notificationReceived' && reason.code === 6 && reason.subcode === 7);
 }
 
 /** Router id text from a number (for tests and hashing). */

@@ -28,7 +28,7 @@ import type { DownReason } from '../fsm/fsm.js';
 import type { Negotiated } from '../fsm/negotiate.js';
 import { BgpListener } from '../session/listener.js';
 import { ListenerSecurity, secureConnector, transportProblem } from '../session/sockopt.js';
-import { Neighbor, type Connector } from '../session/neighbor.js';
+import { Neighbor, isCollision, type Connector } from '../session/neighbor.js';
 import { type Clock, systemClock } from '../session/clock.js';
 import { AttrTable } from '../rib/intern.js';
 import { LocRib, multipathOf, pathsOf, type BestChange } from '../rib/loc-rib.js';
@@ -406,9 +406,11 @@ export class Speaker {
     const family = afiSafiKey(rt.spec.family === 4 ? 1 : 2, 1);
     // RFC 4724 section 4.2: when the session drops without a NOTIFICATION and
     // the peer can restart gracefully for this family, keep its routes as
-    // stale for its restart time.
+    // stale for its restart time. A collision Cease counts as no NOTIFICATION:
+    // the session carries on on the other connection, which replaces the
+    // routes and ends with End-of-RIB.
     const gr = n?.gracefulRestart;
-    const notification = reason.kind === 'notificationReceived' || reason.kind === 'notificationSent' || reason.kind === 'stopped';
+    const notification = !isCollision(reason) && (reason.kind === 'notificationReceived' || reason.kind === 'notificationSent' || reason.kind === 'stopped');
     if (gr !== null && gr !== undefined && gr.families.has(family) && !notification && gr.restartTime > 0) {
       this.absorb(this.rib.markStale(rt.source, 1));
       this.log.info({ peer: rt.spec.name, seconds: gr.restartTime }, 'graceful restart: keeping routes as stale');
