@@ -696,7 +696,7 @@ export class Speaker {
         info: state === 'Established' ? 'Established' : describeDown(rt.neighbor.lastDown, rt.spec, state),
         routesReceived: rt.received,
         routesAccepted: this.rib.countFrom(rt.source),
-        routesAdvertised: rt.group?.advertised ?? 0,
+        routesAdvertised: rt.group?.advertisedTo(rt.neighbor) ?? 0,
       });
     }
     return { routerId: this.model.routerId, asNumber: this.model.asNumber, peers };

@@ -56,6 +56,9 @@ export class UpdateGroup {
   readonly members = new Set<GroupMember>();
   /** What every member has been sent. */
   readonly out = new PrefixTable<AttrSet | Map<number, AttrSet>>();
+  /** Routes in `out`, in all and per ORIGINATOR_ID (kept as `out` changes, so `status` costs nothing per route). */
+  private outCount = 0;
+  private readonly outByOriginator = new Map<string, number>();
   /** Wanted state per changed prefix, not yet flushed (holds attribute references). */
   private pending = new Map<PrefixKey, Advertised>();
   /**
@@ -81,11 +84,20 @@ export class UpdateGroup {
     return this.ctx.addPath.has(afiSafiKey(this.afi, 1));
   }
 
-  /** Number of routes advertised. */
-  get advertised(): number {
-    let n = 0;
-    for (const v of this.out.values()) n += v instanceof Map ? v.size : 1;
-    return n;
+  /** Number of routes advertised to `member`: the group's routes less those split horizon keeps from it. */
+  advertisedTo(member: GroupMember): number {
+    const id = member.negotiated?.peerId;
+    return this.outCount - (id === undefined ? 0 : (this.outByOriginator.get(id) ?? 0));
+  }
+
+  /** Counts one route into (+1) or out of (-1) the Adj-RIB-Out. */
+  private count(a: AttrSet, delta: 1 | -1): void {
+    this.outCount += delta;
+    const originator = originatorOf(a);
+    if (originator === undefined) return;
+    const n = (this.outByOriginator.get(originator) ?? 0) + delta;
+    if (n === 0) this.outByOriginator.delete(originator);
+    else this.outByOriginator.set(originator, n);
   }
 
   get hasPending(): boolean {
@@ -110,6 +122,8 @@ export class UpdateGroup {
     for (const v of this.out.values()) for (const [, a] of entries(v)) this.table.release(a);
     for (const v of this.pending.values()) for (const [, a] of entries(v)) this.table.release(a);
     this.out.clear();
+    this.outCount = 0;
+    this.outByOriginator.clear();
     this.pending.clear();
     this.clearExportCache();
   }
@@ -144,12 +158,16 @@ export class UpdateGroup {
           withdrawKeys.push(key);
           withdrawIds.push(id);
         }
+        if (still !== a) this.count(a, -1);
         this.table.release(a);
       }
       // Announce what is new or changed.
       for (const [id, a] of entries(wanted)) {
         const was = cur === null ? undefined : cur instanceof Map ? cur.get(id) : id === 0 ? cur : undefined;
-        if (was !== a) announce(key, id, a, was);
+        if (was !== a) {
+          this.count(a, 1);
+          announce(key, id, a, was);
+        }
       }
       if (wanted === null || (wanted instanceof Map && wanted.size === 0)) this.out.delete(key);
       else this.out.set(key, wanted);

@@ -72,4 +72,7 @@ test('a reflector sends no client its own routes back, and withdraws what its ow
   await new Promise((r) => setTimeout(r, 300));
   assert.deepEqual(announced(a).map((u) => u.attributes.originatorId), [B], 'A only ever got B\'s route');
   assert.deepEqual(announced(b).map((u) => u.attributes.originatorId), [A, A], 'B only ever got A\'s route');
+  // `status` counts what each client was sent: B has A's route, A has nothing.
+  const sent = Object.fromEntries(speaker.status().peers.map((p) => [p.address, p.routesAdvertised]));
+  assert.deepEqual(sent, { [A]: 0, [B]: 1 });
 });
