@@ -58,4 +58,28 @@ export function registerStatus(program: Command): void {
         opts.json,
       );
     });
+  program
+    .command('refresh')
+    .description('ask a peer to send its routes again (ROUTE-REFRESH, RFC 2918); the session stays up')
+    .argument('<peer>', 'peer name as `status` shows it, e.g. Mesh_192_0_2_2')
+    .option('--control-socket <path>', 'the speaker\'s control socket', DEFAULT_CONTROL_SOCKET)
+    .action(async (peer: string, opts: { controlSocket: string }) => {
+      await run<{ refreshed: string }>(opts.controlSocket, { cmd: 'refresh', peer }, (r) => `route refresh sent to ${r.refreshed}`, false);
+    });
+  program
+    .command('reset')
+    .description('drop and re-establish one session, or every session without a peer name (Cease, Administrative Reset)')
+    .argument('[peer]', 'peer name as `status` shows it; all peers when absent')
+    .option('--control-socket <path>', 'the speaker\'s control socket', DEFAULT_CONTROL_SOCKET)
+    .action(async (peer: string | undefined, opts: { controlSocket: string }) => {
+      await run<{ reset: number }>(
+        opts.controlSocket,
+        peer !== undefined ? { cmd: 'reset', peer } : { cmd: 'reset' },
+        (r) => {
+          if (peer !== undefined && r.reset === 0) throw new Error(`no peer named ${peer} (see calico-bgpd status)`);
+          return `${r.reset} session${r.reset === 1 ? '' : 's'} reset`;
+        },
+        false,
+      );
+    });
 }

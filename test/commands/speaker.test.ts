@@ -50,7 +50,7 @@ spec: { node: n2, cidr: 198.51.100.64/26, state: confirmed, deleted: "false" }
 ${extraBlocks}`;
 }
 
-function status(sock: string): { peers: { name: string; state: string; info: string }[] } | undefined {
+function status(sock: string): { peers: { name: string; state: string; since: string; info: string }[] } | undefined {
   const r = run(process.execPath, [cli, 'status', '--json', '--control-socket', sock]);
   return r.status === 0 ? JSON.parse(r.stdout) : undefined;
 }
@@ -98,6 +98,23 @@ spec: { node: n2, cidr: 198.51.100.128/26, state: confirmed, deleted: "false" }
   s2 = start('n2', N2);
   await waitFor('session back', () => status(sock1)?.peers[0]?.state === 'Established', 30_000, 300);
   await waitFor('routes still there after End-of-RIB', () => routes(sock1, '198.51.100.128/26')?.routes.length === 1, 10_000, 300);
+
+  // Operator commands through the control socket.
+  const refresh = run(process.execPath, [cli, 'refresh', 'Mesh_127_0_41_2', '--control-socket', sock1]);
+  assert.equal(refresh.status, 0, refresh.stderr);
+  assert.match(refresh.stdout, /route refresh sent to Mesh_127_0_41_2/);
+  assert.equal(status(sock1)?.peers[0]?.state, 'Established', 'a refresh keeps the session');
+  const unknown = run(process.execPath, [cli, 'reset', 'Mesh_192_0_2_99', '--control-socket', sock1]);
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /no peer named Mesh_192_0_2_99/);
+  const upSince = status(sock1)!.peers[0]!.since;
+  const reset = run(process.execPath, [cli, 'reset', 'Mesh_127_0_41_2', '--control-socket', sock1]);
+  assert.equal(reset.status, 0, reset.stderr);
+  assert.match(reset.stdout, /^1 session reset$/m);
+  await waitFor('a new session after the reset', () => {
+    const p = status(sock1)?.peers[0];
+    return p?.state === 'Established' && p.since !== upSince;
+  }, 30_000, 300);
 });
 
 test('status explains that nothing is running', () => {
