@@ -399,7 +399,8 @@ export class Speaker {
 
   private onDown(rt: PeerRuntime, reason: DownReason, wasEstablished: boolean): void {
     if (!wasEstablished) return;
-    this.log.warn({ peer: rt.spec.name, reason }, 'BGP session down');
+    if (isCollision(reason)) this.log.info({ peer: rt.spec.name, reason }, 'BGP session continues on the other connection (collision resolution)');
+    else this.log.warn({ peer: rt.spec.name, reason }, 'BGP session down');
     const n = rt.negotiated;
     rt.negotiated = null;
     this.leaveGroup(rt);
