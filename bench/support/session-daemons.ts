@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { ask } from '../../src/control/client.js';
+import { DAEMON_NODE_FLAGS } from '../../src/runtime-flags.js';
 import { gobgpConfig } from '../../test/support/daemons/gobgp.js';
 import { onPath } from '../../test/support/process.js';
 import { freePort, logTail, run, runAll, start, stop, tempDir, waitReady } from './lab.js';
@@ -125,7 +126,7 @@ export const ours: DaemonKind = {
     const sock = join(dir, 'bgpd.ctl');
     const log = join(dir, 'speaker.log');
     writeFileSync(cluster, meshYaml(count, port));
-    const args = [CLI, 'speaker', '--node', 'bench-ours', '--datastore-file', cluster, '--listen-address', OURS_ADDR, '--listen-port', String(port), '--control-socket', sock, '--hold-time', String(HOLD_TIME), '--no-kernel'];
+    const args = [...DAEMON_NODE_FLAGS, CLI, 'speaker', '--node', 'bench-ours', '--datastore-file', cluster, '--listen-address', OURS_ADDR, '--listen-port', String(port), '--control-socket', sock, '--hold-time', String(HOLD_TIME), '--no-kernel'];
     // Warnings and up, as BIRD and GoBGP are configured: per-session info
     // lines would be CPU spent on logging, not on sessions.
     const proc = startWithFds(process.execPath, args, log, { ...process.env, BGP_LOGSEVERITYSCREEN: 'warning' });

@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { freePort, runAll, start, stop, tempDir } from '../../bench/support/lab.js';
+import { DAEMON_NODE_FLAGS } from '../../src/runtime-flags.js';
 import { BENCH_AS, NEXT_HOP_NET, PREFIX_POOL } from './testers.js';
 
 export type RrId = 'calico' | 'bird2' | 'bird1' | 'gobgp' | 'frr';
@@ -208,7 +209,7 @@ export const calico: RrKind = {
     const proc = start(
       process.execPath,
       // RR_BENCH_NODE_ARGS: extra node flags for the speaker (e.g. --cpu-prof --cpu-prof-dir=DIR).
-      [...(process.env.RR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), CLI, 'speaker', '--role', 'reflector', '--node', 'rr', '--datastore-file', ds, '--listen-address', spec.address, '--listen-port', String(spec.port), '--hold-time', '180', '--control-socket', join(dir, 'ctl')],
+      [...DAEMON_NODE_FLAGS, ...(process.env.RR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), CLI, 'speaker', '--role', 'reflector', '--node', 'rr', '--datastore-file', ds, '--listen-address', spec.address, '--listen-port', String(spec.port), '--hold-time', '180', '--control-socket', join(dir, 'ctl')],
       log,
       { env: { ...process.env, BGP_LOGSEVERITYSCREEN: 'warning' } },
     );
