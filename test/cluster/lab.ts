@@ -19,6 +19,9 @@ export function clusterLab(lan6?: string): Lab {
   return Lab.create({ prefix: 'cbcl-', lan6 });
 }
 
+/** A peer's name in our speaker's status: `prefix` (`Mesh`, `Node`) and the peer's address, `.` and `:` as `_` (`Node_2001_db8_0_1__2`). */
+export const peerName = (prefix: string, address: string): string => `${prefix}_${address.replace(/[.:]/g, '_')}`;
+
 /** Polls `check` every `intervalMs` until it holds or `timeoutMs` passes; the failure message comes from `explain`. */
 export async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, explain: () => string = () => '', intervalMs = 250): Promise<number> {
   const t0 = Date.now();

@@ -26,7 +26,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { CLI, type Lab, type KernelRoute, type LabProcess, type PeerStatus, type RouteEntry, clusterLab, control, netnsAvailable, until } from './lab.js';
+import { CLI, type Lab, type KernelRoute, type LabProcess, type PeerStatus, type RouteEntry, clusterLab, control, netnsAvailable, peerName, until } from './lab.js';
 
 const skip = !netnsAvailable() ? 'needs root and ip netns' : false;
 
@@ -40,7 +40,6 @@ const addr6 = (i: number): string => `${LAN6}::${i.toString(16)}`;
 const block6 = (i: number): string => (i === 1 ? '2001:db8:1::/122' : `2001:db8:1::${((i - 1) * 64).toString(16)}/122`);
 const meshName = (i: number): string => `Mesh_192_0_2_${i}`;
 const nodeName = (i: number): string => `Node_192_0_2_${i}`;
-const peerName = (prefix: string, address: string): string => `${prefix}_${address.replace(/[.:]/g, '_')}`;
 /** Node i's peer names in both families for `prefix` (`Mesh`, `Node`) with nodes `ids`. */
 const peerNames = (prefix: string, ids: number[]): string[] => ids.flatMap((j) => [peerName(prefix, addr(j)), peerName(prefix, addr6(j))]);
 

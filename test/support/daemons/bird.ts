@@ -2,7 +2,8 @@
  * A real BIRD for session interop tests, on loopback addresses, with a
  * private config, control socket and log in a temp dir: BIRD 1.6 (`bird`
  * for IPv4, `bird6` for IPv6, as calico-node runs them) or BIRD 2 (one
- * daemon, a channel per family).
+ * daemon, a channel per family). `birdConfig` also writes the configs of
+ * the BIRD nodes in the cluster labs (test/cluster), which run in namespaces.
  */
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -58,6 +59,19 @@ export interface BirdOptions {
   logFile?: string;
   /** `protocol device` scan time in seconds (default 10). */
   scanTime?: number;
+  /**
+   * BIRD 1.6 only: a `protocol kernel` that writes the BGP routes BIRD
+   * chose into its namespace's kernel (protocol `bird`), for tests that
+   * check what a BIRD node would forward by; off by default.
+   */
+  kernelExport?: boolean;
+  /**
+   * BIRD 1.6 only: an interface (`eth0`) whose connected prefixes BIRD
+   * imports (`protocol direct`). BIRD 1.6 runs iBGP sessions multihop, with
+   * recursive next hops: a next hop on the LAN resolves only through such a
+   * prefix, as on a calico-node. Not needed on loopback addresses or for eBGP.
+   */
+  directInterface?: string;
 }
 
 /** The BIRD binary and its birdc for a flavor, or null when not installed. */
@@ -74,6 +88,9 @@ export function birdConfig(o: BirdOptions): string {
   const lines = [o.logFile !== undefined ? `log "${o.logFile}" { warning, error, fatal, bug };` : 'log stderr all;', `router id ${o.routerId};`];
   if (!v2) lines.push(`listen bgp address ${o.address} port ${o.port};`);
   lines.push(`protocol device { scan time ${o.scanTime ?? 10}; }`);
+  if (v2 && (o.kernelExport === true || o.directInterface !== undefined)) throw new Error('kernelExport and directInterface are for BIRD 1.6 (BIRD 2 wants channels)');
+  if (o.kernelExport === true) lines.push(`protocol kernel { export where source = RTS_BGP; scan time ${o.scanTime ?? 10}; }`);
+  if (o.directInterface !== undefined) lines.push(`protocol direct { interface "${o.directInterface}"; }`);
   for (const s of o.statics ?? []) {
     const filter = s.community !== undefined ? `filter { bgp_community.add((${s.community[0]},${s.community[1]})); accept; }` : 'all';
     const v6 = s.routes[0]?.includes(':') === true;

@@ -1,4 +1,4 @@
-/** A real GoBGP daemon for interop tests, on loopback addresses, with a private API port. */
+/** A real GoBGP daemon for interop tests, on loopback addresses, with a private API port; `gobgpConfig` also serves the cluster labs (test/cluster). */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Cleanup, freePort, run, startProcess, tempDir, waitFor } from '../process.js';
@@ -6,6 +6,8 @@ import { type Cleanup, freePort, run, startProcess, tempDir, waitFor } from '../
 export interface GobgpNeighbor {
   address: string;
   peerAs: number;
+  /** Our end of the session when it is not the global `address` (a session of the other family); GoBGP listens there too. */
+  localAddress?: string;
   /** Our side's listening port (GoBGP connects there); default 179. */
   remotePort?: number;
   passive?: boolean;
@@ -19,7 +21,7 @@ export interface GobgpNeighbor {
 export interface GobgpOptions {
   as: number;
   routerId: string;
-  /** Address GoBGP listens on and connects from. */
+  /** Address GoBGP listens on and connects from (unless a neighbor names its own `localAddress`). */
   address: string;
   /** Listening port; default 179. */
   port?: number;
@@ -28,12 +30,14 @@ export interface GobgpOptions {
 
 /** gobgpd's TOML config: one `[[neighbors]]` block per neighbor, connect retry 1 s, keepalive a third of the hold time. */
 export function gobgpConfig(o: GobgpOptions): string {
+  // Listen wherever one of our sessions ends, so that the peer may connect too.
+  const listen = [...new Set([o.address, ...o.neighbors.map((n) => n.localAddress ?? o.address)])];
   const lines = [
     '[global.config]',
     `  as = ${o.as}`,
     `  router-id = "${o.routerId}"`,
     ...(o.port !== undefined ? [`  port = ${o.port}`] : []),
-    `  local-address-list = ["${o.address}"]`,
+    `  local-address-list = [${listen.map((a) => `"${a}"`).join(', ')}]`,
   ];
   for (const n of o.neighbors) {
     lines.push(
@@ -45,7 +49,7 @@ export function gobgpConfig(o: GobgpOptions): string {
       '  [neighbors.transport.config]',
       `    passive-mode = ${n.passive === true}`,
       ...(n.remotePort !== undefined ? [`    remote-port = ${n.remotePort}`] : []),
-      `    local-address = "${o.address}"`,
+      `    local-address = "${n.localAddress ?? o.address}"`,
       '  [neighbors.timers.config]',
       '    connect-retry = 1',
       `    hold-time = ${n.holdTime ?? 9}`,
