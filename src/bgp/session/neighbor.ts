@@ -412,7 +412,7 @@ export class Neighbor {
    */
   private promote(leg: Leg): void {
     const other = leg === this.primary ? this.secondary : this.primary;
-    if (leg !== this.primary) this.since = new Date(this.clock.now());
+    this.since = new Date(this.clock.now());
     this.primary = leg;
     this.secondary = null;
     if (other === null || other.fsm.state === 'Idle') return;
