@@ -399,7 +399,7 @@ export class Speaker {
 
   private onDown(rt: PeerRuntime, reason: DownReason, wasEstablished: boolean): void {
     if (!wasEstablished) return;
-    if (isCollision(reason)) this.log.info({ peer: rt.spec.name, reason }, 'BGP session continues on the other connection (collision resolution)');
+    if (isCollision(reason)) this.log.info({ peer: rt.spec.name, reason }, 'BGP session closed by collision resolution; it comes back on the connection that was kept');
     else this.log.warn({ peer: rt.spec.name, reason }, 'BGP session down');
     const n = rt.negotiated;
     rt.negotiated = null;
