@@ -16,11 +16,11 @@
  * `destroy()`, a synchronous exit hook (a `Lab` also hooks SIGTERM and
  * SIGINT: killed by the test runner's timeout or ^C, it cleans up, then dies
  * of the same signal) for a process that dies in between, and a sweep at
- * creation of namespaces with the same prefix left by earlier processes that
- * are no longer alive.
+ * creation of namespaces and lab directories with the same prefix left by
+ * earlier processes that are no longer alive.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -38,6 +38,12 @@ function alive(pid: number): boolean {
   }
 }
 
+/** `<prefix><pid>-…` made by a process that is no longer alive. */
+function ownerGone(prefix: string, name: string): boolean {
+  const m = new RegExp(`^${prefix}(\\d+)-`).exec(name);
+  return m !== null && !alive(Number(m[1]));
+}
+
 /** Deletes `<prefix><pid>-*` namespaces whose creating process is gone. */
 export function sweepStaleNamespaces(prefix: string): void {
   let list = '';
@@ -46,12 +52,25 @@ export function sweepStaleNamespaces(prefix: string): void {
   } catch {
     return;
   }
-  const re = new RegExp(`^${prefix}(\\d+)-`);
   for (const line of list.split('\n')) {
     const name = line.split(' ')[0] ?? '';
-    const m = re.exec(name);
-    if (m && !alive(Number(m[1]))) deleteNamespace(name);
+    if (ownerGone(prefix, name)) deleteNamespace(name);
   }
+}
+
+/**
+ * Deletes `<tmpdir>/<prefix><pid>-*` lab directories whose creating process
+ * is gone: a process killed outright (SIGKILL, or SIGPIPE when its output
+ * is cut short) never runs its exit hook.
+ */
+export function sweepStaleDirs(prefix: string): void {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of entries) if (ownerGone(prefix, name)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
 }
 
 /** True when this process may create namespaces (root, `ip netns` works). */
@@ -148,6 +167,7 @@ export class Lab {
   static create(opts: LabOptions = {}): Lab {
     const prefix = opts.prefix ?? 'cbgpd';
     sweepStaleNamespaces(prefix);
+    sweepStaleDirs(prefix);
     const lab = new Lab(`${prefix}${process.pid}-${labCounter++}`, opts.lan ?? '192.0.2', opts.lan6);
     process.on('exit', lab.exitHook);
     process.once('SIGTERM', lab.signalHook);
