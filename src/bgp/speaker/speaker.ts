@@ -399,7 +399,8 @@ export class Speaker {
 
   private onDown(rt: PeerRuntime, reason: DownReason, wasEstablished: boolean): void {
     if (!wasEstablished) return;
-    if (isCollision(reason)) this.log.info({ peer: rt.spec.name, reason }, 'BGP session closed by collision resolution; it comes back on the connection that was kept');
+    const collision = isCollision(reason);
+    if (collision) this.log.info({ peer: rt.spec.name, reason }, 'BGP session closed by collision resolution; it comes back on the connection that was kept');
     else this.log.warn({ peer: rt.spec.name, reason }, 'BGP session down');
     const n = rt.negotiated;
     rt.negotiated = null;
@@ -411,7 +412,7 @@ export class Speaker {
     // the session carries on on the other connection, which replaces the
     // routes and ends with End-of-RIB.
     const gr = n?.gracefulRestart;
-    const notification = !isCollision(reason) && (reason.kind === 'notificationReceived' || reason.kind === 'notificationSent' || reason.kind === 'stopped');
+    const notification = !collision && (reason.kind === 'notificationReceived' || reason.kind === 'notificationSent' || reason.kind === 'stopped');
     if (gr !== null && gr !== undefined && gr.families.has(family) && !notification && gr.restartTime > 0) {
       this.absorb(this.rib.markStale(rt.source, 1));
       this.log.info({ peer: rt.spec.name, seconds: gr.restartTime }, 'graceful restart: keeping routes as stale');

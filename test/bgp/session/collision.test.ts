@@ -50,14 +50,25 @@ async function established(us: string, them: string, withGr: boolean): Promise<{
   return { speaker, port, first, caps };
 }
 
+/** A second connection from the peer's address, closed when the test ends. */
+async function secondConnection(us: string, port: number, them: string): Promise<RawPeer> {
+  const second = await RawPeer.connect(us, port, them);
+  c.add(() => second.close());
+  return second;
+}
+
+/** Sends the peer's OPEN on `p` without waiting for an answer. */
+function sendOpen(p: RawPeer, them: string, caps: Capability[], holdTime = 30): void {
+  p.send({ type: 'OPEN', version: 4, myAs: AS, holdTime, bgpId: them, capabilities: caps });
+}
+
 test('graceful restart: a crossed connect that the peer closes leaves the Established session up', { timeout: 30_000 }, async () => {
   const US = '127.0.62.1';
   const THEM = '127.0.62.2';
   const { speaker, port, first, caps } = await established(US, THEM, true);
 
-  const second = await RawPeer.connect(US, port, THEM);
-  c.add(() => second.close());
-  second.send({ type: 'OPEN', version: 4, myAs: AS, holdTime: 30, bgpId: THEM, capabilities: caps });
+  const second = await secondConnection(US, port, THEM);
+  sendOpen(second, THEM, caps);
   // We answer on the new connection (the exchange runs beside the session) ...
   const open = await second.waitFor((m) => m.type === 'OPEN', 10_000);
   assert.ok(open !== undefined, 'we sent an OPEN on the new connection');
@@ -78,8 +89,7 @@ test('graceful restart: a restarted peer\'s new connection replaces the session,
   const THEM = '127.0.62.4';
   const { speaker, port, first, caps } = await established(US, THEM, true);
 
-  const second = await RawPeer.connect(US, port, THEM);
-  c.add(() => second.close());
+  const second = await secondConnection(US, port, THEM);
   await second.handshake({ as: AS, id: THEM, caps });
   await waitFor('the new session Established', () => speaker.established === 2, 10_000, 20);
   assert.equal(speaker.neighbor.state, 'Established');
@@ -96,9 +106,8 @@ test('without graceful restart a second connection is refused and the session st
   const THEM = '127.0.62.6';
   const { speaker, port, first, caps } = await established(US, THEM, false);
 
-  const second = await RawPeer.connect(US, port, THEM);
-  c.add(() => second.close());
-  second.send({ type: 'OPEN', version: 4, myAs: AS, holdTime: 30, bgpId: THEM, capabilities: caps });
+  const second = await secondConnection(US, port, THEM);
+  sendOpen(second, THEM, caps);
   await waitFor('the new connection closed', () => second.closed, 10_000, 20);
   assert.equal(second.received.filter((m) => m.type === 'OPEN').length, 0, 'no OPEN on a refused connection');
   assert.equal(speaker.neighbor.state, 'Established');
@@ -141,7 +150,7 @@ test('crossed connects: the peer keeps the connection the identifiers favour aft
   // ... then the peer sees our OPEN, keeps our connection and closes its own.
   theirs.send({ type: 'NOTIFICATION', code: 6, subcode: 7, data: Buffer.alloc(0) });
   theirs.close();
-  ours.send({ type: 'OPEN', version: 4, myAs: AS, holdTime: 3, bgpId: THEM, capabilities: caps });
+  sendOpen(ours, THEM, caps, 3);
   await ours.waitFor((m) => m.type === 'KEEPALIVE', 10_000);
   ours.send({ type: 'KEEPALIVE' });
   await waitFor('Established on our connection', () => speaker.established === 2, 10_000, 10);
