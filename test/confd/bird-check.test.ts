@@ -22,8 +22,9 @@ import { FLAVORS, flavorFiles, modelParts, renderAll, renderFile, RenderError, t
 import { directives, diffDirectives } from '../../src/confd/bird-directives.js';
 import { setLogLevel } from '../../src/log.js';
 import { bird1Binaries, bird2Binary, birdCheck } from '../support/bird.js';
+import { CONFORMANCE_ROOT, conformanceAvailable, conformanceSkip } from '../support/conformance.js';
 
-const ROOT = process.env.CALICO_CONFD_CONFORMANCE ?? '/work/shared/conformance/calico-confd';
+const ROOT = CONFORMANCE_ROOT;
 
 const dirs: string[] = [];
 after(() => {
@@ -62,7 +63,7 @@ function check(flavor: Flavor, model: NodeBgpConfig): string[] {
 
 /** The model of every conformance case (and step 2), through the file backend. */
 async function caseModels(): Promise<Array<[string, NodeBgpConfig]>> {
-  if (!existsSync(join(ROOT, 'cases.tsv'))) return [];
+  if (!conformanceAvailable) return [];
   const out: Array<[string, NodeBgpConfig]> = [];
   const rows = readFileSync(join(ROOT, 'cases.tsv'), 'utf8').split('\n').slice(1).filter((l) => l.trim() !== '');
   for (const row of rows) {
@@ -198,6 +199,10 @@ const cases = await caseModels();
 // ---------------------------------------------------------------------------
 // bird -p -c
 // ---------------------------------------------------------------------------
+
+test('the BIRD checks include every conformance case', { skip: conformanceSkip }, () => {
+  assert.ok(cases.length >= 11, `only ${cases.length} conformance models`);
+});
 
 test('stock BIRD 1.6 (bird -p -c, bird6 -p -c) accepts the bird1 rendering of every conformance case and synthetic model', { skip: bird1 ? false : 'BIRD 1.6 is not installed' }, async () => {
   const failures = [...cases, ...synthetic()].flatMap(([label, m]) => check('bird1', m).map((f) => `${label}: ${f}`));

@@ -18,7 +18,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { FileDatastore } from '../../src/datastore/file.js';
@@ -35,9 +35,10 @@ import { compareBird } from '../../src/confd/bird-directives.js';
 import { setLogLevel } from '../../src/log.js';
 import { EtcdServer, waitFor } from '../support/etcd.js';
 import { FakeApiServer, type K8sObject } from '../k8s-api-server/server.js';
+import { CONFORMANCE_ROOT, conformanceAvailable, conformanceSkip } from '../support/conformance.js';
 
-const ROOT = process.env.CALICO_CONFD_CONFORMANCE ?? '/work/shared/conformance/calico-confd';
-const available = existsSync(join(ROOT, 'cases.tsv'));
+const ROOT = CONFORMANCE_ROOT;
+const available = conformanceAvailable;
 const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
 
 // ---------------------------------------------------------------------------
@@ -115,9 +116,21 @@ function mismatches(c: Case, keys: ReadonlyMap<string, string>, expectedDir: str
     return [`render failed: ${String(e)}`];
   }
   const out: string[] = [];
-  for (const [name, text] of files) {
+  // The union of both sides: a file Calico writes that we never render fails
+  // as surely as a file we render differently.
+  const expectedNames = readdirSync(expectedDir).filter((n) => n.endsWith('.cfg'));
+  const names = [...new Set([...expectedNames, ...files.keys()])].sort();
+  for (const name of names) {
+    const text = files.get(name);
     const expectedFile = join(expectedDir, name);
-    if (!existsSync(expectedFile)) continue;
+    if (text === undefined) {
+      out.push(`${name}: Calico renders this file; we do not`);
+      continue;
+    }
+    if (!existsSync(expectedFile)) {
+      out.push(`${name}: we render this file; Calico's expected output has no such file`);
+      continue;
+    }
     const diff = compareBird(readFileSync(expectedFile, 'utf8'), text);
     if (diff !== null) out.push(`${name}: directives differ (- expected, + ours)\n${diff}`);
   }
@@ -134,7 +147,7 @@ async function expectConverges(c: Case, ds: Datastore, step: Step, ms = 5_000): 
   }
 }
 
-test('conformance cases are present', { skip: available ? false : `no conformance data at ${ROOT}` }, () => {
+test('conformance cases are present', { skip: conformanceSkip }, () => {
   assert.ok(cases.length >= 11);
   assert.ok(cases.some((c) => c.steps.length > 1), 'at least one case has a step 2');
 });

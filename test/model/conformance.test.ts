@@ -16,9 +16,10 @@ import { FileDatastore } from '../../src/datastore/file.js';
 import { buildNodeBgpConfig } from '../../src/model/build.js';
 import type { FamilyConfig, NodeBgpConfig } from '../../src/model/types.js';
 import { setLogLevel } from '../../src/log.js';
+import { CONFORMANCE_ROOT, conformanceAvailable, conformanceSkip } from '../support/conformance.js';
 
-const ROOT = process.env.CALICO_CONFD_CONFORMANCE ?? '/work/shared/conformance/calico-confd';
-const available = existsSync(join(ROOT, 'cases.tsv'));
+const ROOT = CONFORMANCE_ROOT;
+const available = conformanceAvailable;
 
 interface Case {
   name: string;
@@ -173,7 +174,7 @@ function checkFamily(cfg: NodeBgpConfig, family: 4 | 6, expectedDir: string, lab
 const all = available ? cases() : [];
 
 for (const c of all) {
-  test(`model for conformance case ${c.name} holds what Calico's BIRD files configure`, { skip: !available }, async () => {
+  test(`model for conformance case ${c.name} holds what Calico's BIRD files configure`, { skip: conformanceSkip }, async () => {
     setLogLevel('silent');
     const node = c.env.NODENAME ?? 'kube-master';
     const env = c.env.CALICO_ROUTER_ID !== undefined ? { routerId: c.env.CALICO_ROUTER_ID } : {};
@@ -196,6 +197,6 @@ for (const c of all) {
   });
 }
 
-test('conformance cases are present', { skip: available ? false : `no conformance data at ${ROOT}` }, () => {
+test('conformance cases are present', { skip: conformanceSkip }, () => {
   assert.ok(all.length >= 11);
 });
