@@ -178,21 +178,23 @@ export class Speaker {
       for (const a of [this.model.ipv4.address, this.model.ipv6.address]) if (a !== null) hosts.push(a);
     } else hosts.push(undefined);
     for (const host of hosts) {
-      const entry: { listener: BgpListener; security: ListenerSecurity | null } = { listener: null as unknown as BgpListener, security: null };
-      entry.listener = new BgpListener(
+      // The accept hook runs only after listen() has bound the server and
+      // `security` exists; until then it has nothing to secure.
+      let security: ListenerSecurity | null = null;
+      const listener = new BgpListener(
         { port, ...(host !== undefined ? { host } : {}) },
         (addr) => this.peerByAddress(addr)?.neighbor,
         (level, msg, extra) => this.log[level](extra, msg),
         (socket, neighbor) => {
           const rt = this.peers.get(neighbor.config.name);
-          if (rt === undefined || entry.security === null) return null;
-          return entry.security.accepted(socket, { name: rt.spec.name, address: rt.spec.address, password: rt.spec.password, ttlSecurity: rt.spec.ttlSecurity });
+          if (rt === undefined || security === null) return null;
+          return security.accepted(socket, { name: rt.spec.name, address: rt.spec.address, password: rt.spec.password, ttlSecurity: rt.spec.ttlSecurity });
         },
       );
-      this.listenPortBound = await entry.listener.listen();
-      const server = entry.listener.netServer;
-      if (server !== null) entry.security = new ListenerSecurity(server);
-      this.listeners.push(entry);
+      this.listenPortBound = await listener.listen();
+      const server = listener.netServer;
+      if (server !== null) security = new ListenerSecurity(server);
+      this.listeners.push({ listener, security });
     }
     this.log.info({ port: this.listenPortBound, hosts, routerId: this.model.routerId, as: this.model.asNumber, role: this.options.role }, 'BGP speaker listening');
     this.syncLocalRoutes();
@@ -263,21 +265,8 @@ export class Speaker {
       peerType: (spec.asNumber === this.model.asNumber ? 'internal' : 'external') as 'internal' | 'external',
       addressKey: parseIpv4(spec.address) ?? spec.address,
     };
-    const rt: PeerRuntime = {
-      index,
-      spec,
-      identity: peerIdentity(spec),
-      source,
-      group: null,
-      negotiated: null,
-      received: 0,
-      accepted: 0,
-      staleTimer: null,
-      eorSeen: new Set(),
-      overLimitLogged: false,
-      neighbor: null as unknown as Neighbor,
-    };
-    rt.neighbor = new Neighbor(
+    // The callbacks run only once the session starts, after `rt` exists.
+    const neighbor = new Neighbor(
       neighborConfigFor(this.model, spec, this.session),
       {
         established: (n) => this.onEstablished(rt, n),
@@ -290,6 +279,20 @@ export class Speaker {
       this.clock,
       this.options.connector ?? secureConnector((cfg) => ({ password: cfg.password ?? null, ttlSecurity: cfg.ttlSecurity ?? 0 })),
     );
+    const rt: PeerRuntime = {
+      index,
+      spec,
+      identity: peerIdentity(spec),
+      source,
+      group: null,
+      negotiated: null,
+      received: 0,
+      accepted: 0,
+      staleTimer: null,
+      eorSeen: new Set(),
+      overLimitLogged: false,
+      neighbor,
+    };
     const problem = transportProblem(spec, spec);
     if (problem !== null) this.log.error(`${problem}; this session stays down`);
     this.peers.set(spec.name, rt);
