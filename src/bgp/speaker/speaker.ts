@@ -32,7 +32,7 @@ import { Neighbor, isCollision, type Connector } from '../session/neighbor.js';
 import { type Clock, systemClock } from '../session/clock.js';
 import { AttrTable } from '../rib/intern.js';
 import { LocRib, multipathOf, pathsOf, type BestChange } from '../rib/loc-rib.js';
-import type { Path, PathSource } from '../rib/best-path.js';
+import { peerAddressKey, type Path, type PathSource } from '../rib/best-path.js';
 import { type PrefixKey, ipv4KeyParts, keyFromString, keyToString, prefixKey } from '../rib/prefix-key.js';
 import { CalicoPolicy, loopCheck, prefixParts } from '../policy/calico.js';
 import type { NodeBgpConfig, Peer } from '../../model/types.js';
@@ -263,7 +263,7 @@ export class Speaker {
       address: spec.address,
       routerId: 0,
       peerType: (spec.asNumber === this.model.asNumber ? 'internal' : 'external') as 'internal' | 'external',
-      addressKey: parseIpv4(spec.address) ?? spec.address,
+      addressKey: peerAddressKey(spec.address),
     };
     // The callbacks run only once the session starts, after `rt` exists.
     const neighbor = new Neighbor(
