@@ -21,7 +21,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Problem } from '../datastore/resources/problem.js';
-import { keyPartToCidr, parseAsNumber, parseCidr } from '../datastore/resources/ip.js';
+import { keyPartToCidr, parseCidr } from '../net/index.js';
+import { parseAsNumber } from '../datastore/resources/ip.js';
 import { G, H, KeyIndex, type FamilyEntry } from './key-index.js';
 import type {
   Block,

@@ -29,7 +29,7 @@
  * node's own address is dropped (the kernel would refuse or loop it).
  */
 import type { Block, Family, FamilyConfig, NodeBgpConfig, Pool } from '../../model/types.js';
-import { parseIpv4, parseIpv6 } from '../packet/ip.js';
+import { parseIpv4, parseIpv6 } from '../../net/ip.js';
 import type { KernelNextHop, KernelRoute } from './kernel.js';
 import { parsePrefixInto, prefixWords, type PrefixWords } from './netlink-codec.js';
 

@@ -33,7 +33,8 @@ import {
   type NodeInfo,
   type ProblemSink,
 } from './common.js';
-import { parseAsNumber, parseGoDurationSeconds, parseIp, type Family } from './ip.js';
+import { parseIp, type Family } from '../../net/index.js';
+import { parseAsNumber, parseGoDurationSeconds } from './ip.js';
 
 /** The JSON value of one peer key, field names as Calico writes them. */
 export interface PeerValue {
