@@ -46,6 +46,7 @@ export function resourceType(group: string, version: string, plural: string): Re
 /** The discovery document for a path, or undefined when the path is not a discovery path. */
 export function discoveryDocument(path: string): unknown {
   const p = path.replace(/\/+$/, '');
+  if (p === '/openapi/v3' || p.startsWith('/openapi/v3/')) return openApiV3(p);
   if (p === '/version') {
     return { major: '1', minor: '32', gitVersion: 'v1.32.0-calico-bgpd-test', platform: 'linux/amd64' };
   }
@@ -79,4 +80,46 @@ export function discoveryDocument(path: string): unknown {
       ...(t.shortNames ? { shortNames: t.shortNames } : {}),
     })),
   };
+}
+
+/**
+ * OpenAPI v3, as much as kubectl reads: one schema per type that declares
+ * the object free-form (`x-kubernetes-preserve-unknown-fields`), i.e. this
+ * server validates nothing and says so, as a CRD without a structural
+ * schema would; and per object path a PATCH operation that lists the
+ * `fieldValidation` parameter, which is how kubectl decides to leave
+ * validation to the server (the server accepts the parameter and, as said,
+ * validates nothing). /openapi/v2 is not served.
+ */
+function openApiV3(p: string): unknown {
+  const gvs = [...new Set(RESOURCE_TYPES.map((t) => (t.group === '' ? `api/${t.version}` : `apis/${t.group}/${t.version}`)))];
+  if (p === '/openapi/v3') {
+    return { paths: Object.fromEntries(gvs.map((gv) => [gv, { serverRelativeURL: `/openapi/v3/${gv}` }])) };
+  }
+  const gv = p.slice('/openapi/v3/'.length);
+  if (!gvs.includes(gv)) return undefined;
+  const types = RESOURCE_TYPES.filter((t) => (t.group === '' ? `api/${t.version}` : `apis/${t.group}/${t.version}`) === gv);
+  const schemas = Object.fromEntries(
+    types.map((t) => [
+      `${t.group === '' ? 'io.k8s.api.core' : t.group}.${t.version}.${t.kind}`,
+      {
+        type: 'object',
+        'x-kubernetes-preserve-unknown-fields': true,
+        'x-kubernetes-group-version-kind': [{ group: t.group, version: t.version, kind: t.kind }],
+      },
+    ]),
+  );
+  const paths = Object.fromEntries(
+    types.map((t) => {
+      const ns = t.namespaced ? 'namespaces/{namespace}/' : '';
+      const gvk = [{ group: t.group, version: t.version, kind: t.kind }];
+      const patch = {
+        'x-kubernetes-group-version-kind': gvk[0],
+        parameters: [{ name: 'fieldValidation', in: 'query', schema: { type: 'string' } }],
+        responses: { '200': { description: 'OK' } },
+      };
+      return [`/${gv}/${ns}${t.plural}/{name}`, { patch }];
+    }),
+  );
+  return { openapi: '3.0.0', info: { title: 'calico-bgpd test API server', version: 'v1.32.0' }, paths, components: { schemas } };
 }
