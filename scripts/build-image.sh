@@ -63,7 +63,7 @@ fi
 # --- image -------------------------------------------------------------------
 # The host's CA bundle goes in as a build secret for npm (see Containerfile).
 ca="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
-buildah bud --isolation chroot --layers --build-arg "BASE=$base" --secret "id=ca,src=$ca" \
+buildah bud --isolation chroot --layers --force-rm --build-arg "BASE=$base" --secret "id=ca,src=$ca" \
   -f Containerfile -t "$image" . >&2
 buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' "$image" >&2
 echo "$image"

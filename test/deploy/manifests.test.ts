@@ -139,8 +139,9 @@ test('the schema validation used here rejects a broken object', () => {
 function documentedBuilds(): Map<string, string[]> {
   const md = readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8');
   const out = new Map<string, string[]>();
-  for (const m of md.matchAll(/```text\n# kubectl kustomize deploy\/kubernetes\/(\S+)\n([\s\S]*?)```/g)) {
-    out.set(m[1]!, m[2]!.trim().split('\n'));
+  // Blocks may be indented (inside a list item).
+  for (const m of md.matchAll(/^ *```text\n *# kubectl kustomize deploy\/kubernetes\/(\S+)\n([\s\S]*?)^ *```/gm)) {
+    out.set(m[1]!, m[2]!.trim().split('\n').map((l) => l.trim()));
   }
   return out;
 }
