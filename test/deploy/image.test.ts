@@ -9,8 +9,11 @@
  *   n2  the image's `confd` (no capability at all, BIRD mode's sidecar)
  *       rendering into a directory it shares with a stock BIRD 1.6 on the
  *       host side, which loads those files and is reloaded by confd;
- *   n3  an external BIRD peer of n1 with a password and ttl security,
- *       announcing 203.0.113.0/24.
+ *   n3  an external BIRD peer of n1 and n4 with a password and ttl
+ *       security, announcing 203.0.113.0/24;
+ *   n4  the image's `speaker --role reflector` with NET_BIND_SERVICE only
+ *       (the reflector's capability): TCP-MD5 and GTSM need no NET_ADMIN,
+ *       and a reflector programs no kernel route.
  *
  * n1 and n2 form Calico's node-to-node mesh from one YAML datastore file:
  * each kernel gets the other's block from the other daemon. The test builds
@@ -39,6 +42,7 @@ const BUILDAH_DEFAULT_CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL
 const drop = (caps: string[]) => caps.flatMap((c) => ['--cap-drop', `CAP_${c}`]);
 const NATIVE_CAPS = [...drop(BUILDAH_DEFAULT_CAPS), '--cap-add', 'CAP_NET_ADMIN'];
 const NO_CAPS = drop([...BUILDAH_DEFAULT_CAPS, 'NET_BIND_SERVICE']);
+const REFLECTOR_CAPS = drop(BUILDAH_DEFAULT_CAPS);
 
 const BLOCK = { 1: '198.51.100.0/26', 2: '198.51.100.64/26' } as const;
 const EXTERNAL = '203.0.113.0/24';
@@ -66,6 +70,19 @@ spec:
   asNumber: 64513
   ttlSecurity: 1
   password: { secretKeyRef: { name: bgp-password, key: password } }`,
+    `apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: { name: external-rr }
+spec:
+  node: n4
+  peerIP: 192.0.2.3
+  asNumber: 64513
+  ttlSecurity: 1
+  password: { secretKeyRef: { name: bgp-password, key: password } }`,
+    `apiVersion: projectcalico.org/v3
+kind: Node
+metadata: { name: n4 }
+spec: { bgp: { ipv4Address: 192.0.2.4/24, routeReflectorClusterID: 244.0.0.1 } }`,
   ];
   for (const i of [1, 2] as const) {
     docs.push(`apiVersion: projectcalico.org/v3
@@ -163,18 +180,18 @@ after(async () => {
 
 function explain(): string {
   const out = [...procs.entries()].map(([k, p]) => `${k}: ${p.output().slice(-1500)}`).join('\n');
-  const kernels = [1, 2].map((i) => `n${i} ${JSON.stringify(lab!.routes(`n${i}`))}`).join('\n');
+  const kernels = [1, 2, 4].map((i) => `n${i} ${JSON.stringify(lab!.routes(`n${i}`))}`).join('\n');
   const birdc = (sock: string) => spawnSync(BIRD.birdc, ['-s', sock, 'show', 'protocols'], { encoding: 'utf8', timeout: 5000 }).stdout ?? '';
   return `${out}\n${kernels}\nn2 BIRD:\n${birdc(join(lab!.dir, 'n2', 'bird.ctl'))}\nn3 BIRD:\n${birdc(join(lab!.dir, 'n3.ctl'))}`;
 }
 
-test('the image: speaker with NET_ADMIN + NET_BIND_SERVICE only, confd with no capability, both against BIRD in namespaces', { skip, timeout: 20 * 60_000 }, async (t) => {
+test('the image: speaker, reflector and confd with their modes\' capabilities, against BIRD in namespaces', { skip, timeout: 20 * 60_000 }, async (t) => {
   assert.equal(image, 'localhost/calico-bgpd:dev');
   const size = spawnSync('buildah', ['images', '--format', '{{.Size}}', image], { encoding: 'utf8' }).stdout.trim();
   t.diagnostic(`image ${image}, ${size}`);
   const file = join(lab!.dir, 'cluster.yaml');
   lab!.writeAtomic(file, clusterYaml());
-  for (const i of [1, 2, 3]) lab!.addHost(`n${i}`, i);
+  for (const i of [1, 2, 3, 4]) lab!.addHost(`n${i}`, i);
 
   // n3: the external peer, MD5 + GTSM, eBGP.
   const n3conf = join(lab!.dir, 'n3.conf');
@@ -186,7 +203,14 @@ test('the image: speaker with NET_ADMIN + NET_BIND_SERVICE only, confd with no c
       address: '192.0.2.3',
       port: 179,
       statics: [{ name: 'ext', routes: [EXTERNAL] }],
-      neighbors: [{ name: 'n1', address: '192.0.2.1', peerAs: 64512, password: 'image-test-secret', ttlSecurity: true, export: 'where source = RTS_STATIC' }],
+      neighbors: ['n1', 'n4'].map((name) => ({
+        name,
+        address: `192.0.2.${name.slice(1)}`,
+        peerAs: 64512,
+        password: 'image-test-secret',
+        ttlSecurity: true,
+        export: 'where source = RTS_STATIC',
+      })),
     }),
   );
   procs.set('n3', lab!.spawn('n3', BIRD.bird, ['-f', '-c', n3conf, '-s', join(lab!.dir, 'n3.ctl')]));
@@ -194,6 +218,10 @@ test('the image: speaker with NET_ADMIN + NET_BIND_SERVICE only, confd with no c
   // n1: the image's speaker, as the native-mode sidecar runs it.
   const sock1 = join(lab!.dir, 'n1.ctl');
   runImage('n1', NATIVE_CAPS, ['speaker', '--node', 'n1', '--datastore-file', '/lab/cluster.yaml', '--control-socket', '/lab/n1.ctl', '--hold-time', '9']);
+
+  // n4: the image's route reflector, as the reflector DaemonSet runs it.
+  const sock4 = join(lab!.dir, 'n4.ctl');
+  runImage('n4', REFLECTOR_CAPS, ['speaker', '--role', 'reflector', '--node', 'n4', '--datastore-file', '/lab/cluster.yaml', '--control-socket', '/lab/n4.ctl', '--hold-time', '9']);
 
   // n2: the image's confd (no capability) rendering for a BIRD that shares the directory.
   const dir2 = join(lab!.dir, 'n2');
@@ -210,8 +238,16 @@ test('the image: speaker with NET_ADMIN + NET_BIND_SERVICE only, confd with no c
     }, explain);
   });
 
-  await t.test('the daemons ran as the manifests run them: uid 0, native mode with NET_ADMIN + NET_BIND_SERVICE only, confd with none', () => {
+  await t.test('the reflector in the image, with NET_BIND_SERVICE only, peers over TCP-MD5 + GTSM and learns the external route', async () => {
+    const status = (): PeerStatus[] => control<{ peers: PeerStatus[] }>(sock4, ['status'])?.peers ?? [];
+    await until('n4 Established with n3', 120_000, () => status().some((p) => p.address === '192.0.2.3' && p.state === 'Established'), explain);
+    const routes = (): { prefix: string }[] => control<{ routes: { prefix: string }[] }>(sock4, ['routes'])?.routes ?? [];
+    await until('n4 holds the external route', 60_000, () => routes().some((r) => r.prefix === EXTERNAL), explain);
+  });
+
+  await t.test('the daemons ran as the manifests run them: uid 0, native mode with NET_ADMIN + NET_BIND_SERVICE, the reflector NET_BIND_SERVICE, confd none', () => {
     assert.deepEqual(daemonCreds('n1'), { capEff: CAP_NET_ADMIN | CAP_NET_BIND_SERVICE, uid: 0 });
+    assert.deepEqual(daemonCreds('n4'), { capEff: CAP_NET_BIND_SERVICE, uid: 0 });
     assert.deepEqual(daemonCreds('n2'), { capEff: 0n, uid: 0 });
   });
 
@@ -221,6 +257,7 @@ test('the image: speaker with NET_ADMIN + NET_BIND_SERVICE only, confd with no c
     await until('n2 kernel: n1 block via BIRD', 60_000, () => has(2, BLOCK[1], '192.0.2.1'), explain);
     assert.ok(lab!.routes('n1', '201').some((r) => r.dst === BLOCK[2]), 'installed by our speaker (protocol 201)');
     assert.ok(lab!.routes('n2', 'bird').some((r) => r.dst === BLOCK[1]), 'installed by BIRD from the files our confd rendered');
+    assert.deepEqual(lab!.routes('n4', '201'), [], 'a reflector programs no kernel route');
   });
 
   await t.test('a datastore change is rendered by the image\'s confd and loaded by BIRD', async () => {
