@@ -2,7 +2,7 @@
  * The Kubernetes manifests in deploy/kubernetes:
  * - every document parses, and every complete object validates against the
  *   Kubernetes API schemas (kubernetes-models, generated from Kubernetes'
- *   OpenAPI);
+ *   OpenAPI) and has no unknown field (./unknown-fields.ts);
  * - every kustomize overlay builds with `kubectl kustomize` to exactly the
  *   documents docs/deploy.md lists for it;
  * - the calico-node patches, applied with `kubectl patch --local` to a
@@ -22,6 +22,7 @@ import { parseAllDocuments } from 'yaml';
 import { ConfigMap, Secret, ServiceAccount } from 'kubernetes-models/v1';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { modelName, unknownFields } from './unknown-fields.js';
 
 /** The repository root, from this file (test/ or dist/test/). */
 function repoRoot(): string {
@@ -62,11 +63,12 @@ const MODELS: Record<string, new (o: never) => Validator> = {
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding as never,
 };
 
-/** Validates one object against its Kubernetes schema; throws with the schema's complaint. */
+/** Validates one object against its Kubernetes schema and rejects unknown fields; throws with the complaint. */
 function validate(o: Obj): void {
   const Model = MODELS[`${o.apiVersion}/${o.kind}`];
   assert.ok(Model, `no schema for ${o.apiVersion} ${o.kind}`);
   new Model(o as never).validate();
+  assert.deepEqual(unknownFields(o, modelName(o.apiVersion, o.kind)), [], `unknown fields in ${o.kind}/${o.metadata.name}`);
 }
 
 function parseYaml(text: string, what: string): unknown[] {
@@ -125,10 +127,19 @@ test('every manifest parses and every complete object validates against the Kube
   assert.ok(objects >= 10, `validated ${objects} objects`);
 });
 
-test('the schema validation used here rejects a broken object', () => {
-  const ds = patched('sidecar-native/calico-node-patch.yaml') as { spec: { template: { spec: { containers: { ports?: unknown[] }[] } } } } & Obj;
+test('the validation used here rejects a wrong type and an unknown (misspelt) field', () => {
+  type Ds = { spec: { template: { spec: { containers: Record<string, unknown>[] } } } } & Obj;
+  const ds = patched('sidecar-native/calico-node-patch.yaml') as Ds;
   ds.spec.template.spec.containers[1]!.ports = [{ containerPort: 'one-seven-nine' }];
   assert.throws(() => validate(ds), /containerPort must be integer/);
+  const typo = patched('sidecar-native/calico-node-patch.yaml') as Ds;
+  (typo.spec.template.spec.containers[1]!.securityContext as Record<string, unknown>).capabilites = { add: ['NET_RAW'] };
+  typo.spec.template.spec.containers[1]!.imagePullPolcy = 'Always';
+  assert.deepEqual(unknownFields(typo, 'V1DaemonSet'), [
+    'spec.template.spec.containers[1].securityContext.capabilites',
+    'spec.template.spec.containers[1].imagePullPolcy',
+  ]);
+  assert.throws(() => validate(typo), /unknown fields/);
 });
 
 // ---------------------------------------------------------------------------
