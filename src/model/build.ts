@@ -36,6 +36,14 @@ import type {
 } from './types.js';
 
 /** Calico's `hashToIPv4`: SHA-256 of the node name, first four bytes, first byte kept out of 224+. */
+/**
+ * Is `nodeName` in the key view at all? Calico writes a node's ip_addr_v4 key
+ * (empty when the node has no IPv4 address) for every node it knows.
+ */
+export function nodeInKeyView(keys: ReadonlyMap<string, string>, nodeName: string): boolean {
+  return keys.has(`/calico/bgp/v1/host/${nodeName}/ip_addr_v4`);
+}
+
 export function hashToIPv4(nodeName: string): string {
   const h = createHash('sha256').update(nodeName).digest();
   const first = h[0]! > 223 ? h[0]! - 32 : h[0]!;

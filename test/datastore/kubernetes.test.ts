@@ -48,6 +48,16 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
+/** Whether some URL was requested again after `from` requests: the client met a failure and retried. */
+function retriedSince(server: FakeApiServer, from: number): boolean {
+  const seen = new Set<string>();
+  for (const r of server.requests.slice(from)) {
+    if (seen.has(r)) return true;
+    seen.add(r);
+  }
+  return false;
+}
+
 function node(name: string, ip: string, extra: Partial<K8sObject> = {}): K8sObject {
   return { metadata: { name, annotations: { 'projectcalico.org/IPv4Address': `${ip}/24` } }, spec: {}, ...extra };
 }
@@ -122,7 +132,7 @@ test('in-sync only once every collection has listed', async () => {
   const { server, ds, statuses } = await setup();
   server.setAvailable(false);
   await ds.start();
-  await new Promise((r) => setTimeout(r, 100));
+  await waitFor(() => retriedSince(server, 0), 'a list failed and was retried');
   assert.equal(ds.status(), 'connecting');
   assert.equal(ds.snapshot().size, 0);
   server.put(NODES, node('n1', '192.0.2.1'));
@@ -143,7 +153,8 @@ test('connection drop and outage: resyncing until relisted, changes made meanwhi
   await waitFor(() => ds.status() === 'resyncing', 'resyncing');
   server.put(NODES, node('n1', '192.0.2.100'));
   server.delete(NODES, 'n2');
-  await new Promise((r) => setTimeout(r, 150)); // a few failed retries
+  const outageFrom = server.requests.length;
+  await waitFor(() => retriedSince(server, outageFrom), 'a failed list retried during the outage');
   assert.equal(ds.status(), 'resyncing');
   assert.equal(ds.snapshot().get(ipKey('n1')), '192.0.2.1', 'last complete view kept while resyncing');
 
