@@ -25,7 +25,11 @@
  *   creationTimestamp are set on create. `fieldSelector=metadata.name=X`
  *   (what `kubectl get NAME --watch` sends) on LIST and WATCH.
  * - Discovery (./discovery.ts): `/api`, `/apis`, `/api/v1`,
- *   `/apis/crd.projectcalico.org/v1`, `/version`, legacy format only.
+ *   `/apis/crd.projectcalico.org/v1`, `/version`, legacy format only; and
+ *   OpenAPI v3 (`/openapi/v3`, one document per group/version) with a
+ *   free-form schema per type and a PATCH operation that lists
+ *   `fieldValidation`, so that kubectl leaves validation to the server
+ *   (which accepts the parameter and validates nothing, see below).
  * - RBAC (./rbac.ts) when `rbac` is given: every request is authorized
  *   against the project's shipped ClusterRole/Role as one user; a refusal is
  *   the real 403 Status (`... is forbidden: User "..." cannot list resource
@@ -44,8 +48,8 @@
  * resourceVersionMatch, watch-list / sendInitialEvents, JSON patch and
  * server-side apply, admission, validation (any JSON object is stored),
  * defaulting, generation, finalizers, the status subresource, aggregated
- * discovery, OpenAPI documents (`/openapi/v2`, `/openapi/v3` answer 404,
- * so kubectl's client-side schema validation needs `--validate=false`),
+ * discovery, OpenAPI v2 (`/openapi/v2` answers 404; kubectl does not need
+ * it when v3 is there), real schemas in the OpenAPI v3 documents,
  * Table output (kubectl prints the plain list), protobuf, HTTP/2, TLS
  * (plain HTTP on loopback), and every resource type other than the
  * datastore's (404).
