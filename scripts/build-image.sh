@@ -63,6 +63,10 @@ fi
 # --- image -------------------------------------------------------------------
 # The host's CA bundle goes in as a build secret for npm (see Containerfile).
 ca="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+if [ ! -s "$ca" ]; then
+  echo "build-image: no CA bundle at $ca (install ca-certificates, or set CA_BUNDLE)" >&2
+  exit 1
+fi
 buildah bud --isolation chroot --layers --force-rm --build-arg "BASE=$base" --secret "id=ca,src=$ca" \
   -f Containerfile -t "$image" . >&2
 buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' "$image" >&2
