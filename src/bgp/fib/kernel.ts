@@ -45,6 +45,7 @@ import { RTN_BLACKHOLE, RTNH_F_ONLINK, RT_TABLE_MAIN, encodeRouteDump, errnoName
 import { DEFAULT_METRIC, KernelRouteError, RTPROT_CALICO_BGPD, type DumpedRoute, type KernelFibOptions, type KernelRoute, type RouteFailure, type SyncResult } from './kernel-routes.js';
 import { BatchPipeline, INSTALL_EXCL, INSTALL_REPLACE, defaultBatchSize, refuse, report, type Failure, type Round, type Slot } from './netlink-batch.js';
 import { NextHops, type Via } from './next-hops.js';
+import { familyOf } from '../family.js';
 
 export * from './kernel-routes.js';
 
@@ -441,7 +442,7 @@ export class KernelFib {
 
 function dumped(m: RouteMessage, names: Map<number, string>): DumpedRoute {
   const len = m.dstLen;
-  const dst = m.dst ?? (m.family === 4 ? '0.0.0.0' : '::');
+  const dst = m.dst ?? familyOf(m.family).anyAddress;
   const hop = (gateway: string | undefined, ifindex: number, flags: number) => {
     const name = names.get(ifindex);
     return { ...(gateway !== undefined ? { gateway } : {}), ifindex, ...(name !== undefined ? { ifname: name } : {}), onlink: (flags & RTNH_F_ONLINK) !== 0 };

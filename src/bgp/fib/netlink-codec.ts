@@ -29,6 +29,7 @@
  */
 import { constants as osConstants, endianness } from 'node:os';
 import { ipv4ToString, ipv6BytesToString, parseIpv4, parseIpv6, parsePrefixLength } from '../../net/ip.js';
+import { familyOf } from '../family.js';
 
 // ---------------------------------------------------------------------------
 // Constants (<linux/netlink.h>, <linux/rtnetlink.h>)
@@ -329,7 +330,7 @@ function attrLen(valueLen: number): number {
 }
 
 function addrLen(family: Family): number {
-  return family === 4 ? 4 : 16;
+  return familyOf(family).addressLength;
 }
 
 function multipathLength(r: RouteMessage): number {
@@ -402,7 +403,7 @@ export function encodeRoute(r: RouteMessage, h: RequestHeader, buf: Buffer, offs
   buf.fill(0, offset, offset + len);
   writeHeader(buf, offset, len, h);
   let at = offset + NLMSG_HDRLEN;
-  buf[at] = r.family === 4 ? AF_INET : AF_INET6;
+  buf[at] = familyOf(r.family).netlinkFamily;
   buf[at + 1] = r.dstLen;
   buf[at + 2] = 0; // src_len
   buf[at + 3] = 0; // tos
@@ -455,7 +456,7 @@ export class RouteTemplate {
 
   /** The template of `r` (its `dst` and `dstLen` are ignored) as a request of `type` (RTM_NEWROUTE, RTM_DELROUTE). */
   static of(r: RouteMessage, type: number): RouteTemplate {
-    const m: RouteMessage = { ...r, dstLen: 0, dst: r.family === 4 ? '0.0.0.0' : '::' };
+    const m: RouteMessage = { ...r, dstLen: 0, dst: familyOf(r.family).anyAddress };
     const bytes = Buffer.alloc(routeMessageLength(m));
     encodeRoute(m, { type, flags: 0, seq: 0 }, bytes, 0);
     return new RouteTemplate(bytes, r.family);
@@ -518,7 +519,7 @@ export function setRequestFlags(buf: Buffer, offset: number, flags: number): voi
 export function encodeRouteDump(family: Family, seq: number): Buffer {
   const buf = Buffer.alloc(NLMSG_HDRLEN + RTMSG_LEN);
   writeHeader(buf, 0, buf.length, { type: RTM_GETROUTE, flags: NLM_F_REQUEST | NLM_F_DUMP, seq });
-  buf[NLMSG_HDRLEN] = family === 4 ? AF_INET : AF_INET6;
+  buf[NLMSG_HDRLEN] = familyOf(family).netlinkFamily;
   return buf;
 }
 
