@@ -117,8 +117,12 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
       case 'refresh':
         if (!speaker.refresh(req.peer)) throw new Error(`peer ${req.peer} is not established or does not support route refresh`);
         return { refreshed: req.peer };
-      case 'reset':
-        return { reset: speaker.reset(req.peer) };
+      case 'reset': {
+        const n = speaker.reset(req.peer);
+        // A name that matches nothing is a mistake to report, not "0 reset".
+        if (req.peer !== undefined && n === 0) throw new Error(`no peer named ${req.peer} (see calico-bgpd status)`);
+        return { reset: n };
+      }
     }
   });
   await control.listen();
