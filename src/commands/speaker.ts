@@ -41,6 +41,13 @@ export interface SpeakerCommandOptions {
   startSignal?: AbortSignal;
 }
 
+/** `reset [peer]`: a name that matches no peer is an error to report, not "0 sessions reset". */
+function resetPeers(speaker: Speaker, peer: string | undefined): number {
+  const n = speaker.reset(peer);
+  if (peer !== undefined && n === 0) throw new Error(`no peer named ${peer} (see calico-bgpd status)`);
+  return n;
+}
+
 export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: () => Promise<void>; reload: () => void }> {
   const log = logger('speaker');
   if (opts.role !== 'node' && opts.role !== 'reflector') throw new Error(`--role must be node or reflector, not "${opts.role}"`);
@@ -117,12 +124,8 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
       case 'refresh':
         if (!speaker.refresh(req.peer)) throw new Error(`peer ${req.peer} is not established or does not support route refresh`);
         return { refreshed: req.peer };
-      case 'reset': {
-        const n = speaker.reset(req.peer);
-        // A name that matches nothing is a mistake to report, not "0 reset".
-        if (req.peer !== undefined && n === 0) throw new Error(`no peer named ${req.peer} (see calico-bgpd status)`);
-        return { reset: n };
-      }
+      case 'reset':
+        return { reset: resetPeers(speaker, req.peer) };
     }
   });
   await control.listen();
