@@ -41,6 +41,13 @@ export interface SpeakerCommandOptions {
   startSignal?: AbortSignal;
 }
 
+/** `reset [peer]`: a name that matches no peer is an error to report, not "0 sessions reset". */
+function resetPeers(speaker: Speaker, peer: string | undefined): number {
+  const n = speaker.reset(peer);
+  if (peer !== undefined && n === 0) throw new Error(`no peer named ${peer} (see calico-bgpd status)`);
+  return n;
+}
+
 export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: () => Promise<void>; reload: () => void }> {
   const log = logger('speaker');
   if (opts.role !== 'node' && opts.role !== 'reflector') throw new Error(`--role must be node or reflector, not "${opts.role}"`);
@@ -118,7 +125,7 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
         if (!speaker.refresh(req.peer)) throw new Error(`peer ${req.peer} is not established or does not support route refresh`);
         return { refreshed: req.peer };
       case 'reset':
-        return { reset: speaker.reset(req.peer) };
+        return { reset: resetPeers(speaker, req.peer) };
     }
   });
   await control.listen();
