@@ -766,6 +766,9 @@ export class Speaker {
   get currentModel(): NodeBgpConfig {
     return this.model;
   }
+
+  /** Each peer's session by protocol name (negotiated facts, socket), for the BIRD-compatible socket. */
+  sessions = (): Map<string, Neighbor> => new Map([...this.peers.values()].map((rt) => [rt.spec.name, rt.neighbor]));
 }
 
 /** The concrete reason a session is not up, as `status` shows it. */

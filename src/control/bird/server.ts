@@ -1,0 +1,116 @@
+/**
+ * A Unix socket that speaks BIRD 1.6's control protocol, so that `birdc`,
+ * `calicoctl node status`, calico-node's probes and bird_exporter can talk to
+ * the native speaker as they talk to calico-node's BIRD. Each connection gets
+ * BIRD's greeting, then one framed reply per command line, in order; any
+ * number of clients at once; a client that goes away mid-reply costs nothing.
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { answer } from './commands.js';
+import { ReplyCode, singleLine } from './reply.js';
+import type { BirdDaemonView } from './view.js';
+
+/** The BIRD release whose protocol and formats we follow; tools read it from the greeting and `show status`. */
+export const BIRD_VERSION = '1.6.8';
+
+export const DEFAULT_BIRD_SOCKET = '/var/run/calico/bird.ctl';
+export const DEFAULT_BIRD6_SOCKET = '/var/run/calico/bird6.ctl';
+
+/** Longest command line accepted; BIRD's own CLI buffer is smaller. */
+const MAX_LINE = 4096;
+
+/** Whether something accepts connections on the Unix socket at `path`. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+export class BirdSocketServer {
+  private server: Server | null = null;
+  private readonly clients = new Set<Socket>();
+
+  /** `view` builds the current picture of the daemon on each command that needs it. */
+  constructor(
+    readonly path: string,
+    private readonly view: () => BirdDaemonView,
+  ) {}
+
+  private serve(sock: Socket): void {
+    this.clients.add(sock);
+    let buf = '';
+    let discarding = false;
+    sock.setEncoding('utf8');
+    // A client that resets or closes mid-reply: drop what is left for it.
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => this.clients.delete(sock));
+    const send = (text: string): void => {
+      if (!sock.destroyed && sock.writable) sock.write(text);
+    };
+    send(singleLine(ReplyCode.WELCOME, `BIRD ${BIRD_VERSION} ready.`));
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).replace(/\r$/, '');
+        buf = buf.slice(nl + 1);
+        if (discarding) {
+          discarding = false;
+          continue;
+        }
+        let reply: string;
+        try {
+          reply = answer(line, this.view);
+        } catch (e) {
+          // A fault of ours while building the view: BIRD's runtime-error code, and the connection lives on.
+          reply = singleLine(ReplyCode.RUNTIME_ERROR, `Evaluation runtime error: ${(e as Error).message}`);
+        }
+        send(reply);
+      }
+      if (buf.length > MAX_LINE) {
+        send(singleLine(ReplyCode.COMMAND_TOO_LONG, 'Command too long'));
+        buf = '';
+        discarding = true;
+      }
+    });
+  }
+
+  async listen(): Promise<void> {
+    mkdirSync(dirname(this.path), { recursive: true });
+    // A socket file left by a previous run would make listen() fail; one
+    // that answers belongs to a running daemon (a BIRD, another speaker) and stays.
+    if (existsSync(this.path)) {
+      if (await answers(this.path)) throw new Error(`${this.path} is in use by a running daemon`);
+      unlinkSync(this.path);
+    }
+    const server = createServer((sock) => this.serve(sock));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(this.path, 0o660);
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    for (const c of this.clients) c.destroy();
+    if (s !== null) await new Promise<void>((resolve) => s.close(() => resolve()));
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // already gone
+    }
+  }
+}
