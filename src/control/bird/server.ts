@@ -67,7 +67,7 @@ export class BirdSocketServer {
         }
         let reply: string;
         try {
-          reply = answer(line, this.view);
+          reply = line.length > MAX_LINE ? singleLine(ReplyCode.COMMAND_TOO_LONG, 'Command too long') : answer(line, this.view);
         } catch (e) {
           // A fault of ours while building the view: BIRD's runtime-error code, and the connection lives on.
           reply = singleLine(ReplyCode.RUNTIME_ERROR, `Evaluation runtime error: ${(e as Error).message}`);

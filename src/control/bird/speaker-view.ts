@@ -69,7 +69,7 @@ export function sessionWords(n: Negotiated, spec: Peer, localAs: number): { caps
   if (n.routeRefresh) caps.push('refresh');
   if (n.enhancedRouteRefresh) caps.push('enhanced-refresh');
   if (n.gracefulRestart !== null) caps.push(n.gracefulRestart.families.size > 0 ? 'restart-able' : 'restart-aware');
-  if (n.llgrStaleTime !== null) caps.push('llgr-able');
+  if (n.llgrStaleTime !== null) caps.push([...n.llgrStaleTime.values()].some((t) => t > 0) ? 'llgr-able' : 'llgr-aware');
   if (n.fourOctetAs) caps.push('AS4');
   // The peer's view: it sends with path ids when we receive them, and the other way round.
   if (txAddPath) caps.push('add-path-rx');
