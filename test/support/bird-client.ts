@@ -160,3 +160,19 @@ export function parseExporterProtocols(lines: readonly string[]): ExporterProtoc
   }
   return out;
 }
+
+/** Hides what legitimately differs between two daemons' lines: times of day, dates, and the given words. */
+export function maskLine(line: string, words: Record<string, string>): string {
+  let out = line.replace(/\d{2}:\d{2}:\d{2}/g, 'HH:MM:SS').replace(/\d{4}-\d{2}-\d{2}/g, 'YYYY-MM-DD');
+  for (const [w, r] of Object.entries(words)) out = out.split(w).join(r);
+  return out;
+}
+
+/**
+ * Also hides what our socket does not track the way BIRD does: timer values
+ * (BIRD counts down; we print the negotiated time) and the route change
+ * statistics (BIRD counts updates it considered and rejected).
+ */
+export function looseLine(line: string): string {
+  return line.replace(/(timer: +)\d+\/\d+/, '$1N/N').replace(/^( +(Import|Export) (updates|withdraws):).*$/, '$1 ...');
+}

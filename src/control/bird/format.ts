@@ -60,10 +60,11 @@ const NONE = '       ---';
 export function protocolDetails(p: BirdProtocolView): string[] {
   const filtered = Math.max(0, p.received - p.imported);
   const lines = [
+    // What Calico's bird.cfg gives every BGP protocol (its bgp_template).
+    '  Description:    Connection to BGP peer',
     '  Preference:     100',
     '  Input filter:   ACCEPT',
-    // Calico's templates export through an unnamed filter block.
-    '  Output filter:  (unnamed)',
+    '  Output filter:  calico_export_to_bgp_peers',
     `  Routes:         ${p.imported} imported, ${p.exported} exported, ${p.preferred} preferred`,
     '  Route change stats:     received   rejected   filtered    ignored   accepted',
     `    Import updates:     ${num(p.received)} ${num(0)} ${num(filtered)} ${num(0)} ${num(p.imported)}`,
