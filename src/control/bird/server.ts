@@ -25,11 +25,15 @@ const MAX_LINE = 4096;
 function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = connect(path);
-    probe.once('connect', () => {
+    // A daemon too busy to accept within the bound still owns the socket.
+    const timer = setTimeout(() => done(true), 2000);
+    const done = (inUse: boolean): void => {
+      clearTimeout(timer);
       probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
+      resolve(inUse);
+    };
+    probe.once('connect', () => done(true));
+    probe.once('error', () => done(false));
   });
 }
 

@@ -1,0 +1,111 @@
+/**
+ * The speaker's pair of BIRD-compatible sockets, with a stand-in for the
+ * speaker's read-only views: an empty path turns one off, a socket another
+ * daemon answers on is left alone (with a warning), a stale file is
+ * replaced, and graceful-restart recovery shows as 0024 until convergence.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { openBirdSockets } from '../../src/control/bird/sockets.js';
+import type { SpeakerViews } from '../../src/control/bird/speaker-view.js';
+import type { LocRib } from '../../src/bgp/rib/loc-rib.js';
+import type { NodeBgpConfig, Peer } from '../../src/model/types.js';
+import { cleanup, tempDir } from '../support/process.js';
+import { birdRequest, parseGracefulRestart, parsePeers } from '../support/bird-client.js';
+
+const c = cleanup();
+after(() => c.run());
+
+const peer = (name: string, address: string): Peer => ({
+  name, type: 'mesh', family: address.includes(':') ? 6 : 4, address, port: null, asNumber: 64512, sourceAddress: null, passive: false,
+  routeReflectorClient: false, routeReflectorClusterId: null, password: null, nextHop: 'auto', gracefulRestartTime: null, ttlSecurity: 0,
+  calicoNode: true, numAllowLocalAs: 0, reachableBy: null, sourceKey: '',
+} as unknown as Peer);
+
+/** A speaker with one IPv4 and one IPv6 peer, both trying to connect. */
+function fakeSpeaker(): SpeakerViews {
+  const v4 = peer('Mesh_192_0_2_2', '192.0.2.2');
+  const v6 = peer('Mesh_2001_db8__2', '2001:db8::2');
+  const status = (p: Peer) => ({
+    name: p.name, address: p.address, port: 179, asNumber: 64512, type: 'mesh' as const, state: 'Connect', since: new Date().toISOString(),
+    info: '', routesReceived: 0, routesAccepted: 0, routesAdvertised: 0,
+  });
+  return {
+    status: () => ({ routerId: '192.0.2.1', peers: [status(v4), status(v6)] }),
+    sessions: () => new Map(),
+    currentModel: { routerId: '192.0.2.1', asNumber: 64512, ipv4: { peers: [v4] }, ipv6: { peers: [v6] } } as unknown as NodeBgpConfig,
+    locRib: { destinations: function* () {} } as unknown as LocRib,
+  };
+}
+
+const quietLog = (warnings: string[]) =>
+  pino({ level: 'warn' }, { write: (s: string) => warnings.push((JSON.parse(s) as { msg: string }).msg) });
+
+test('each family answers on its own socket, and an empty path turns one off', async () => {
+  const dir = tempDir(c, 'cbgpd-birdsocks-');
+  const s = await openBirdSockets(fakeSpeaker(), { bird: join(dir, 'bird.ctl'), bird6: '', restarting: false, log: quietLog([]) });
+  try {
+    assert.ok(!existsSync(join(dir, 'bird6.ctl')));
+    assert.deepEqual(parsePeers(await birdRequest(join(dir, 'bird.ctl'), 'show protocols'), 4).map((p) => [p.peerIp, p.bgpState]), [['192.0.2.2', 'Connect']]);
+  } finally {
+    await s.close();
+  }
+  assert.ok(!existsSync(join(dir, 'bird.ctl')), 'the socket file goes away on close');
+  const s6 = await openBirdSockets(fakeSpeaker(), { bird: '', bird6: join(dir, 'bird6.ctl'), restarting: false, log: quietLog([]) });
+  try {
+    assert.deepEqual(parsePeers(await birdRequest(join(dir, 'bird6.ctl'), 'show protocols'), 6).map((p) => [p.peerIp, p.bgpState]), [['2001:db8::2', 'Connect']]);
+  } finally {
+    await s6.close();
+  }
+});
+
+test('a socket another daemon answers on is left to it; a stale file is replaced', async () => {
+  const dir = tempDir(c, 'cbgpd-birdsocks-');
+  const busy = join(dir, 'bird.ctl');
+  const other = createServer((sock) => {
+    // Our liveness probe connects and hangs up at once.
+    sock.on('error', () => undefined);
+    sock.end('0001 someone else\n');
+  });
+  await new Promise<void>((resolve) => other.listen(busy, () => resolve()));
+  const stale = join(dir, 'bird6.ctl');
+  writeFileSync(stale, '');
+  const warnings: string[] = [];
+  const s = await openBirdSockets(fakeSpeaker(), { bird: busy, bird6: stale, restarting: false, log: quietLog(warnings) });
+  try {
+    assert.deepEqual(warnings, ['BIRD-compatible socket for IPv4 peers not opened']);
+    const theirs = await new Promise<string>((resolve, reject) => {
+      const k = connect(busy);
+      k.setEncoding('utf8');
+      k.on('data', (d: string) => {
+        k.destroy();
+        resolve(d);
+      });
+      k.on('error', reject);
+    });
+    assert.equal(theirs, '0001 someone else\n');
+    assert.equal((await birdRequest(stale, 'show status')).at(-1), '0013 Daemon is up and running');
+  } finally {
+    await s.close();
+    await new Promise<void>((resolve) => other.close(() => resolve()));
+  }
+});
+
+test('a restarting speaker reports graceful-restart recovery (0024) until it has converged', async () => {
+  const dir = tempDir(c, 'cbgpd-birdsocks-');
+  const path = join(dir, 'bird.ctl');
+  const s = await openBirdSockets(fakeSpeaker(), { bird: path, bird6: '', restarting: true, log: quietLog([]) });
+  try {
+    const during = await birdRequest(path, 'show status');
+    assert.equal(parseGracefulRestart(during), true);
+    assert.ok(during.includes('   Waiting for 1 protocols to recover'), during.join('\n'));
+    s.converged();
+    assert.equal(parseGracefulRestart(await birdRequest(path, 'show status')), false);
+  } finally {
+    await s.close();
+  }
+});
