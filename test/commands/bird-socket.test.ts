@@ -83,7 +83,7 @@ function rawReplies(socket: string, text: string, replies: number): Promise<stri
   });
 }
 
-test('birdc, calicoctl\'s and calico-node\'s parsers read our BIRD socket as they read BIRD 1.6', { timeout: 180_000 }, async () => {
+test('birdc, calicoctl\'s and calico-node\'s parsers read our BIRD socket as they read BIRD 1.6', { timeout: 180_000 }, async (t) => {
   const dir = tempDir(c, 'cbgpd-birdsock-');
   const port = await freePort(N1);
   const cluster = join(dir, 'cluster.yaml');
@@ -121,6 +121,7 @@ test('birdc, calicoctl\'s and calico-node\'s parsers read our BIRD socket as the
   assert.equal(protocols.status, 0, protocols.stderr);
   assert.match(protocols.stdout, new RegExp(`^${name(N2)} BGP      master   up     \\d\\d:\\d\\d:\\d\\d    Established   $`, 'm'));
   assert.match(protocols.stdout, new RegExp(`^${name(N3)} BGP      master   start  \\d\\d:\\d\\d:\\d\\d    Passive       $`, 'm'));
+  t.diagnostic(`birdc show protocols, ours:\n${protocols.stdout}BIRD's:\n${run('birdc', ['-s', bird.socket, 'show', 'protocols']).stdout}`);
   const status = run('birdc', ['-s', ours, 'show', 'status']);
   assert.equal(status.status, 0, status.stderr);
   // calico-node -bird-live: the output of `birdcl show status` must start with "BIRD".
