@@ -131,6 +131,10 @@ test('birdc, calicoctl\'s and calico-node\'s parsers read our BIRD socket as the
   assert.match(all.stdout, /Neighbor ID: +127\.0\.94\.2\n/);
   assert.match(all.stdout, /Hold timer: +9\/9\n/);
   assert.match(all.stdout, /Keepalive timer: +3\/3\n/);
+  // birdc -r sends `restrict` first and expects BIRD's 0016 before the command.
+  const restricted = run('birdc', ['-r', '-s', ours, 'show', 'protocols', name(N3)]);
+  assert.equal(restricted.status, 0, restricted.stderr);
+  assert.match(restricted.stdout, new RegExp(`^${name(N3)} BGP`, 'm'));
   const count = run('birdc', ['-s', ours, 'show', 'route', 'count']);
   assert.match(count.stdout, /^2 of 2 routes for 2 networks$/m);
 
