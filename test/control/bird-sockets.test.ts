@@ -26,21 +26,23 @@ const peer = (name: string, address: string): Peer => ({
   calicoNode: true, numAllowLocalAs: 0, reachableBy: null, sourceKey: '',
 } as unknown as Peer);
 
-/** A speaker with one IPv4 and one IPv6 peer, both trying to connect. */
-function fakeSpeaker(): SpeakerViews {
-  const v4 = peer('Mesh_192_0_2_2', '192.0.2.2');
+/** A speaker with one IPv6 and `count` IPv4 peers, all trying to connect. */
+function fakeSpeaker(count = 1): SpeakerViews {
+  const v4s = Array.from({ length: count }, (_, i) => peer(`Mesh_192_0_${2 + (i >> 8)}_${(i + 2) & 255}`, `192.0.${2 + (i >> 8)}.${(i + 2) & 255}`));
   const v6 = peer('Mesh_2001_db8__2', '2001:db8::2');
   const status = (p: Peer) => ({
     name: p.name, address: p.address, port: 179, asNumber: 64512, type: 'mesh' as const, state: 'Connect', since: new Date().toISOString(),
     info: '', routesReceived: 0, routesAccepted: 0, routesAdvertised: 0,
   });
   return {
-    status: () => ({ routerId: '192.0.2.1', peers: [status(v4), status(v6)] }),
+    status: () => ({ routerId: '192.0.2.1', peers: [...v4s.map(status), status(v6)] }),
     sessions: () => new Map(),
-    currentModel: { routerId: '192.0.2.1', asNumber: 64512, ipv4: { peers: [v4] }, ipv6: { peers: [v6] } } as unknown as NodeBgpConfig,
+    currentModel: { routerId: '192.0.2.1', asNumber: 64512, ipv4: { peers: v4s }, ipv6: { peers: [v6] } } as unknown as NodeBgpConfig,
     locRib: { destinations: function* () {} } as unknown as LocRib,
   };
 }
+
+const v4Address = '192.0.2.2';
 
 const quietLog = (warnings: string[]) =>
   pino({ level: 'warn' }, { write: (s: string) => warnings.push((JSON.parse(s) as { msg: string }).msg) });
@@ -50,7 +52,7 @@ test('each family answers on its own socket, and an empty path turns one off', a
   const s = await openBirdSockets(fakeSpeaker(), { bird: join(dir, 'bird.ctl'), bird6: '', restarting: false, log: quietLog([]) });
   try {
     assert.ok(!existsSync(join(dir, 'bird6.ctl')));
-    assert.deepEqual(parsePeers(await birdRequest(join(dir, 'bird.ctl'), 'show protocols'), 4).map((p) => [p.peerIp, p.bgpState]), [['192.0.2.2', 'Connect']]);
+    assert.deepEqual(parsePeers(await birdRequest(join(dir, 'bird.ctl'), 'show protocols'), 4).map((p) => [p.peerIp, p.bgpState]), [[v4Address, 'Connect']]);
   } finally {
     await s.close();
   }
@@ -105,6 +107,33 @@ test('a restarting speaker reports graceful-restart recovery (0024) until it has
     assert.ok(during.includes('   Waiting for 1 protocols to recover'), during.join('\n'));
     s.converged();
     assert.equal(parseGracefulRestart(await birdRequest(path, 'show status')), false);
+  } finally {
+    await s.close();
+  }
+});
+
+test('clients that read part of a large reply and hang up cost the others nothing', { timeout: 60_000 }, async () => {
+  const dir = tempDir(c, 'cbgpd-birdsocks-');
+  const path = join(dir, 'bird.ctl');
+  // 3,000 protocols: `show protocols all` is megabytes, far more than a socket buffer holds.
+  const s = await openBirdSockets(fakeSpeaker(3000), { bird: path, bird6: '', restarting: false, log: quietLog([]) });
+  try {
+    const quitters = Array.from({ length: 10 }, () => new Promise<number>((resolve) => {
+      const k = connect(path);
+      let got = 0;
+      k.on('error', () => resolve(got));
+      k.on('close', () => resolve(got));
+      k.on('data', (d: Buffer) => {
+        got += d.length;
+        if (got === d.length) k.write('show protocols all\n');
+        else k.destroy();
+      });
+    }));
+    const read = await Promise.all(quitters);
+    assert.ok(read.every((n) => n > 0), 'each quitter read the greeting and part of its reply');
+    const full = await birdRequest(path, 'show protocols all', 30_000);
+    assert.equal(full.at(-1), '0000 ');
+    assert.equal(full.filter((l) => l.startsWith('1002-')).length, 3000);
   } finally {
     await s.close();
   }
