@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { createDatastore, datastoreConfig, type DatastoreConfig } from '../datastore/config.js';
 import { formatProblem, type Problem } from '../datastore/resources/problem.js';
 import type { Datastore } from '../datastore/types.js';
-import { buildNodeBgpConfig } from '../model/build.js';
+import { buildNodeBgpConfig, nodeInKeyView } from '../model/build.js';
 import type { FamilyConfig, NodeBgpConfig, Peer } from '../model/types.js';
 
 export interface ModelCommandOptions {
@@ -160,7 +160,7 @@ export async function runModel(opts: ModelCommandOptions, env: NodeJS.ProcessEnv
     const built = buildNodeBgpConfig(keys, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});
     const dsProblems = (ds as { problems?: () => readonly Problem[] }).problems?.() ?? [];
     const problems = [...dsProblems, ...built.problems];
-    if (!keys.has(`/calico/bgp/v1/host/${config.nodeName}/ip_addr_v4`)) {
+    if (!nodeInKeyView(keys, config.nodeName)) {
       problems.push({ resource: `Node/${config.nodeName}`, message: 'this node is not in the datastore (set NODENAME or --node)' });
     }
     const model = opts.showPasswords ? built.config : redact(built.config);

@@ -23,6 +23,7 @@ import { createHash } from 'node:crypto';
 import type { Problem } from '../datastore/resources/problem.js';
 import { keyPartToCidr, parseAsNumber, parseCidr } from '../datastore/resources/ip.js';
 import { G, H, KeyIndex, type FamilyEntry } from './key-index.js';
+import { interfaceNameProblem, passwordProblem } from './validate.js';
 import type {
   Block,
   Family,
@@ -36,6 +37,14 @@ import type {
 } from './types.js';
 
 /** Calico's `hashToIPv4`: SHA-256 of the node name, first four bytes, first byte kept out of 224+. */
+/**
+ * Is `nodeName` in the key view at all? Calico writes a node's ip_addr_v4 key
+ * (empty when the node has no IPv4 address) for every node it knows.
+ */
+export function nodeInKeyView(keys: ReadonlyMap<string, string>, nodeName: string): boolean {
+  return keys.has(`/calico/bgp/v1/host/${nodeName}/ip_addr_v4`);
+}
+
 export function hashToIPv4(nodeName: string): string {
   const h = createHash('sha256').update(nodeName).digest();
   const first = h[0]! > 223 ? h[0]! - 32 : h[0]!;
@@ -123,9 +132,15 @@ export function buildFromIndex(idx: KeyIndex, env: ModelEnv = {}): { config: Nod
   const bindMode = bindRaw === 'NodeIP' ? 'NodeIP' : 'None';
   const logLevel = get(`${myHost}loglevel`) ?? get(`${G}loglevel`) ?? 'info';
   const ignoredRaw = get(`${G}ignored_interfaces`);
-  const ignoredInterfaces = ignoredRaw ? ignoredRaw.split(',').filter((s) => s !== '') : [];
+  const ignoredInterfaces = (ignoredRaw ? ignoredRaw.split(',').filter((s) => s !== '') : []).filter((name) => {
+    const bad = interfaceNameProblem(name);
+    if (bad !== null) problems.push({ resource: `${G}ignored_interfaces`, message: `${bad}; that interface is not ignored, the others are` });
+    return bad === null;
+  });
 
   const meshPassword = get(`${G}node_mesh_password`) ?? null;
+  const meshPasswordProblem = meshPassword === null ? null : passwordProblem(meshPassword);
+  if (meshPasswordProblem !== null) problems.push({ resource: `${G}node_mesh_password`, message: `${meshPasswordProblem}; no mesh peering is configured` });
   let meshRestart: number | null = null;
   const meshRestartRaw = get(`${G}node_mesh_restart_time`);
   if (meshRestartRaw !== undefined && meshRestartRaw !== '') {
@@ -230,6 +245,7 @@ export function buildFromIndex(idx: KeyIndex, env: ModelEnv = {}): { config: Nod
           calicoNode: true,
           numAllowLocalAs: 0,
           reachableBy: null,
+          ...(meshPasswordProblem !== null ? { invalid: `node-to-node mesh password: ${meshPasswordProblem}` } : {}),
           sourceKey,
         };
       }
@@ -292,6 +308,9 @@ export function buildFromIndex(idx: KeyIndex, env: ModelEnv = {}): { config: Nod
         if (rb) reachableBy = rb.text;
         else out.problems.push({ resource: key, message: `reachable_by ${JSON.stringify(v.reachable_by)} is not an IP address; ignored` });
       }
+      const password = typeof v.password === 'string' && v.password !== '' ? v.password : null;
+      const badPassword = password === null ? null : passwordProblem(password);
+      if (badPassword !== null) out.problems.push({ resource: key, message: `${badPassword}; peer ${ip.text} is not configured` });
       out.peer = {
         name: peerName(prefix, ip.text, port),
         type: prefix === 'Global' ? 'global' : 'node',
@@ -303,13 +322,14 @@ export function buildFromIndex(idx: KeyIndex, env: ModelEnv = {}): { config: Nod
         passive: false,
         routeReflectorClient: rrClient,
         routeReflectorClusterId: rrClient ? rrClusterId : null,
-        password: typeof v.password === 'string' && v.password !== '' ? v.password : null,
+        password,
         nextHop,
         gracefulRestartTime: restart,
         ttlSecurity: ttl,
         calicoNode: v.calico_node === true,
         numAllowLocalAs: typeof v.num_allow_local_as === 'number' ? v.num_allow_local_as : 0,
         reachableBy,
+        ...(badPassword !== null ? { invalid: badPassword } : {}),
         sourceKey: key,
       };
       return out;
@@ -362,6 +382,11 @@ export function buildFromIndex(idx: KeyIndex, env: ModelEnv = {}): { config: Nod
         continue;
       }
       const ipip = typeof v.ipip === 'string' ? v.ipip : '';
+      const badTunnel = interfaceNameProblem(ipip);
+      if (badTunnel !== null) {
+        problems.push({ resource: p.key, message: `ipip: ${badTunnel}; pool skipped` });
+        continue;
+      }
       const mode = (m: unknown, fallbackOn: boolean): Pool['ipipMode'] =>
         m === 'always' ? 'always' : m === 'cross-subnet' ? 'cross-subnet' : (m === undefined || m === '') && fallbackOn ? 'always' : 'never';
       out.push({

@@ -11,7 +11,7 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { openBirdSockets } from '../../src/control/bird/sockets.js';
-import type { SpeakerViews } from '../../src/control/bird/speaker-view.js';
+import { type SpeakerViews, speakerBirdView } from '../../src/control/bird/speaker-view.js';
 import type { LocRib } from '../../src/bgp/rib/loc-rib.js';
 import type { NodeBgpConfig, Peer } from '../../src/model/types.js';
 import { cleanup, tempDir } from '../support/process.js';
@@ -137,4 +137,12 @@ test('clients that read part of a large reply and hang up cost the others nothin
   } finally {
     await s.close();
   }
+});
+
+test('a peer the model could not configure is left out, as Calico\'s BIRD config leaves it out', () => {
+  const speaker = fakeSpeaker(2);
+  const bad = speaker.currentModel.ipv4.peers[1]!;
+  (bad as { invalid?: string }).invalid = 'password contains a line break';
+  const view = speakerBirdView(speaker, 4, { bootedAt: new Date(), reconfiguredAt: new Date(), gracefulRestart: () => null });
+  assert.deepEqual(view.protocols.map((p) => p.name), [speaker.currentModel.ipv4.peers[0]!.name]);
 });

@@ -67,6 +67,8 @@ export interface FakeApiServerOptions {
   goneAs?: 'event' | 'http';
   /** Write each watch event in two chunks, split mid-line. */
   splitChunks?: boolean;
+  /** Listen on this port of 127.0.0.1 (default: any free port). */
+  port?: number;
 }
 
 /** Kinds per collection the backend uses (plural -> kind). */
@@ -106,7 +108,7 @@ export class FakeApiServer {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => srv.listen(this.opts.port ?? 0, '127.0.0.1', resolve));
     const addr = srv.address();
     this.url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
     this.server = srv;

@@ -40,6 +40,7 @@ import { type ExportClass, classSignature, exportAttributes, mayAdvertise } from
 import { UpdateGroup, type Advertised } from './update-group.js';
 import { RejectedRoutes, importPolicyInputs, reapplyImportPolicy } from './rejected-routes.js';
 import { DEFAULT_SESSION, type SessionDefaults, neighborConfigFor, peerIdentity } from './peer-config.js';
+import { describeDown } from './describe-down.js';
 
 export interface SpeakerOptions {
   role: 'node' | 'reflector';
@@ -261,7 +262,7 @@ export class Speaker {
     for (const spec of wanted.values()) if (!this.peers.has(spec.name)) this.addPeer(spec);
     // TCP-MD5 keys and GTSM on the listening sockets follow the peer set
     // (a rotated password is replaced in place).
-    const secured = [...this.peers.values()].map((p) => ({ name: p.spec.name, address: p.spec.address, password: p.spec.password, ttlSecurity: p.spec.ttlSecurity }));
+    const secured = [...this.peers.values()].filter((p) => p.spec.invalid === undefined).map((p) => ({ name: p.spec.name, address: p.spec.address, password: p.spec.password, ttlSecurity: p.spec.ttlSecurity }));
     const problems = new Set<string>();
     for (const l of this.listeners) for (const pr of l.security?.update(secured) ?? []) problems.add(pr);
     for (const pr of problems) this.log.error(pr);
@@ -304,10 +305,15 @@ export class Speaker {
       overLimitLogged: false,
       neighbor,
     };
-    const problem = transportProblem(spec, spec);
-    if (problem !== null) this.log.error(`${problem}; this session stays down`);
     this.peers.set(spec.name, rt);
     this.sources.set(source, rt);
+    if (spec.invalid !== undefined) {
+      // Listed in status with the reason, never started; its connections are refused as unknown.
+      this.log.error({ peer: spec.name, address: spec.address, key: spec.sourceKey }, `peer ${spec.name} is not configured: ${spec.invalid}; this session stays down`);
+      return;
+    }
+    const problem = transportProblem(spec, spec);
+    if (problem !== null) this.log.error(`${problem}; this session stays down`);
     if (!this.byAddress.has(spec.address)) this.byAddress.set(spec.address, rt);
     rt.neighbor.start();
   }
@@ -322,7 +328,7 @@ export class Speaker {
     this.sources.delete(rt.source);
     if (this.byAddress.get(rt.spec.address) === rt) {
       this.byAddress.delete(rt.spec.address);
-      for (const other of this.peers.values()) if (other.spec.address === rt.spec.address) this.byAddress.set(other.spec.address, other);
+      for (const other of this.peers.values()) if (other.spec.address === rt.spec.address && other.spec.invalid === undefined) this.byAddress.set(other.spec.address, other);
     }
   }
 
@@ -771,29 +777,4 @@ export class Speaker {
   sessions = (): Map<string, Neighbor> => new Map([...this.peers.values()].map((rt) => [rt.spec.name, rt.neighbor]));
 }
 
-/** The concrete reason a session is not up, as `status` shows it. */
-export function describeDown(reason: DownReason | null, spec: Peer, state: string): string {
-  if (reason === null) return state === 'Active' && spec.passive ? 'waiting for the peer to connect (passive)' : `${state}`;
-  switch (reason.kind) {
-    case 'connectionFailed': {
-      const e = reason.error;
-      if (/ECONNREFUSED/.test(e)) return 'connection refused';
-      if (/EHOSTUNREACH|ENETUNREACH/.test(e)) return 'no route to host';
-      if (/ETIMEDOUT|timed out/i.test(e)) return spec.password !== null ? 'connection timed out (TCP-MD5 password mismatch suspected)' : 'connection timed out';
-      if (/ECONNRESET/.test(e) && spec.password !== null) return 'connection reset (TCP-MD5 password mismatch suspected)';
-      return e;
-    }
-    case 'holdTimerExpired':
-      return 'hold timer expired';
-    case 'notificationReceived':
-      return `NOTIFICATION received: ${reason.text}${reason.message !== undefined ? `: "${reason.message}"` : ''}`;
-    case 'notificationSent':
-      return `NOTIFICATION sent: ${reason.text}`;
-    case 'stopped':
-      return `stopped: ${reason.reason}`;
-    case 'collision':
-      return 'connection collision resolved';
-  }
-}
-
-export { ErrCode, ipv4ToString };
+export { ErrCode, describeDown, ipv4ToString };

@@ -143,7 +143,8 @@ export function speakerBirdView(speaker: SpeakerViews, family: 4 | 6, facts: Dae
   const protocols: BirdProtocolView[] = [];
   for (const s of speaker.status().peers) {
     const spec = specs.get(s.name);
-    if (spec === undefined) continue;
+    // A peer the model could not configure has no protocol in Calico's BIRD config either.
+    if (spec === undefined || spec.invalid !== undefined) continue;
     protocols.push(protocolView(s, spec, sessions.get(s.name), preferred.get(s.name) ?? 0, model.asNumber));
   }
   return {
