@@ -98,7 +98,7 @@ test('since is the time of day within 20 hours and the date before that', () => 
   assert.match(birdSince(new Date(now.getTime() - 21 * 3600 * 1000), now), /^\d{4}-\d{2}-\d{2}$/);
 });
 
-test('commands get BIRD\'s replies, errors included, each ending the reply', () => {
+test('commands get BIRD\'s replies, errors included, each ending the reply', async () => {
   const v = (): BirdDaemonView => view([active, passive]);
   const cases: [string, string][] = [
     ['foo', '9001 syntax error\n'],
@@ -112,12 +112,12 @@ test('commands get BIRD\'s replies, errors included, each ending the reply', () 
     ['restrict', '0016 Access restricted\n'],
     ['show route count', '0014 5 of 5 routes for 4 networks\n'],
   ];
-  for (const [cmd, want] of cases) assert.equal(answer(cmd, v), want, cmd);
-  const one = answer('show protocols "Mesh*"', v).split('\n');
+  for (const [cmd, want] of cases) assert.equal(await answer(cmd, v), want, cmd);
+  const one = (await answer('show protocols "Mesh*"', v)).split('\n');
   assert.equal(one.length, 4);
   assert.match(one[1]!, /^1002-Mesh_127_0_0_2 /);
   for (const cmd of ['show status', 'show protocols', 'show protocols all', 'show protocols all Node_127_0_0_3']) {
-    const lines = answer(cmd, v).split('\n').slice(0, -1);
+    const lines = (await answer(cmd, v)).split('\n').slice(0, -1);
     assert.ok(lines.slice(0, -1).every((l) => !endsReply(l)) && endsReply(lines.at(-1)!), `${cmd}: only the last line ends the reply`);
   }
 });

@@ -139,10 +139,10 @@ test('clients that read part of a large reply and hang up cost the others nothin
   }
 });
 
-test('a peer the model could not configure is left out, as Calico\'s BIRD config leaves it out', () => {
+test('a peer the model could not configure is left out, as Calico\'s BIRD config leaves it out', async () => {
   const speaker = fakeSpeaker(2);
   const bad = speaker.currentModel.ipv4.peers[1]!;
   (bad as { invalid?: string }).invalid = 'password contains a line break';
-  const view = speakerBirdView(speaker, 4, { bootedAt: new Date(), reconfiguredAt: new Date(), gracefulRestart: () => null });
+  const view = await speakerBirdView(speaker, 4, { bootedAt: new Date(), reconfiguredAt: new Date(), gracefulRestart: () => null });
   assert.deepEqual(view.protocols.map((p) => p.name), [speaker.currentModel.ipv4.peers[0]!.name]);
 });

@@ -6,7 +6,7 @@
  */
 import { formatProtocols, formatRouteCount, formatStatus } from './format.js';
 import { ReplyCode, frameReply, singleLine } from './reply.js';
-import type { BirdDaemonView } from './view.js';
+import type { BirdDaemonView, ViewDetail } from './view.js';
 
 /** Commands that change BIRD's state: refused as BIRD refuses them on a restricted socket. */
 const CONTROL_COMMANDS = new Set(['configure', 'down', 'disable', 'enable', 'restart', 'reload', 'debug', 'dump', 'mrtdump', 'eval', 'graceful']);
@@ -55,16 +55,17 @@ function showProtocols(args: { word: string; quoted: boolean }[], view: BirdDaem
  * The framed reply to one command line. `view` is asked for only when a
  * command needs it, so errors cost nothing.
  */
-export function answer(line: string, view: () => BirdDaemonView): string {
+export async function answer(line: string, view: (detail: ViewDetail) => BirdDaemonView | Promise<BirdDaemonView>): Promise<string> {
   const words = splitWords(line);
   if (words === null || words.length === 0) return singleLine(ReplyCode.SYNTAX_ERROR, 'syntax error');
   const [first, second, ...rest] = words.map((w) => (w.quoted ? '"' : w.word));
   if (first === 'restrict' && words.length === 1) return singleLine(ReplyCode.RESTRICTED, 'Access restricted');
   if (first !== undefined && CONTROL_COMMANDS.has(first)) return singleLine(ReplyCode.ACCESS_DENIED, 'Access denied');
   if (first !== 'show') return singleLine(ReplyCode.SYNTAX_ERROR, 'syntax error');
-  if (second === 'status' && rest.length === 0) return frameReply(formatStatus(view()));
-  if (second === 'protocols') return showProtocols(words.slice(2), view());
+  if (second === 'status' && rest.length === 0) return frameReply(formatStatus(await view('peers')));
+  // Only `all` shows route counts (and the preferred count needs a walk of the table).
+  if (second === 'protocols') return showProtocols(words.slice(2), await view(words[2]?.word === 'all' && !words[2].quoted ? 'routes' : 'peers'));
   // `show route count` with no other options: the table of this daemon's family.
-  if (second === 'route' && rest.length === 1 && rest[0] === 'count') return frameReply(formatRouteCount(view()));
+  if (second === 'route' && rest.length === 1 && rest[0] === 'count') return frameReply(formatRouteCount(await view('routes')));
   return singleLine(ReplyCode.SYNTAX_ERROR, 'syntax error');
 }

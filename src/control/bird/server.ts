@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { answer } from './commands.js';
 import { ReplyCode, singleLine } from './reply.js';
-import type { BirdDaemonView } from './view.js';
+import type { BirdDaemonView, ViewDetail } from './view.js';
 
 /** The BIRD release whose protocol and formats we follow; tools read it from the greeting and `show status`. */
 export const BIRD_VERSION = '1.6.8';
@@ -44,13 +44,15 @@ export class BirdSocketServer {
   /** `view` builds the current picture of the daemon on each command that needs it. */
   constructor(
     readonly path: string,
-    private readonly view: () => BirdDaemonView,
+    private readonly view: (detail: ViewDetail) => Promise<BirdDaemonView>,
   ) {}
 
   private serve(sock: Socket): void {
     this.clients.add(sock);
     let buf = '';
     let discarding = false;
+    // Replies go out in the order of the commands, each built once the one before is sent.
+    let queue: Promise<void> = Promise.resolve();
     sock.setEncoding('utf8');
     // A client that resets or closes mid-reply: drop what is left for it.
     sock.on('error', () => sock.destroy());
@@ -69,14 +71,18 @@ export class BirdSocketServer {
           discarding = false;
           continue;
         }
-        let reply: string;
-        try {
-          reply = line.length > MAX_LINE ? singleLine(ReplyCode.COMMAND_TOO_LONG, 'Command too long') : answer(line, this.view);
-        } catch (e) {
-          // A fault of ours while building the view: BIRD's runtime-error code, and the connection lives on.
-          reply = singleLine(ReplyCode.RUNTIME_ERROR, `Evaluation runtime error: ${(e as Error).message}`);
-        }
-        send(reply);
+        queue = queue.then(async () => {
+          // A client gone before its turn costs no more work.
+          if (sock.destroyed) return;
+          let reply: string;
+          try {
+            reply = line.length > MAX_LINE ? singleLine(ReplyCode.COMMAND_TOO_LONG, 'Command too long') : await answer(line, this.view);
+          } catch (e) {
+            // A fault of ours while building the view: BIRD's runtime-error code, and the connection lives on.
+            reply = singleLine(ReplyCode.RUNTIME_ERROR, `Evaluation runtime error: ${(e as Error).message}`);
+          }
+          send(reply);
+        });
       }
       if (buf.length > MAX_LINE) {
         send(singleLine(ReplyCode.COMMAND_TOO_LONG, 'Command too long'));

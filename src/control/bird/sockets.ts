@@ -46,7 +46,7 @@ export async function openBirdSockets(speaker: SpeakerViews, o: BirdSocketsOptio
   ];
   for (const [path, family] of families) {
     if (path === '') continue;
-    const server = new BirdSocketServer(path, () => speakerBirdView(speaker, family, { bootedAt, reconfiguredAt, gracefulRestart }));
+    const server = new BirdSocketServer(path, (detail) => speakerBirdView(speaker, family, { bootedAt, reconfiguredAt, gracefulRestart }, detail));
     try {
       await server.listen();
       servers.push(server);

@@ -12,7 +12,7 @@ import type { Neighbor } from '../../bgp/session/neighbor.js';
 import type { PeerStatus } from '../../bgp/speaker/speaker.js';
 import type { NodeBgpConfig, Peer } from '../../model/types.js';
 import { BIRD_VERSION } from './server.js';
-import type { BirdBgpState, BirdDaemonView, BirdGracefulRestartView, BirdProtocolView, BirdSessionView } from './view.js';
+import type { BirdBgpState, BirdDaemonView, BirdGracefulRestartView, BirdProtocolView, BirdSessionView, ViewDetail } from './view.js';
 
 /** What this module needs of a `Speaker`. */
 export interface SpeakerViews {
@@ -124,21 +124,43 @@ function protocolView(s: PeerStatus, spec: Peer, nbr: Neighbor | undefined, pref
   };
 }
 
-/** The view one BIRD of `family` would give of the speaker's peers and table. */
-export function speakerBirdView(speaker: SpeakerViews, family: 4 | 6, facts: DaemonFacts): BirdDaemonView {
-  const model = speaker.currentModel;
-  const specs = new Map((family === 4 ? model.ipv4 : model.ipv6).peers.map((p) => [p.name, p]));
+/** Destinations counted between two yields to the event loop (a few milliseconds of work). */
+const WALK_SLICE = 20_000;
+
+/**
+ * Paths and destinations of one family, and how many best paths each peer
+ * gave. Walks the Loc-RIB in slices and yields between them, so a table of
+ * a million routes (about a second of walking) never stalls sessions.
+ * Counts taken while routes change are as approximate as BIRD's.
+ */
+export async function tableCounts(rib: LocRib, family: 4 | 6): Promise<{ paths: number; networks: number; preferred: Map<string, number> }> {
   const afi = family === 4 ? 1 : 2;
   const preferred = new Map<string, number>();
   let paths = 0;
   let networks = 0;
-  for (const d of speaker.locRib.destinations()) {
+  let slice = 0;
+  for (const d of rib.destinations()) {
+    if (++slice === WALK_SLICE) {
+      slice = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     if (keyFamily(d.key) !== afi) continue;
     networks++;
     for (let p = d.best; p !== null; p = p.next) paths++;
     const from = d.best?.source?.name;
     if (from !== undefined) preferred.set(from, (preferred.get(from) ?? 0) + 1);
   }
+  return { paths, networks, preferred };
+}
+
+/**
+ * The view one BIRD of `family` would give of the speaker's peers and, with
+ * `detail` 'routes', of its table (one walk of the Loc-RIB).
+ */
+export async function speakerBirdView(speaker: SpeakerViews, family: 4 | 6, facts: DaemonFacts, detail: ViewDetail = 'routes'): Promise<BirdDaemonView> {
+  const model = speaker.currentModel;
+  const specs = new Map((family === 4 ? model.ipv4 : model.ipv6).peers.map((p) => [p.name, p]));
+  const { paths, networks, preferred } = detail === 'routes' ? await tableCounts(speaker.locRib, family) : { paths: 0, networks: 0, preferred: new Map<string, number>() };
   const sessions = speaker.sessions();
   const protocols: BirdProtocolView[] = [];
   for (const s of speaker.status().peers) {

@@ -50,6 +50,13 @@ export interface BirdGracefulRestartView {
   wait: number;
 }
 
+/**
+ * What a command needs: `routes` walks the whole table (route counts, the
+ * preferred count per protocol), which `show status` and the probes'
+ * `show protocols` do not need.
+ */
+export type ViewDetail = 'peers' | 'routes';
+
 /** One BIRD daemon: calico-node runs one for IPv4 (bird.ctl) and one for IPv6 (bird6.ctl). */
 export interface BirdDaemonView {
   version: string;
@@ -59,6 +66,6 @@ export interface BirdDaemonView {
   reconfiguredAt: Date;
   gracefulRestart: BirdGracefulRestartView | null;
   protocols: BirdProtocolView[];
-  /** The routing table of this family: paths and destinations (`show route count`). */
+  /** The routing table of this family: paths and destinations (`show route count`); zeros unless asked for with 'routes'. */
   routes: { paths: number; networks: number };
 }
