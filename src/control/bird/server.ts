@@ -15,7 +15,9 @@ import type { BirdDaemonView, ViewDetail } from './view.js';
 /** The BIRD release whose protocol and formats we follow; tools read it from the greeting and `show status`. */
 export const BIRD_VERSION = '1.6.8';
 
+/** Where calico-node's `bird` (IPv4) and `bird6` (IPv6) listen, and the tools look. */
 export const DEFAULT_BIRD_SOCKET = '/var/run/calico/bird.ctl';
+/** See DEFAULT_BIRD_SOCKET. */
 export const DEFAULT_BIRD6_SOCKET = '/var/run/calico/bird6.ctl';
 
 /** Longest command line accepted; BIRD's own CLI buffer is smaller. */
@@ -37,6 +39,7 @@ function answers(path: string): Promise<boolean> {
   });
 }
 
+/** One BIRD-compatible Unix socket: greeting, then one reply per command line, for any number of clients. */
 export class BirdSocketServer {
   private server: Server | null = null;
   private readonly clients = new Set<Socket>();
@@ -92,6 +95,7 @@ export class BirdSocketServer {
     });
   }
 
+  /** Listens at `path` (mode 0660); fails if another daemon answers there. */
   async listen(): Promise<void> {
     mkdirSync(dirname(this.path), { recursive: true });
     // A socket file left by a previous run would make listen() fail; one
@@ -112,6 +116,7 @@ export class BirdSocketServer {
     chmodSync(this.path, 0o660);
   }
 
+  /** Drops the clients, stops listening and removes the socket file. */
   async close(): Promise<void> {
     const s = this.server;
     this.server = null;

@@ -11,6 +11,7 @@ import type { BirdGracefulRestartView } from './view.js';
 /** BIRD's default `graceful restart wait`: recovery ends after it even if peers are missing. */
 export const GR_WAIT_SECONDS = 240;
 
+/** Where the two sockets go and whether the speaker started in a graceful restart. */
 export interface BirdSocketsOptions {
   /** Socket paths; '' turns that one off. */
   bird: string;
@@ -20,6 +21,7 @@ export interface BirdSocketsOptions {
   log: Logger;
 }
 
+/** The open sockets, with the events the speaker reports to them. */
 export interface BirdSockets {
   /** The model changed: BIRD would call that a reconfiguration. */
   reconfigured(): void;
