@@ -61,8 +61,12 @@ export class BirdSocketServer {
     sock.on('error', () => sock.destroy());
     sock.on('close', () => this.clients.delete(sock));
     const send = (text: string): void => {
-      if (!sock.destroyed && sock.writable) sock.write(text);
+      if (sock.destroyed || !sock.writable) return;
+      // A client that sends commands but does not read its replies: stop
+      // reading its commands until it has taken what is queued (as BIRD does).
+      if (!sock.write(text)) sock.pause();
     };
+    sock.on('drain', () => sock.resume());
     send(singleLine(ReplyCode.WELCOME, `BIRD ${BIRD_VERSION} ready.`));
     sock.on('data', (chunk: string) => {
       buf += chunk;
@@ -88,7 +92,7 @@ export class BirdSocketServer {
         });
       }
       if (buf.length > MAX_LINE) {
-        send(singleLine(ReplyCode.COMMAND_TOO_LONG, 'Command too long'));
+        queue = queue.then(() => send(singleLine(ReplyCode.COMMAND_TOO_LONG, 'Command too long')));
         buf = '';
         discarding = true;
       }
