@@ -146,3 +146,41 @@ test('a peer the model could not configure is left out, as Calico\'s BIRD config
   const view = await speakerBirdView(speaker, 4, { bootedAt: new Date(), reconfiguredAt: new Date(), gracefulRestart: () => null });
   assert.deepEqual(view.protocols.map((p) => p.name), [speaker.currentModel.ipv4.peers[0]!.name]);
 });
+
+test('a client that sends many commands and reads slowly gets every reply, in order', { timeout: 60_000 }, async () => {
+  const dir = tempDir(c, 'cbgpd-birdsocks-');
+  const path = join(dir, 'bird.ctl');
+  // 500 protocols: each `show protocols all` reply is far more than a socket buffer.
+  const s = await openBirdSockets(fakeSpeaker(500), { bird: path, bird6: '', restarting: false, log: quietLog([]) });
+  try {
+    const commands = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? 'show protocols all' : 'show status'));
+    const ends = await new Promise<string[]>((resolve, reject) => {
+      const k = connect(path);
+      const got: string[] = [];
+      let buf = '';
+      k.setEncoding('utf8');
+      k.on('error', reject);
+      k.write(commands.map((x) => `${x}\n`).join(''));
+      // Read in bursts with pauses, as a slow client would.
+      k.on('data', (d: string) => {
+        buf += d;
+        k.pause();
+        setTimeout(() => k.resume(), 1);
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (/^\d{4} /.test(line) && !line.startsWith('0001')) got.push(line);
+          if (got.length === commands.length) {
+            k.destroy();
+            resolve(got);
+            return;
+          }
+        }
+      });
+    });
+    assert.deepEqual(ends, commands.map((x) => (x === 'show status' ? '0013 Daemon is up and running' : '0000 ')));
+  } finally {
+    await s.close();
+  }
+});

@@ -60,14 +60,21 @@ export class BirdSocketServer {
     // A client that resets or closes mid-reply: drop what is left for it.
     sock.on('error', () => sock.destroy());
     sock.on('close', () => this.clients.delete(sock));
-    const send = (text: string): void => {
-      if (sock.destroyed || !sock.writable) return;
-      // A client that sends commands but does not read its replies: stop
-      // reading its commands until it has taken what is queued (as BIRD does).
-      if (!sock.write(text)) sock.pause();
-    };
-    sock.on('drain', () => sock.resume());
-    send(singleLine(ReplyCode.WELCOME, `BIRD ${BIRD_VERSION} ready.`));
+    // A client that sends commands but does not read its replies: the next
+    // reply is built only once it has taken this one (BIRD, too, holds a
+    // client's next command until its output is flushed).
+    const send = (text: string): Promise<void> =>
+      new Promise((resolve) => {
+        if (sock.destroyed || !sock.writable || sock.write(text)) return resolve();
+        const done = (): void => {
+          sock.off('drain', done);
+          sock.off('close', done);
+          resolve();
+        };
+        sock.on('drain', done);
+        sock.on('close', done);
+      });
+    void send(singleLine(ReplyCode.WELCOME, `BIRD ${BIRD_VERSION} ready.`));
     sock.on('data', (chunk: string) => {
       buf += chunk;
       let nl: number;
@@ -88,7 +95,7 @@ export class BirdSocketServer {
             // A fault of ours while building the view: BIRD's runtime-error code, and the connection lives on.
             reply = singleLine(ReplyCode.RUNTIME_ERROR, `Evaluation runtime error: ${(e as Error).message}`);
           }
-          send(reply);
+          await send(reply);
         });
       }
       if (buf.length > MAX_LINE) {
