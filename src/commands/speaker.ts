@@ -46,6 +46,21 @@ export interface SpeakerCommandOptions {
   startSignal?: AbortSignal;
 }
 
+/** The control socket's answer to one request, from the running speaker. */
+function answerControl(speaker: Speaker, req: ControlRequest): unknown {
+  switch (req.cmd) {
+    case 'status':
+      return speaker.status();
+    case 'routes':
+      return speaker.routes(req.prefix);
+    case 'refresh':
+      if (!speaker.refresh(req.peer)) throw new Error(`peer ${req.peer} is not established or does not support route refresh`);
+      return { refreshed: req.peer };
+    case 'reset':
+      return { reset: speaker.reset(req.peer) };
+  }
+}
+
 export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: () => Promise<void>; reload: () => void }> {
   const log = logger('speaker');
   if (opts.role !== 'node' && opts.role !== 'reflector') throw new Error(`--role must be node or reflector, not "${opts.role}"`);
@@ -118,23 +133,10 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     birdSockets?.reconfigured();
   });
 
-  const control = new ControlServer(opts.controlSocket, (req: ControlRequest) => {
-    switch (req.cmd) {
-      case 'status':
-        return speaker.status();
-      case 'routes':
-        return speaker.routes(req.prefix);
-      case 'refresh':
-        if (!speaker.refresh(req.peer)) throw new Error(`peer ${req.peer} is not established or does not support route refresh`);
-        return { refreshed: req.peer };
-      case 'reset':
-        return { reset: speaker.reset(req.peer) };
-    }
-  });
+  const control = new ControlServer(opts.controlSocket, (req) => answerControl(speaker, req));
   await control.listen();
   log.info({ controlSocket: opts.controlSocket }, 'control socket ready');
   birdSockets = await openBirdSockets(speaker, { bird: opts.birdSocket, bird6: opts.bird6Socket, restarting, log });
-  log.info({ birdSocket: opts.birdSocket, bird6Socket: opts.bird6Socket }, 'BIRD-compatible sockets ready');
 
   let stopping = false;
   const stop = async (): Promise<void> => {

@@ -57,6 +57,7 @@ export async function openBirdSockets(speaker: SpeakerViews, o: BirdSocketsOptio
       o.log.warn({ socket: path, err: (e as Error).message }, `BIRD-compatible socket for IPv${family} peers not opened`);
     }
   }
+  o.log.info({ birdSocket: o.bird, bird6Socket: o.bird6, open: servers.map((x) => x.path) }, 'BIRD-compatible sockets ready');
   return {
     reconfigured: () => {
       reconfiguredAt = new Date();
