@@ -126,7 +126,7 @@ export const ours: DaemonKind = {
     const sock = join(dir, 'bgpd.ctl');
     const log = join(dir, 'speaker.log');
     writeFileSync(cluster, meshYaml(count, port));
-    const args = [...DAEMON_NODE_FLAGS, CLI, 'speaker', '--node', 'bench-ours', '--datastore-file', cluster, '--listen-address', OURS_ADDR, '--listen-port', String(port), '--control-socket', sock, '--hold-time', String(HOLD_TIME), '--no-kernel'];
+    const args = [...DAEMON_NODE_FLAGS, CLI, 'speaker', '--node', 'bench-ours', '--datastore-file', cluster, '--listen-address', OURS_ADDR, '--listen-port', String(port), '--control-socket', sock, '--hold-time', String(HOLD_TIME), '--no-kernel', '--bird-socket', '', '--bird6-socket', ''];
     // Warnings and up, as BIRD and GoBGP are configured: per-session info
     // lines would be CPU spent on logging, not on sessions.
     const proc = startWithFds(process.execPath, args, log, { ...process.env, BGP_LOGSEVERITYSCREEN: 'warning' });

@@ -20,6 +20,8 @@ import { Speaker } from '../bgp/speaker/speaker.js';
 import { ControlServer, DEFAULT_CONTROL_SOCKET, type ControlRequest } from '../control/server.js';
 import { openKernelFib } from '../bgp/fib/fallback.js';
 import { KernelSync } from '../bgp/speaker/kernel-sync.js';
+import { type BirdSockets, openBirdSockets } from '../control/bird/sockets.js';
+import { DEFAULT_BIRD6_SOCKET, DEFAULT_BIRD_SOCKET } from '../control/bird/server.js';
 
 export interface SpeakerCommandOptions {
   role: string;
@@ -37,6 +39,9 @@ export interface SpeakerCommandOptions {
   maxPrefixAction: string;
   importOnlyPools: boolean;
   importRejectCidrs: boolean;
+  /** BIRD-compatible control sockets ('' = off). */
+  birdSocket: string;
+  bird6Socket: string;
   /** Aborting it while the speaker waits for its first model makes runSpeaker return a no-op handle. */
   startSignal?: AbortSignal;
 }
@@ -46,6 +51,21 @@ function resetPeers(speaker: Speaker, peer: string | undefined): number {
   const n = speaker.reset(peer);
   if (peer !== undefined && n === 0) throw new Error(`no peer named ${peer} (see calico-bgpd status)`);
   return n;
+}
+
+/** The control socket's answer to one request, from the running speaker. */
+function answerControl(speaker: Speaker, req: ControlRequest): unknown {
+  switch (req.cmd) {
+    case 'status':
+      return speaker.status();
+    case 'routes':
+      return speaker.routes(req.prefix);
+    case 'refresh':
+      if (!speaker.refresh(req.peer)) throw new Error(`peer ${req.peer} is not established or does not support route refresh`);
+      return { refreshed: req.peer };
+    case 'reset':
+      return { reset: resetPeers(speaker, req.peer) };
+  }
 }
 
 export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: () => Promise<void>; reload: () => void }> {
@@ -92,6 +112,7 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
   const fib = programKernel ? await openKernelFib({}, log) : null;
   const restarting = fib !== null && fib.staleCount() > 0;
   let kernel: KernelSync | null = null;
+  let birdSockets: BirdSockets | null = null;
   const speaker = new Speaker(first.config, {
     role: opts.role,
     log,
@@ -102,7 +123,10 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     importOnlyPools: opts.importOnlyPools,
     importRejectCidrs: opts.importRejectCidrs,
     onBestChange: (changes) => kernel?.schedule(changes.map((c) => c.dest.key)),
-    onConverged: () => kernel?.converged(),
+    onConverged: () => {
+      kernel?.converged();
+      birdSockets?.converged();
+    },
     installed: () => kernel?.installed ?? new Set(),
   });
   if (fib !== null) {
@@ -113,23 +137,13 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
   watcher.onChange((u) => {
     speaker.applyModel(u.config);
     kernel?.setModel(u.config);
+    birdSockets?.reconfigured();
   });
 
-  const control = new ControlServer(opts.controlSocket, (req: ControlRequest) => {
-    switch (req.cmd) {
-      case 'status':
-        return speaker.status();
-      case 'routes':
-        return speaker.routes(req.prefix);
-      case 'refresh':
-        if (!speaker.refresh(req.peer)) throw new Error(`peer ${req.peer} is not established or does not support route refresh`);
-        return { refreshed: req.peer };
-      case 'reset':
-        return { reset: resetPeers(speaker, req.peer) };
-    }
-  });
+  const control = new ControlServer(opts.controlSocket, (req) => answerControl(speaker, req));
   await control.listen();
   log.info({ controlSocket: opts.controlSocket }, 'control socket ready');
+  birdSockets = await openBirdSockets(speaker, { bird: opts.birdSocket, bird6: opts.bird6Socket, restarting, log });
 
   let stopping = false;
   const stop = async (): Promise<void> => {
@@ -140,6 +154,7 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     // Kernel routes stay (BIRD's `persist`): forwarding goes on while we are away.
     await kernel?.close();
     await control.close();
+    await birdSockets?.close();
     await ds.stop();
   };
   // SIGHUP: re-apply the current model (peers re-checked, every route
@@ -172,6 +187,8 @@ export function registerSpeaker(program: Command): void {
     .option('--max-prefix-action <action>', 'past --max-prefixes: warn, or teardown (Cease, RFC 4486)', 'warn')
     .option('--import-only-pools', 'accept only routes inside an IP pool', false)
     .option('--import-reject-cidrs', 'never accept routes inside the reject CIDRs (service ranges)', false)
+    .option('--bird-socket <path>', 'BIRD-compatible control socket for IPv4 peers ("" = off)', DEFAULT_BIRD_SOCKET)
+    .option('--bird6-socket <path>', 'BIRD-compatible control socket for IPv6 peers ("" = off)', DEFAULT_BIRD6_SOCKET)
     .action(async (opts: SpeakerCommandOptions) => {
       const log = logger('speaker');
       // A signal while the speaker still waits for the datastore ends the wait cleanly.

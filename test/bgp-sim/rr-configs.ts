@@ -209,7 +209,7 @@ export const calico: RrKind = {
     const proc = start(
       process.execPath,
       // RR_BENCH_NODE_ARGS: extra node flags for the speaker (e.g. --cpu-prof --cpu-prof-dir=DIR).
-      [...DAEMON_NODE_FLAGS, ...(process.env.RR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), CLI, 'speaker', '--role', 'reflector', '--node', 'rr', '--datastore-file', ds, '--listen-address', spec.address, '--listen-port', String(spec.port), '--hold-time', '180', '--control-socket', join(dir, 'ctl')],
+      [...DAEMON_NODE_FLAGS, ...(process.env.RR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), CLI, 'speaker', '--role', 'reflector', '--node', 'rr', '--datastore-file', ds, '--listen-address', spec.address, '--listen-port', String(spec.port), '--hold-time', '180', '--control-socket', join(dir, 'ctl'), '--bird-socket', '', '--bird6-socket', ''],
       log,
       { env: { ...process.env, BGP_LOGSEVERITYSCREEN: 'warning' } },
     );

@@ -190,7 +190,7 @@ test('five dual-stack speakers in namespaces: full mesh, two route reflectors, n
   lab!.writeAtomic(file, clusterYaml(all, false));
   for (const i of all) {
     lab!.addHost(`n${i}`, i);
-    speakers.set(i, lab!.spawn(`n${i}`, process.execPath, [CLI, 'speaker', '--node', `n${i}`, '--datastore-file', file, '--control-socket', sock(i), '--hold-time', '9']));
+    speakers.set(i, lab!.spawn(`n${i}`, process.execPath, [CLI, 'speaker', '--node', `n${i}`, '--datastore-file', file, '--control-socket', sock(i), '--hold-time', '9', '--bird-socket', '', '--bird6-socket', '']));
   }
 
   await t.test('full mesh: every kernel holds every other node\'s IPv4 and IPv6 blocks via that node', async () => {
@@ -223,7 +223,7 @@ test('five dual-stack speakers in namespaces: full mesh, two route reflectors, n
       explain(all),
     );
     assert.ok(kernelIsExactly(all), 'every kernel still holds every route while n3 is away');
-    speakers.set(3, lab!.spawn('n3', process.execPath, [CLI, 'speaker', '--node', 'n3', '--datastore-file', file, '--control-socket', sock(3), '--hold-time', '9']));
+    speakers.set(3, lab!.spawn('n3', process.execPath, [CLI, 'speaker', '--node', 'n3', '--datastore-file', file, '--control-socket', sock(3), '--hold-time', '9', '--bird-socket', '', '--bird6-socket', '']));
     await until('n3 back in the mesh', 60_000, () => all.every((i) => peersEstablished(i, peerNames('Mesh', all.filter((j) => j !== i)))), explain(all));
     await until('n3 has re-learned every block', 20_000, () => (allRoutes(3) ?? []).filter((r) => r.best && r.installed).length === 2 * all.length, explain([3]));
     // The stale purge runs once every peer sent End-of-RIB; it logs when done.

@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { flavorFiles } from '../../src/confd/render.js';
 import { type BirdFlavor, birdBinaries } from '../support/daemons/bird.js';
+import { birdRequest, looseLine, maskLine, parsePeers, readyAfterGrace } from '../support/bird-client.js';
 import { CLI, type Lab, type KernelRoute, type LabProcess, type PeerStatus, clusterLab, control, netnsAvailable, peerName, until } from './lab.js';
 
 type Family = 4 | 6;
@@ -93,6 +94,8 @@ const procs = new Map<string, LabProcess>();
 const sock = (i: number): string => join(lab!.dir, `n${i}.ctl`);
 const birdDir = (i: number): string => join(lab!.dir, `n${i}`);
 const birdSock = (f: Family, i: number): string => join(birdDir(i), `${DAEMON[f]}.ctl`);
+/** Our speaker's BIRD-compatible sockets, named as calico-node names its BIRDs' (bird.ctl, bird6.ctl). */
+const ourBirdSock = (f: Family, i: number): string => join(lab!.dir, `n${i}-${DAEMON[f]}.ctl`);
 
 before(() => {
   if (skip) return;
@@ -135,7 +138,7 @@ test('our speaker and BIRD 1.6 (bird + bird6) + our renderer in one dual-stack m
   lab!.writeAtomic(file, clusterYaml());
   for (const i of all) lab!.addHost(`n${i}`, i);
   for (const i of ours) {
-    procs.set(`n${i}-speaker`, lab!.spawn(`n${i}`, process.execPath, [CLI, 'speaker', '--node', `n${i}`, '--datastore-file', file, '--control-socket', sock(i), '--hold-time', '9']));
+    procs.set(`n${i}-speaker`, lab!.spawn(`n${i}`, process.execPath, [CLI, 'speaker', '--node', `n${i}`, '--datastore-file', file, '--control-socket', sock(i), '--hold-time', '9', '--bird-socket', ourBirdSock(4, i), '--bird6-socket', ourBirdSock(6, i)]));
   }
   for (const i of birds) {
     const dir = birdDir(i);
@@ -168,6 +171,31 @@ test('our speaker and BIRD 1.6 (bird + bird6) + our renderer in one dual-stack m
     t.diagnostic(`mixed mesh, two families, Established in ${ms} ms`);
     // Our speaker has exactly the mesh: one session per family with each other node, nothing else.
     for (const i of ours) assert.deepEqual(status(i).map((p) => p.name).sort(), FAMILIES.flatMap((f) => meshPeers(f, i)).sort(), `n${i}: its peers`);
+  });
+
+  await t.test('our bird.ctl and bird6.ctl answer as the BIRD nodes\' bird and bird6 do, for the same peers', async () => {
+    // calicoctl node status / calico-node -bird-ready parse `show protocols`: every mesh peer, Established, on n1 (ours) and n3 (BIRD).
+    for (const f of FAMILIES) {
+      const shape = async (socket: string) => (parsePeers(await birdRequest(socket, 'show protocols'), f)).map((p) => [p.peerIp, p.peerType, p.state, p.bgpState]);
+      const others = (i: number): string[] => all.filter((j) => j !== i).map((j) => addr(f, j));
+      const want = (i: number) => others(i).map((a) => [a, 'node-to-node mesh', 'up', 'Established']);
+      assert.deepEqual(await shape(ourBirdSock(f, 1)), want(1), `IPv${f}: ours`);
+      assert.deepEqual(await shape(birdSock(f, 3)), want(3), `IPv${f}: BIRD`);
+      assert.ok(readyAfterGrace(parsePeers(await birdRequest(ourBirdSock(f, 1), 'show protocols'), f)));
+      // The same peer (n4, a BIRD node) seen from our n1 and from BIRD's n3: line by line, each side's own address, times and counters masked.
+      const peer = peerName('Mesh', addr(f, 4));
+      const view = async (socket: string, self: number) => (await birdRequest(socket, `show protocols all ${peer}`)).map((l) => looseLine(maskLine(l, { [addr(f, self)]: 'SELF' })));
+      // Route counts settle a moment after Established: wait until both sides have them, then compare.
+      let last: [string[], string[]] = [[], []];
+      await until(`IPv${f}: the same show protocols all ${peer} from n1 and n3`, 20_000, async () => {
+        last = [await view(ourBirdSock(f, 1), 1), await view(birdSock(f, 3), 3)];
+        return JSON.stringify(last[0]) === JSON.stringify(last[1]);
+      }, () => `ours:\n${last[0].join('\n')}\nBIRD:\n${last[1].join('\n')}`).catch(() => undefined);
+      assert.deepEqual(last[0], last[1], `IPv${f}: show protocols all ${peer}`);
+      // Stock birdc / birdc6 against our socket.
+      const r = spawnSync(BIRD[f].birdc, ['-s', ourBirdSock(f, 1), 'show', 'protocols'], { encoding: 'utf8', timeout: 5000 });
+      assert.match(r.stdout, new RegExp(`^${peer} +BGP +master +up .*Established`, 'm'));
+    }
   });
 
   await t.test('every kernel holds every other node\'s IPv4 and IPv6 blocks via that node', async () => {

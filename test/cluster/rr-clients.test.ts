@@ -138,7 +138,7 @@ test('our reflector serves a BIRD 1.6 client and a GoBGP client in IPv4 and IPv6
   lab!.addHost('bird', 2);
   lab!.addHost('gobgp', 3);
 
-  procs.set('reflector', lab!.spawn('rr', process.execPath, [CLI, 'speaker', '--role', 'reflector', '--node', 'rr', '--datastore-file', file, '--control-socket', sock(), '--hold-time', '9']));
+  procs.set('reflector', lab!.spawn('rr', process.execPath, [CLI, 'speaker', '--role', 'reflector', '--node', 'rr', '--datastore-file', file, '--control-socket', sock(), '--hold-time', '9', '--bird-socket', '', '--bird6-socket', '']));
 
   for (const f of FAMILIES) {
     const cfg = join(lab!.dir, `${FLAVOR[f]}.cfg`);

@@ -81,7 +81,7 @@ test('the speaker keeps the peer with the bad password down with the reason and 
   const file = join(dir, 'cluster.yaml');
   writeFileSync(file, cluster(port));
   const start = (node: string, addr: string) =>
-    startProcess(c, process.execPath, [cli, 'speaker', '--node', node, '--datastore-file', file, '--listen-address', addr, '--control-socket', join(dir, `${node}.ctl`), '--hold-time', '9', '--no-kernel']);
+    startProcess(c, process.execPath, [cli, 'speaker', '--node', node, '--datastore-file', file, '--listen-address', addr, '--control-socket', join(dir, `${node}.ctl`), '--hold-time', '9', '--no-kernel', '--bird-socket', '', '--bird6-socket', '']);
   const s1 = start('n1', N1);
   start('n2', N2);
   type Status = { peers: Array<{ name: string; state: string; info: string }> };

@@ -110,7 +110,7 @@ for (const [kind, make] of KINDS) {
     const ds = await make(dir);
     const sock = join(dir, 'ctl');
     const port = await freePort(N1);
-    const p = startProcess(c, process.execPath, [cli, '--log-level', 'debug', 'speaker', '--node', 'n1', '--no-kernel', '--listen-address', N1, '--listen-port', String(port), '--control-socket', sock, ...ds.args], {
+    const p = startProcess(c, process.execPath, [cli, '--log-level', 'debug', 'speaker', '--node', 'n1', '--no-kernel', '--listen-address', N1, '--listen-port', String(port), '--control-socket', sock, ...ds.args, '--bird-socket', '', '--bird6-socket', ''], {
       env: { ...process.env, ...ds.env },
     });
     await waitFor(`${ds.retries} retries logged`, () => count(p.output(), ds.retryMarker) >= ds.retries || p.child.exitCode !== null, 60_000, 100);

@@ -67,7 +67,7 @@ test('two speaker processes mesh from one file datastore and follow its changes'
   const cluster = join(dir, 'cluster.yaml');
   writeFileSync(cluster, clusterYaml(port));
   const start = (node: string, addr: string) =>
-    startProcess(c, process.execPath, [cli, 'speaker', '--node', node, '--datastore-file', cluster, '--listen-address', addr, '--control-socket', join(dir, `${node}.ctl`), '--hold-time', '9', '--no-kernel']);
+    startProcess(c, process.execPath, [cli, 'speaker', '--node', node, '--datastore-file', cluster, '--listen-address', addr, '--control-socket', join(dir, `${node}.ctl`), '--hold-time', '9', '--no-kernel', '--bird-socket', '', '--bird6-socket', '']);
   const s1 = start('n1', N1);
   let s2 = start('n2', N2);
   const sock1 = join(dir, 'n1.ctl');

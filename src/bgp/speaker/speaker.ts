@@ -40,6 +40,7 @@ import { type ExportClass, classSignature, exportAttributes, mayAdvertise } from
 import { UpdateGroup, type Advertised } from './update-group.js';
 import { RejectedRoutes, importPolicyInputs, reapplyImportPolicy } from './rejected-routes.js';
 import { DEFAULT_SESSION, type SessionDefaults, neighborConfigFor, peerIdentity } from './peer-config.js';
+import { describeDown } from './describe-down.js';
 
 export interface SpeakerOptions {
   role: 'node' | 'reflector';
@@ -771,32 +772,9 @@ export class Speaker {
   get currentModel(): NodeBgpConfig {
     return this.model;
   }
+
+  /** Each peer's session by protocol name (negotiated facts, socket), for the BIRD-compatible socket. */
+  sessions = (): Map<string, Neighbor> => new Map([...this.peers.values()].map((rt) => [rt.spec.name, rt.neighbor]));
 }
 
-/** The concrete reason a session is not up, as `status` shows it. */
-export function describeDown(reason: DownReason | null, spec: Peer, state: string): string {
-  if (spec.invalid !== undefined) return `not configured: ${spec.invalid}`;
-  if (reason === null) return state === 'Active' && spec.passive ? 'waiting for the peer to connect (passive)' : `${state}`;
-  switch (reason.kind) {
-    case 'connectionFailed': {
-      const e = reason.error;
-      if (/ECONNREFUSED/.test(e)) return 'connection refused';
-      if (/EHOSTUNREACH|ENETUNREACH/.test(e)) return 'no route to host';
-      if (/ETIMEDOUT|timed out/i.test(e)) return spec.password !== null ? 'connection timed out (TCP-MD5 password mismatch suspected)' : 'connection timed out';
-      if (/ECONNRESET/.test(e) && spec.password !== null) return 'connection reset (TCP-MD5 password mismatch suspected)';
-      return e;
-    }
-    case 'holdTimerExpired':
-      return 'hold timer expired';
-    case 'notificationReceived':
-      return `NOTIFICATION received: ${reason.text}${reason.message !== undefined ? `: "${reason.message}"` : ''}`;
-    case 'notificationSent':
-      return `NOTIFICATION sent: ${reason.text}`;
-    case 'stopped':
-      return `stopped: ${reason.reason}`;
-    case 'collision':
-      return 'connection collision resolved';
-  }
-}
-
-export { ErrCode, ipv4ToString };
+export { ErrCode, describeDown, ipv4ToString };

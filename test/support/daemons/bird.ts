@@ -33,6 +33,8 @@ export interface BirdNeighbor {
   gracefulRestart?: boolean;
   /** Export filter text, `none` by default (`all`, `where source = RTS_STATIC`, ...). */
   export?: string;
+  /** `description "..."` (Calico's templates give every BGP protocol one). */
+  description?: string;
   /** `debug { events }`: BIRD logs each connection attempt (see `connectAttempts`). */
   debugEvents?: boolean;
   /** BIRD 2 only: this protocol's own listening address and port (default: the daemon's). */
@@ -106,6 +108,7 @@ export function birdConfig(o: BirdOptions): string {
     const local = n.localAddress ?? o.address;
     lines.push(
       `protocol bgp ${n.name} {`,
+      ...(n.description !== undefined ? [`  description "${n.description}";`] : []),
       v2 ? `  local ${local} port ${n.localPort ?? o.port} as ${o.as}; strict bind on;` : `  local ${local} as ${o.as};`,
       `  source address ${local};`,
       `  neighbor ${n.address}${n.remotePort !== undefined ? ` port ${n.remotePort}` : ''} as ${n.peerAs};`,
