@@ -326,12 +326,13 @@ export class Fleet {
     this.connectedCount++;
   }
 
-  /** Establishes every node's sessions, `parallel` OPEN exchanges at a time. */
+  /** Establishes every node's sessions, about `parallel` OPEN exchanges in flight at any time (a pool, not batches). */
   async connectAll(): Promise<void> {
-    const per = Math.max(1, Math.floor(this.opts.parallel / this.r));
-    for (let i = 0; i < this.opts.n; i += per) {
-      await Promise.all(Array.from({ length: Math.min(per, this.opts.n - i) }, (_, d) => this.connectNode(i + d)));
-    }
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < this.opts.n && this.failure === undefined) await this.connectNode(next++);
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.floor(this.opts.parallel / this.r)) }, worker));
   }
 
   private async sendAll(c: number, chunks: readonly Buffer[]): Promise<void> {
