@@ -61,6 +61,9 @@ export class Fleet {
   private connectedCount = 0;
   liveCount = 0;
   totalHeld = 0;
+  /** (node, block) entries held from every reflector. */
+  redundant = 0;
+  private readonly allReflectors: number;
   /** Sessions re-established after a reflector restart whose End-of-RIB has not come yet. */
   eorPending = 0;
   /** Sessions lost to a reflector that are not back yet. */
@@ -73,6 +76,12 @@ export class Fleet {
   updatesIn = 0;
   /** The lowest `totalHeld` since it was last set (routes lost during a reflector restart). */
   lowWater = 0;
+  /** How the first route was lost while a reflector restarted, if one was. */
+  firstLoss: string | undefined;
+
+  private noteLoss(what: string): void {
+    this.firstLoss ??= what;
+  }
   private nextSpare: number;
   private waiter: Waiter | undefined;
   private failure: Error | undefined;
@@ -81,6 +90,7 @@ export class Fleet {
   constructor(readonly opts: FleetOptions) {
     if (opts.reflectors.length < 1 || opts.reflectors.length > MAX_REFLECTORS) throw new RangeError(`1 to ${MAX_REFLECTORS} reflectors`);
     this.r = opts.reflectors.length;
+    this.allReflectors = (1 << this.r) - 1;
     this.blocks = opts.n * opts.k + opts.spare;
     this.owner = new Int32Array(this.blocks).fill(-1);
     for (let b = 0; b < opts.n * opts.k; b++) this.owner[b] = Math.floor(b / opts.k);
@@ -99,6 +109,11 @@ export class Fleet {
 
   get agreed(): boolean {
     return this.totalHeld === this.expected;
+  }
+
+  /** Every node holds every route it should from every reflector. */
+  get redundantlyAgreed(): boolean {
+    return this.totalHeld === this.expected && this.redundant === this.expected;
   }
 
   /** The first session failure that was not a reflector going away. */
@@ -131,8 +146,10 @@ export class Fleet {
         const before = st[b]!;
         if ((before & staleBit) !== 0) this.stale[slot]!--;
         const after = before & ~(bit | staleBit);
-        st[b] = after;
-        if ((before & PRESENT) !== 0 && (after & PRESENT) === 0) this.drop(c);
+        this.set(c, st, b, before, after);
+        if ((before & PRESENT) !== 0 && (after & PRESENT) === 0) {
+          if (this.restarting.size > 0) this.noteLoss(`${nodeAddress(c)} got a withdrawal of ${intToIp(addr)}/${len} from reflector ${j + 1}`);
+        }
       },
       announce: (addr: number, len: number, nextHop: number): void => {
         const b = len === BLOCK_LEN ? blockIndex(addr) : -1;
@@ -146,21 +163,27 @@ export class Fleet {
         if (this.live[b] === 0) this.notLive++;
         const before = st[b]!;
         if ((before & staleBit) !== 0) this.stale[slot]!--;
-        st[b] = (before | bit) & ~staleBit;
-        if ((before & PRESENT) === 0) this.add(c);
+        this.set(c, st, b, before, (before | bit) & ~staleBit);
       },
     };
   }
 
-  private add(c: number): void {
-    this.held[c]!++;
-    this.totalHeld++;
-  }
-
-  private drop(c: number): void {
-    this.held[c]!--;
-    this.totalHeld--;
-    if (this.totalHeld < this.lowWater) this.lowWater = this.totalHeld;
+  /** Every change of a node's byte for a block goes through here, to keep the counters. */
+  private set(c: number, st: Uint8Array, b: number, before: number, after: number): void {
+    st[b] = after;
+    const was = before & PRESENT;
+    const now = after & PRESENT;
+    if (was === now) return;
+    if (was === 0) {
+      this.held[c]!++;
+      this.totalHeld++;
+    } else if (now === 0) {
+      this.held[c]!--;
+      this.totalHeld--;
+      if (this.totalHeld < this.lowWater) this.lowWater = this.totalHeld;
+    }
+    if (was === this.allReflectors) this.redundant--;
+    else if (now === this.allReflectors) this.redundant++;
   }
 
   /** End-of-RIB from reflector j: what is still stale from it is gone (RFC 4724 section 4.2). */
@@ -174,8 +197,10 @@ export class Fleet {
         const before = st[b]!;
         if ((before & staleBit) === 0) continue;
         const after = before & ~(bit | staleBit);
-        st[b] = after;
-        if ((after & PRESENT) === 0) this.drop(c);
+        this.set(c, st, b, before, after);
+        if ((after & PRESENT) === 0) {
+          this.noteLoss(`${nodeAddress(c)} dropped stale ${intToIp(blockInt(b))}/${BLOCK_LEN} at reflector ${j + 1}'s End-of-RIB`);
+        }
       }
       this.stale[slot] = 0;
     }
@@ -211,7 +236,7 @@ export class Fleet {
       };
       const tick = setInterval(() => {
         if (done()) return finish();
-        const err = this.failure ?? fatal() ?? (Date.now() > deadline ? new Error(`timeout after ${timeoutMs} ms waiting for ${what}: ${this.describe()}`) : undefined);
+        const err = this.failure ?? fatal() ?? (Date.now() > deadline ? new Error(`timeout after ${timeoutMs} ms waiting for ${what}: ${this.describe()}; ${this.problems()}`) : undefined);
         if (err !== undefined) finish(err);
       }, 250);
       this.waiter = { done, resolve: () => finish() };
@@ -219,8 +244,14 @@ export class Fleet {
     });
   }
 
+  /** A full scan's findings, for error messages. */
+  problems(): string {
+    const v = this.verify();
+    return `${v.missing} missing (${v.firstProblem ?? '-'}), ${v.extra} too many, ${v.partial} from fewer than all reflectors (${v.firstPartial ?? '-'})`;
+  }
+
   describe(): string {
-    return `${this.totalHeld} of ${this.expected} routes held, ${this.reconnecting} sessions reconnecting, ${this.eorPending} End-of-RIBs pending`;
+    return `${this.totalHeld} of ${this.expected} routes held (${this.redundant} from every reflector), ${this.reconnecting} sessions reconnecting, ${this.eorPending} End-of-RIBs pending`;
   }
 
   // -------------------------------------------------------------------------
@@ -319,11 +350,13 @@ export class Fleet {
 
   /** Brings node c's sessions up (all reflectors); marks it connected. */
   private async connectNode(c: number): Promise<void> {
+    // Connected from the start: a reflector may send its table on the first
+    // session before the second is up, and none of it may be ignored.
+    this.connected[c] = 1;
+    this.connectedCount++;
     const results = await Promise.allSettled(Array.from({ length: this.r }, (_, j) => this.open(c, j)));
     const bad = results.find((x) => x.status === 'rejected');
     if (bad !== undefined) throw (bad as PromiseRejectedResult).reason;
-    this.connected[c] = 1;
-    this.connectedCount++;
   }
 
   /** Establishes every node's sessions, about `parallel` OPEN exchanges in flight at any time (a pool, not batches). */
@@ -389,9 +422,8 @@ export class Fleet {
       s?.shutdown();
       this.stale[slot] = 0;
     }
-    this.totalHeld -= this.held[c]!;
-    this.held[c] = 0;
-    this.state[c]!.fill(0);
+    const st = this.state[c]!;
+    for (let b = 0; b < this.blocks; b++) if (st[b] !== 0) this.set(c, st, b, st[b]!, 0);
   }
 
   /** Node c comes back: new sessions, its blocks and End-of-RIB. */
@@ -410,10 +442,13 @@ export class Fleet {
    * A full scan: for every connected node, blocks it should hold and does
    * not, and blocks it holds that it should not. O(N x blocks), once per phase.
    */
-  verify(): { missing: number; extra: number; firstProblem?: string } {
+  verify(): { missing: number; extra: number; partial: number; firstProblem?: string; firstPartial?: string } {
     let missing = 0;
     let extra = 0;
+    let partial = 0;
+    const all = (1 << this.r) - 1;
     let firstProblem: string | undefined;
+    let firstPartial: string | undefined;
     for (let c = 0; c < this.opts.n; c++) {
       if (this.connected[c] === 0) continue;
       const st = this.state[c]!;
@@ -421,13 +456,17 @@ export class Fleet {
         const own = this.owner[b]!;
         const want = this.live[b] === 1 && own !== c;
         const has = (st[b]! & PRESENT) !== 0;
+        if (want && has && (st[b]! & PRESENT) !== all) {
+          partial++;
+          firstPartial ??= `${nodeAddress(c)} holds ${intToIp(blockInt(b))}/${BLOCK_LEN} only from reflector(s) mask ${st[b]! & PRESENT}`;
+        }
         if (want === has) continue;
         if (want) missing++;
         else extra++;
         firstProblem ??= `${nodeAddress(c)} ${want ? 'lacks' : 'still holds'} ${intToIp(blockInt(b))}/${BLOCK_LEN}`;
       }
     }
-    return { missing, extra, firstProblem };
+    return { missing, extra, partial, firstProblem, firstPartial };
   }
 
   close(): void {

@@ -49,6 +49,8 @@ export interface SimResult {
   restartS: number[];
   /** Routes the nodes lost while a reflector restarted (0 with graceful restart and R >= 1). */
   restartLost: number;
+  /** How the first of those was lost. */
+  restartLoss?: string;
   /** Reflector CPU s (all processes, whole run), peak RSS (largest process), what the nodes received. */
   cpuS: number;
   peakKb: number;
@@ -59,6 +61,8 @@ export interface SimResult {
   foreign: number;
   missing: number;
   extra: number;
+  /** Most routes, after any phase, that a node held from fewer than all R reflectors. */
+  partial: number;
   error?: string;
 }
 
@@ -85,7 +89,7 @@ async function timed(fn: () => Promise<void>): Promise<number> {
 
 /** Runs every phase; failures end the run but still report what was measured. */
 export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResult> {
-  const res: SimResult = { rr: id, n: o.n, k: o.k, r: o.r, churnMs: { add: [], remove: [], leave: [], join: [] }, restartS: [], restartLost: 0, cpuS: 0, peakKb: 0, bytesSent: 0, updatesSent: 0, harnessCpuS: 0, badNextHop: 0, foreign: 0, missing: 0, extra: 0 };
+  const res: SimResult = { rr: id, n: o.n, k: o.k, r: o.r, churnMs: { add: [], remove: [], leave: [], join: [] }, restartS: [], restartLost: 0, cpuS: 0, peakKb: 0, bytesSent: 0, updatesSent: 0, harnessCpuS: 0, badNextHop: 0, foreign: 0, missing: 0, extra: 0, partial: 0 };
   const dir = tempDir(`sim-${id}-`);
   const ds = join(dir, 'cluster.yaml');
   writeFileSync(ds, clusterDatastore({ n: o.n, r: o.r }));
@@ -96,10 +100,17 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
   const cpu = (): number => rrs.reduce((s, x) => s + x.poll().cpuS, 0);
   const cpu0 = process.cpuUsage();
   const pick = rng(o.seed);
-  const check = (phase: string): void => {
+  /**
+   * After a phase: wait (bounded) until every node has every route from every
+   * reflector, not just from one, then scan everything.
+   */
+  const check = async (phase: string): Promise<void> => {
+    await fleet.until(() => fleet.redundantlyAgreed, o.timeoutMs, `every route from every reflector after ${phase}`, dead);
     const v = fleet.verify();
     res.missing = v.missing;
     res.extra = v.extra;
+    res.partial = Math.max(res.partial, v.partial);
+    if (v.firstPartial !== undefined) o.progress(`after ${phase}: ${v.partial} routes held from fewer than all reflectors (${v.firstPartial})`);
     if (v.missing + v.extra > 0) throw new Error(`after ${phase}: ${v.missing} routes missing, ${v.extra} too many (${v.firstProblem})`);
     if (fleet.badNextHop > 0 || fleet.foreign > 0) throw new Error(`after ${phase}: ${fleet.badNextHop} wrong next hops, ${fleet.foreign} foreign prefixes`);
   };
@@ -125,7 +136,7 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
       await sending;
     })) / 1000;
     res.convergeCpuS = cpu() - cpuBefore;
-    check('convergence');
+    await check('convergence');
     o.progress(`converged (${fleet.expected} routes) in ${res.convergeS.toFixed(2)} s`);
 
     for (let e = 0; e < o.events; e++) {
@@ -149,7 +160,7 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
         await agree(`node ${gone} joining`);
       }));
     }
-    check('churn');
+    await check('churn');
     o.progress(`churn: ${o.events} events of each kind`);
 
     for (let j = 0; j < o.r; j++) {
@@ -163,7 +174,8 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
       })) / 1000);
       fleet.restartDone(j);
       res.restartLost = Math.max(res.restartLost, low - fleet.lowWater);
-      check(`restart of reflector ${j + 1}`);
+      if (fleet.firstLoss !== undefined) res.restartLoss ??= fleet.firstLoss;
+      await check(`restart of reflector ${j + 1}`);
       o.progress(`reflector ${j + 1} restarted, refreshed in ${res.restartS[j]!.toFixed(2)} s`);
     }
   } catch (err) {
