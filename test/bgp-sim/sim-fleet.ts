@@ -16,6 +16,7 @@
  * every other connected node. Next hops are checked on arrival against the
  * owner's address.
  */
+import { createServer, type Server, type Socket } from 'node:net';
 import { Afi, DEFAULT_CONTEXT, CapCode, PrefixList, encodeMessage, endOfRib, packUpdates, type Capability } from '../../src/bgp/packet/index.js';
 import { chunkMessages } from '../../bench/support/bgp-sender.js';
 import { Session } from './testers.js';
@@ -469,8 +470,47 @@ export class Fleet {
     return { missing, extra, partial, firstProblem, firstPartial };
   }
 
+  private readonly listeners: Server[] = [];
+  private readonly heldOpen = new Set<Socket>();
+
+  /**
+   * Listens on port 179 of every node's address, as a calico-node's BIRD
+   * does, but never answers: each connection a reflector opens is accepted
+   * by the kernel and left unread, so the reflector sits in OpenSent on it
+   * until the node's own connection wins the collision (RFC 4271 section
+   * 6.8: the node's BGP identifier is the higher one) and the reflector
+   * closes it. Without a listener every dial a reflector makes is refused,
+   * and BIRD counts each refusal as an error and rejects the node's incoming
+   * connections during its error wait (5-30 s with Calico's config).
+   */
+  async listen(): Promise<void> {
+    for (let c = 0; c < this.opts.n; c++) {
+      const srv = createServer({ pauseOnConnect: true }, (sock) => {
+        this.heldOpen.add(sock);
+        const drop = (): void => {
+          this.heldOpen.delete(sock);
+          sock.destroy();
+        };
+        sock.on('error', drop);
+        sock.on('close', drop);
+        sock.on('end', drop);
+      });
+      this.listeners.push(srv);
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen({ host: nodeAddress(c), port: 179, backlog: 8 }, () => {
+          srv.off('error', reject);
+          resolve();
+        });
+      });
+    }
+  }
+
   close(): void {
     this.closing = true;
     for (const s of this.sessions) s?.close();
+    for (const srv of this.listeners) srv.close();
+    for (const sock of this.heldOpen) sock.destroy();
+    this.heldOpen.clear();
   }
 }

@@ -116,6 +116,7 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
   };
   const agree = (what: string, extra: () => boolean = () => true): Promise<void> => fleet.until(() => fleet.agreed && extra(), o.timeoutMs, what, dead);
   try {
+    await fleet.listen();
     res.establishS =
       (await timed(async () => {
         rrs.forEach((x) => x.launch());
