@@ -13,6 +13,8 @@ import { clusterDatastore, reflectorAddress } from './sim-topology.js';
 
 export interface SimOptions {
   n: number;
+  /** Nodes listen on port 179 (and hold the reflectors' dials open). */
+  listen: boolean;
   k: number;
   r: number;
   /** Events of each kind (add, remove, leave, join) in the churn phase. */
@@ -116,7 +118,7 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
   };
   const agree = (what: string, extra: () => boolean = () => true): Promise<void> => fleet.until(() => fleet.agreed && extra(), o.timeoutMs, what, dead);
   try {
-    await fleet.listen();
+    if (o.listen) await fleet.listen();
     res.establishS =
       (await timed(async () => {
         rrs.forEach((x) => x.launch());

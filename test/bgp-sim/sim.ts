@@ -6,7 +6,7 @@
  *
  *   node dist/test/bgp-sim/sim.js [--nodes 1000[,5000]] [--blocks 2] [--reflectors 2]
  *        [--rrs calico,bird2,bird1] [--events 20] [--timeout 600] [--parallel 100]
- *        [--seed 1] [--json]
+ *        [--seed 1] [--listen auto|on|off] [--json]
  *
  * Needs root: the process creates a network namespace (cbsim<pid>-0), runs
  * itself inside it (`ip netns exec`), and deletes it at the end, on error
@@ -44,6 +44,7 @@ interface Options {
   parallel: number;
   seed: number;
   json: boolean;
+  listen: 'auto' | 'on' | 'off';
 }
 
 function options(): Options {
@@ -62,7 +63,13 @@ function options(): Options {
     parallel: int('--parallel', '100', 1, 10_000),
     seed: int('--seed', '1', 0, 0xffffffff),
     json: process.argv.includes('--json'),
+    listen: listenMode(arg('--listen', 'auto')),
   };
+}
+
+function listenMode(v: string): 'auto' | 'on' | 'off' {
+  if (v !== 'auto' && v !== 'on' && v !== 'off') throw new Error(`--listen: "${v}" is not auto, on or off`);
+  return v;
 }
 
 // ---------------------------------------------------------------------------
@@ -157,9 +164,11 @@ export function simTable(rows: readonly SimResult[]): string {
 }
 
 async function inside(o: Options): Promise<number> {
-  const need = Math.max(...o.sizes) * o.r + 256;
   const limit = openFileLimit();
+  const need = Math.max(...o.sizes) * o.r + 256;
   if (need > limit) throw new Error(`open-file limit ${limit} is too low for ${Math.max(...o.sizes)} nodes x ${o.r} reflectors (raise ulimit -n to at least ${need})`);
+  // Listening takes a socket per node plus the reflectors' dials held open (up to N x R).
+  const listens = (n: number): boolean => (o.listen === 'auto' ? n * o.r * 3 + 256 <= limit : o.listen === 'on');
   const kinds: SimRrId[] = [];
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   for (const id of o.rrs) {
@@ -174,7 +183,8 @@ async function inside(o: Options): Promise<number> {
   for (const n of o.sizes) {
     for (const id of kinds) {
       log(`${SIM_RR_LABELS[id]} x ${o.r}, ${n} nodes:`);
-      const r = await runSimulation(id, { n, k: o.k, r: o.r, events: o.events, timeoutMs: o.timeoutS * 1000, parallel: o.parallel, seed: o.seed, progress: (l) => log(`  ${l}`) });
+      if (!listens(n)) log(`  nodes do not listen on port 179 (--listen ${o.listen}, open-file limit ${limit}): the reflectors' dials are refused`);
+      const r = await runSimulation(id, { n, listen: listens(n), k: o.k, r: o.r, events: o.events, timeoutMs: o.timeoutS * 1000, parallel: o.parallel, seed: o.seed, progress: (l) => log(`  ${l}`) });
       if (r.error !== undefined) log(`  FAILED: ${r.error}`);
       rows.push(r);
     }
