@@ -183,7 +183,7 @@ async function inside(o: Options): Promise<number> {
   for (const n of o.sizes) {
     for (const id of kinds) {
       log(`${SIM_RR_LABELS[id]} x ${o.r}, ${n} nodes:`);
-      if (!listens(n)) log(`  nodes do not listen on port 179 (--listen ${o.listen}, open-file limit ${limit}): the reflectors' dials are refused`);
+      if (!listens(n)) log(`  nodes do not listen on port 179 (--listen ${o.listen}): the reflectors' dials are refused`);
       const r = await runSimulation(id, { n, listen: listens(n), k: o.k, r: o.r, events: o.events, timeoutMs: o.timeoutS * 1000, parallel: o.parallel, seed: o.seed, progress: (l) => log(`  ${l}`) });
       if (r.error !== undefined) log(`  FAILED: ${r.error}`);
       rows.push(r);
