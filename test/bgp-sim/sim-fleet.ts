@@ -34,6 +34,8 @@ export interface FleetOptions {
   spare: number;
   reflectors: readonly { host: string; port: number }[];
   establishTimeoutMs: number;
+  /** Bound on reconnecting to a restarted reflector (BIRD may reject connections for minutes). */
+  reconnectTimeoutMs: number;
   /** OPEN exchanges in flight at once. */
   parallel: number;
   /** Graceful-restart time the nodes advertise, in seconds. */
@@ -263,10 +265,10 @@ export class Fleet {
     return [{ code: CapCode.GRACEFUL_RESTART, restartState: false, notification: false, restartTime: this.opts.restartTime, families: [{ afi: Afi.IPV4, safi: 1, forwardingState: true }] }];
   }
 
-  private async open(c: number, j: number): Promise<Session> {
+  private async open(c: number, j: number, timeoutMs = this.opts.establishTimeoutMs): Promise<Session> {
     const rr = this.opts.reflectors[j]!;
     const s = await Session.establish(
-      { host: rr.host, port: rr.port, localAddress: nodeAddress(c), bgpId: nodeAddress(c), asn: SIM_AS, holdTime: 90, establishTimeoutMs: this.opts.establishTimeoutMs, extraCapabilities: this.capabilities() },
+      { host: rr.host, port: rr.port, localAddress: nodeAddress(c), bgpId: nodeAddress(c), asn: SIM_AS, holdTime: 90, establishTimeoutMs: timeoutMs, extraCapabilities: this.capabilities() },
       (m) => this.onUpdate(c, j, m),
     );
     this.sessions[c * this.r + j] = s;
@@ -304,7 +306,7 @@ export class Fleet {
   /** Reconnects node c to reflector j (retrying while it starts) and sends its blocks again. */
   private async rejoin(c: number, j: number): Promise<void> {
     try {
-      const s = await this.open(c, j);
+      const s = await this.open(c, j, this.opts.reconnectTimeoutMs);
       this.reconnecting--;
       await s.write(this.announcement(c), this.opts.establishTimeoutMs);
     } catch (err) {

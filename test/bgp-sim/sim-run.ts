@@ -96,7 +96,7 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
   const ds = join(dir, 'cluster.yaml');
   writeFileSync(ds, clusterDatastore({ n: o.n, r: o.r }));
   const rrs = await Promise.all(Array.from({ length: o.r }, (_, j) => SimReflector.prepare(id, j, ds, dir)));
-  const fleet = new Fleet({ n: o.n, k: o.k, spare: o.events + 1, reflectors: rrs.map((_, j) => ({ host: reflectorAddress(j), port: 179 })), establishTimeoutMs: Math.min(o.timeoutMs, 120_000), parallel: o.parallel, restartTime: 120 });
+  const fleet = new Fleet({ n: o.n, k: o.k, spare: o.events + 1, reflectors: rrs.map((_, j) => ({ host: reflectorAddress(j), port: 179 })), establishTimeoutMs: Math.min(o.timeoutMs, 120_000), reconnectTimeoutMs: o.timeoutMs, parallel: o.parallel, restartTime: 120 });
   const dead = (): Error | undefined => rrs.map((x) => x.dead()).find((e) => e !== undefined);
   const poller = setInterval(() => rrs.forEach((x) => x.poll()), 500);
   const cpu = (): number => rrs.reduce((s, x) => s + x.poll().cpuS, 0);
