@@ -109,8 +109,9 @@ export class SimReflector {
     if (pid !== undefined && this.proc !== undefined && alive(this.proc)) {
       try {
         const s = sample(pid);
-        cpu = s.cpuS;
-        this.hwmKb = Math.max(this.hwmKb, s.hwmKb);
+        // A process killed but not yet reaped has no memory lines (NaN).
+        if (Number.isFinite(s.cpuS)) cpu = s.cpuS;
+        if (Number.isFinite(s.hwmKb)) this.hwmKb = Math.max(this.hwmKb, s.hwmKb);
       } catch {
         // exited between the check and the read
       }
