@@ -101,7 +101,6 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
   const poller = setInterval(() => rrs.forEach((x) => x.poll()), 500);
   const cpu = (): number => rrs.reduce((s, x) => s + x.poll().cpuS, 0);
   const cpu0 = process.cpuUsage();
-  const pick = rng(o.seed);
   /**
    * After a phase: wait (bounded) until every node has every route from every
    * reflector, not just from one, then scan everything.
@@ -116,7 +115,7 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
     if (v.missing + v.extra > 0) throw new Error(`after ${phase}: ${v.missing} routes missing, ${v.extra} too many (${v.firstProblem})`);
     if (fleet.badNextHop > 0 || fleet.foreign > 0) throw new Error(`after ${phase}: ${fleet.badNextHop} wrong next hops, ${fleet.foreign} foreign prefixes`);
   };
-  const agree = (what: string, extra: () => boolean = () => true): Promise<void> => fleet.until(() => fleet.agreed && extra(), o.timeoutMs, what, dead);
+  const agree: Agree = (what, extra = () => true) => fleet.until(() => fleet.agreed && extra(), o.timeoutMs, what, dead);
   try {
     if (o.listen) await fleet.listen();
     res.establishS =
@@ -142,42 +141,12 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
     await check('convergence');
     o.progress(`converged (${fleet.expected} routes) in ${res.convergeS.toFixed(2)} s`);
 
-    for (let e = 0; e < o.events; e++) {
-      const c = pick(o.n);
-      let b = -1;
-      res.churnMs.add.push(await timed(async () => {
-        b = await fleet.addBlock(c);
-        await agree(`block ${b} added by node ${c}`);
-      }));
-      res.churnMs.remove.push(await timed(async () => {
-        await fleet.removeBlock(c, b);
-        await agree(`block ${b} removed by node ${c}`);
-      }));
-      const gone = pick(o.n);
-      res.churnMs.leave.push(await timed(async () => {
-        fleet.leave(gone);
-        await agree(`node ${gone} leaving`);
-      }));
-      res.churnMs.join.push(await timed(async () => {
-        await fleet.join(gone);
-        await agree(`node ${gone} joining`);
-      }));
-    }
+    await churn(fleet, o, res.churnMs, agree);
     await check('churn');
     o.progress(`churn: ${o.events} events of each kind`);
 
     for (let j = 0; j < o.r; j++) {
-      const low = fleet.totalHeld;
-      fleet.lowWater = low;
-      fleet.expectRestart(j);
-      res.restartS.push((await timed(async () => {
-        await rrs[j]!.kill();
-        rrs[j]!.launch();
-        await agree(`reflector ${j + 1} restart`, () => fleet.reconnecting === 0 && fleet.eorPending === 0);
-      })) / 1000);
-      fleet.restartDone(j);
-      res.restartLost = Math.max(res.restartLost, low - fleet.lowWater);
-      if (fleet.firstLoss !== undefined) res.restartLoss ??= fleet.firstLoss;
+      await restart(fleet, rrs[j]!, res, agree);
       await check(`restart of reflector ${j + 1}`);
       o.progress(`reflector ${j + 1} restarted, refreshed in ${res.restartS[j]!.toFixed(2)} s`);
     }
@@ -197,6 +166,49 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
     await Promise.all(rrs.map((x) => x.stop()));
   }
   return res;
+}
+
+type Agree = (what: string, extra?: () => boolean) => Promise<void>;
+
+/** Phase 3: rounds of add, remove, leave and join, one event at a time, each timed until every node agrees. */
+async function churn(fleet: Fleet, o: SimOptions, times: ChurnTimes, agree: Agree): Promise<void> {
+  const pick = rng(o.seed);
+  for (let e = 0; e < o.events; e++) {
+    const c = pick(o.n);
+    let b = -1;
+    times.add.push(await timed(async () => {
+      b = await fleet.addBlock(c);
+      await agree(`block ${b} added by node ${c}`);
+    }));
+    times.remove.push(await timed(async () => {
+      await fleet.removeBlock(c, b);
+      await agree(`block ${b} removed by node ${c}`);
+    }));
+    const gone = pick(o.n);
+    times.leave.push(await timed(async () => {
+      fleet.leave(gone);
+      await agree(`node ${gone} leaving`);
+    }));
+    times.join.push(await timed(async () => {
+      await fleet.join(gone);
+      await agree(`node ${gone} joining`);
+    }));
+  }
+}
+
+/** Phase 4 for one reflector: SIGKILL, a new process, and the nodes refreshed from it (End-of-RIB) and agreeing. */
+async function restart(fleet: Fleet, rr: SimReflector, res: SimResult, agree: Agree): Promise<void> {
+  const low = fleet.totalHeld;
+  fleet.lowWater = low;
+  fleet.expectRestart(rr.j);
+  res.restartS.push((await timed(async () => {
+    await rr.kill();
+    rr.launch();
+    await agree(`reflector ${rr.j + 1} restart`, () => fleet.reconnecting === 0 && fleet.eorPending === 0);
+  })) / 1000);
+  fleet.restartDone(rr.j);
+  res.restartLost = Math.max(res.restartLost, low - fleet.lowWater);
+  if (fleet.firstLoss !== undefined) res.restartLoss ??= fleet.firstLoss;
 }
 
 /** A promise that rejects once `dead()` reports an error (checked every 250 ms), for racing against long waits. */
