@@ -26,6 +26,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
 import { birdConfigure, type ConfigureResult } from './bird-control.js';
 import { expandCheckCmd, type TemplateResource } from './resources.js';
+import { stagePrefix } from './stage-sweep.js';
 
 /** Result of a shell command. */
 export interface CommandResult {
@@ -236,7 +237,7 @@ export async function writeBatch(files: readonly PlannedFile[], opts: WriteOptio
     for (const [dir, rs] of byDir) {
       if (!opts.noop) await mkdir(dir, { recursive: true });
       // --noop must not leave anything in the destination: stage elsewhere.
-      const stage = await mkdtemp(join(opts.noop ? tmpdir() : dir, '.calico-bgpd-stage-'));
+      const stage = await mkdtemp(join(opts.noop ? tmpdir() : dir, stagePrefix()));
       stages.set(dir, stage);
       for (const r of rs) await writeStaged(join(stage, basename(r.dest)), contents.get(r)!, r);
     }

@@ -226,7 +226,8 @@ test('five dual-stack speakers in namespaces: full mesh, two route reflectors, n
     speakers.set(3, lab!.spawn('n3', process.execPath, [CLI, 'speaker', '--node', 'n3', '--datastore-file', file, '--control-socket', sock(3), '--hold-time', '9']));
     await until('n3 back in the mesh', 60_000, () => all.every((i) => peersEstablished(i, peerNames('Mesh', all.filter((j) => j !== i)))), explain(all));
     await until('n3 has re-learned every block', 20_000, () => (allRoutes(3) ?? []).filter((r) => r.best && r.installed).length === 2 * all.length, explain([3]));
-    await new Promise((r) => setTimeout(r, 1000)); // the stale purge runs once every peer sent End-of-RIB
+    // The stale purge runs once every peer sent End-of-RIB; it logs when done.
+    await until('n3 finished its stale route purge', 30_000, () => /stale kernel routes from a previous run/.test(speakers.get(3)!.output()), explain([3]));
     assert.ok(kernelIsExactly(all));
     const deleted = monitor.output().split('\n').filter((l) => l.startsWith('Deleted'));
     assert.deepEqual(deleted, [], 'n3 deleted none of its routes across the restart');

@@ -76,7 +76,9 @@ test('Calico #925: etcd down at start keeps the files; rendering starts once etc
     const env = { DATASTORE_TYPE: 'etcdv3', ETCD_ENDPOINTS: etcd.endpoint, CALICO_ETCD_LAYOUT: 'legacy' };
     done = runConfd({ ...common(dir) }, env, ac.signal);
     await waitFor(() => lines.some((l) => l.includes('left untouched')), 'the log says the files are kept', 5000);
-    await new Promise((r) => setTimeout(r, 500));
+    // Two failed lists (the first and its retry) show confd has been
+    // running without a datastore, not merely starting.
+    await waitFor(() => lines.filter((l) => l.includes('will relist')).length >= 2, 'a list and its retry failed', 15_000);
     assert.deepEqual(readdirSync(dir), ['bird.cfg']);
     assert.equal(readFileSync(join(dir, 'bird.cfg'), 'utf8'), 'keep me\n');
 

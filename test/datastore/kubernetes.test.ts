@@ -3,6 +3,9 @@
  * test/k8s-api-server, through the production transport (client-node
  * KubeConfig built from K8S_API_ENDPOINT / K8S_TOKEN).
  *
+ * The server enforces the shipped RBAC (deploy/kubernetes/rbac): any
+ * request it refuses fails the test.
+ *
  * The conversion is a stand-in here (Node annotation -> ip_addr_v4, Secret
  * -> one key) so these tests are about list/watch/sync behaviour only.
  */
@@ -15,6 +18,7 @@ import { kubeConfigFromEnv } from '../../src/datastore/kubernetes-http.js';
 import type { KeyViewConverter } from '../../src/datastore/diff.js';
 import type { KeyChange, SyncStatus } from '../../src/datastore/types.js';
 import { FakeApiServer, type K8sObject, type FakeApiServerOptions } from '../k8s-api-server/server.js';
+import { shippedRbac } from '../k8s-api-server/rbac.js';
 import { waitFor } from '../support/etcd.js';
 
 const NODES = 'api/v1/nodes';
@@ -44,14 +48,28 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
+/** Whether some URL was requested again after `from` requests: the client met a failure and retried. */
+function retriedSince(server: FakeApiServer, from: number): boolean {
+  const seen = new Set<string>();
+  for (const r of server.requests.slice(from)) {
+    if (seen.has(r)) return true;
+    seen.add(r);
+  }
+  return false;
+}
+
 function node(name: string, ip: string, extra: Partial<K8sObject> = {}): K8sObject {
   return { metadata: { name, annotations: { 'projectcalico.org/IPv4Address': `${ip}/24` } }, spec: {}, ...extra };
 }
 
 async function setup(serverOpts: FakeApiServerOptions = {}, extra: Partial<KubernetesDatastoreOptions> = {}, token?: string) {
-  const server = new FakeApiServer(serverOpts);
+  // The shipped RBAC, enforced: a request it does not allow fails the test.
+  const server = new FakeApiServer({ rbac: shippedRbac('calico-system'), ...serverOpts });
   const url = await server.start();
-  cleanups.push(() => server.stop());
+  cleanups.push(async () => {
+    await server.stop();
+    assert.deepEqual(server.denials, [], 'requests the shipped RBAC refused');
+  });
   const lines: string[] = [];
   const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
   const ds = new KubernetesDatastore({
@@ -114,7 +132,7 @@ test('in-sync only once every collection has listed', async () => {
   const { server, ds, statuses } = await setup();
   server.setAvailable(false);
   await ds.start();
-  await new Promise((r) => setTimeout(r, 100));
+  await waitFor(() => retriedSince(server, 0), 'a list failed and was retried');
   assert.equal(ds.status(), 'connecting');
   assert.equal(ds.snapshot().size, 0);
   server.put(NODES, node('n1', '192.0.2.1'));
@@ -135,7 +153,8 @@ test('connection drop and outage: resyncing until relisted, changes made meanwhi
   await waitFor(() => ds.status() === 'resyncing', 'resyncing');
   server.put(NODES, node('n1', '192.0.2.100'));
   server.delete(NODES, 'n2');
-  await new Promise((r) => setTimeout(r, 150)); // a few failed retries
+  const outageFrom = server.requests.length;
+  await waitFor(() => retriedSince(server, outageFrom), 'a failed list retried during the outage');
   assert.equal(ds.status(), 'resyncing');
   assert.equal(ds.snapshot().get(ipKey('n1')), '192.0.2.1', 'last complete view kept while resyncing');
 

@@ -8,7 +8,7 @@ import type { Logger } from '../../src/log.js';
 import type { Peer } from '../../src/model/types.js';
 import { Speaker } from '../../src/bgp/speaker/speaker.js';
 import { block, family, nodeModel, peer, pool } from './model.js';
-import { cleanup, waitFor, type Cleanup } from './process.js';
+import { cleanup, run, waitFor, type Cleanup } from './process.js';
 
 /** Our IPv6 address and the daemon's: only ::1 is on lo without touching the host's interfaces. */
 export const V6 = '::1';
@@ -81,10 +81,43 @@ export async function bothEstablished(speaker: Speaker, peers: string[], theirs:
   });
 }
 
-/** When each of our sessions came up, then again after 2 s and `established()`: a session that flapped in between shows a later time. */
+/** An address and port as `ss` prints them ("127.0.0.1:179", "[::1]:179"). */
+function endpoint(text: string): { address: string; port: number } {
+  const at = text.lastIndexOf(':');
+  return { address: text.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(text.slice(at + 1)) };
+}
+
+/**
+ * TCP sockets (both ends, any state but LISTEN and TIME-WAIT) of the
+ * connections between our speaker and a peer: those with one end at the
+ * peer's BGP port, or at our listening port with the peer's address on the
+ * other end. One live connection is two sockets.
+ */
+export function sessionSockets(speaker: Speaker, peer: { address: string; port: number }): number {
+  const ours = speaker.listenPortBound;
+  let n = 0;
+  for (const line of run('ss', ['-Htna']).stdout.split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 5 || cols[0] === 'LISTEN' || cols[0] === 'TIME-WAIT') continue;
+    const [a, b] = [endpoint(cols[3]!), endpoint(cols[4]!)];
+    const atPeerPort = (e: typeof a): boolean => e.address === peer.address && e.port === peer.port;
+    const ourListener = (e: typeof a, other: typeof a): boolean => e.port === ours && other.address === peer.address;
+    if (atPeerPort(a) || atPeerPort(b) || ourListener(a, b) || ourListener(b, a)) n++;
+  }
+  return n;
+}
+
+/**
+ * When each of our sessions came up, and again once every extra connection
+ * of a collision is gone (each peer down to the two sockets of one
+ * connection) and `established()`: a session that flapped shows a later time.
+ */
 export async function sinceAcross(speaker: Speaker, established: () => Promise<void>): Promise<{ before: string[]; after: string[] }> {
   const before = speaker.status().peers.map((p) => p.since);
-  await new Promise((r) => setTimeout(r, 2000));
+  const counts = (): number[] => speaker.status().peers.map((p) => sessionSockets(speaker, p));
+  await waitFor('one connection left per session', () => counts().every((n) => n === 2), 30_000, 200).catch((e: Error) => {
+    throw new Error(`${e.message}: sockets per peer ${JSON.stringify(counts())}`);
+  });
   await established();
   return { before, after: speaker.status().peers.map((p) => p.since) };
 }

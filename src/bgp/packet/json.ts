@@ -3,8 +3,8 @@
  * fixtures are written in, and what test tools build messages from. Both
  * directions live here so the two can never drift apart.
  */
-import type { Capability } from './capabilities.js';
-import { Afi, type AfiCode } from './iana.js';
+import type { AddPathMode, Capability } from './capabilities.js';
+import { Afi, type AfiCode, CapCode } from './iana.js';
 import type { DecodedMessage, BgpMessage } from './message.js';
 import { shutdownCommunication } from './notification.js';
 import { PrefixList } from './prefix.js';
@@ -67,7 +67,7 @@ export function messageToJson(msg: DecodedMessage | BgpMessage): JsonObject {
         myAs: msg.myAs,
         holdTime: msg.holdTime,
         bgpId: msg.bgpId,
-        capabilities: msg.capabilities as unknown as Json[],
+        capabilities: msg.capabilities.map((c): Json => ({ ...c })),
       };
     case 'UPDATE': {
       const o: JsonObject = {
@@ -211,6 +211,97 @@ export function attributesFromJson(v: unknown): PathAttributes {
   return a;
 }
 
+function bounded(v: unknown, max: number, what: string): number {
+  const n = num(v, what);
+  if (n > max) bad(`${what} must be at most ${max}`);
+  return n;
+}
+
+function bool(v: unknown, what: string): boolean {
+  if (typeof v !== 'boolean') bad(`${what} must be true or false`);
+  return v;
+}
+
+/** A capability value's field must fit in one octet of the length byte. */
+function shortText(v: unknown, what: string): string {
+  const s = str(v, what);
+  if (Buffer.byteLength(s) > 255) bad(`${what} must be at most 255 bytes`);
+  return s;
+}
+
+const ADD_PATH_MODE_NAMES: readonly AddPathMode[] = ['receive', 'send', 'both'];
+
+/** Each family entry of a per-family capability, with its AFI (2 octets) and SAFI. */
+function families<T>(o: Record<string, unknown>, what: string, safiMax: number, rest: (f: Record<string, unknown>, at: string) => T): ({ afi: number; safi: number } & T)[] {
+  return arr(o.families, `${what}.families`).map((item, i) => {
+    const at = `${what}.families[${i}]`;
+    const f = obj(item, at);
+    return { afi: bounded(f.afi, 0xffff, `${at}.afi`), safi: bounded(f.safi, safiMax, `${at}.safi`), ...rest(f, at) };
+  });
+}
+
+/**
+ * One capability from its JSON form, each field checked against what its
+ * wire encoding can carry, so a bad fixture fails here with the field's name
+ * rather than producing a wrong OPEN. A capability in its raw form
+ * (`{code, data}`: unknown codes, or a known one we could not parse) passes
+ * through as even-length hex.
+ */
+export function capabilityFromJson(v: unknown, index: number): Capability {
+  const what = `capabilities[${index}]`;
+  const o = obj(v, what);
+  const code = bounded(o.code, 255, `${what}.code`);
+  if (o.data !== undefined) {
+    const data = str(o.data, `${what}.data`);
+    if (!/^(?:[0-9a-fA-F]{2})*$/.test(data)) bad(`${what}.data must be hex octets`);
+    if (data.length / 2 > 255) bad(`${what}.data must be at most 255 octets`);
+    return { code, data: data.toLowerCase() };
+  }
+  switch (code) {
+    case CapCode.MULTIPROTOCOL:
+      return { code, afi: bounded(o.afi, 0xffff, `${what}.afi`), safi: bounded(o.safi, 0xff, `${what}.safi`) };
+    case CapCode.ROUTE_REFRESH:
+      return { code };
+    case CapCode.EXTENDED_MESSAGE:
+      return { code };
+    case CapCode.ENHANCED_ROUTE_REFRESH:
+      return { code };
+    case CapCode.EXTENDED_NEXT_HOP:
+      return { code, families: families(o, what, 0xffff, (f, at) => ({ nextHopAfi: bounded(f.nextHopAfi, 0xffff, `${at}.nextHopAfi`) })) };
+    case CapCode.GRACEFUL_RESTART:
+      return {
+        code,
+        restartState: bool(o.restartState, `${what}.restartState`),
+        notification: bool(o.notification ?? false, `${what}.notification`),
+        restartTime: bounded(o.restartTime, 0x0fff, `${what}.restartTime`),
+        families: families(o, what, 0xff, (f, at) => ({ forwardingState: bool(f.forwardingState, `${at}.forwardingState`) })),
+      };
+    case CapCode.FOUR_OCTET_AS:
+      return { code, asn: num(o.asn, `${what}.asn`) };
+    case CapCode.ADD_PATH:
+      return {
+        code,
+        families: families(o, what, 0xff, (f, at) => {
+          const mode = ADD_PATH_MODE_NAMES.find((m) => m === f.mode);
+          if (mode === undefined) bad(`${at}.mode must be one of ${ADD_PATH_MODE_NAMES.join(', ')}`);
+          return { mode };
+        }),
+      };
+    case CapCode.LONG_LIVED_GRACEFUL_RESTART:
+      return {
+        code,
+        families: families(o, what, 0xff, (f, at) => ({
+          forwardingState: bool(f.forwardingState, `${at}.forwardingState`),
+          staleTime: bounded(f.staleTime, 0xffffff, `${at}.staleTime`),
+        })),
+      };
+    case CapCode.FQDN:
+      return { code, hostname: shortText(o.hostname, `${what}.hostname`), domain: shortText(o.domain ?? '', `${what}.domain`) };
+    default:
+      return bad(`${what}: capability ${code} needs its value as hex in 'data'`);
+  }
+}
+
 /** Builds a message from its JSON form. Throws RangeError naming the bad field. */
 export function messageFromJson(v: unknown): BgpMessage {
   const o = obj(v, 'message');
@@ -222,7 +313,7 @@ export function messageFromJson(v: unknown): BgpMessage {
         myAs: num(o.myAs, 'myAs'),
         holdTime: num(o.holdTime, 'holdTime'),
         bgpId: str(o.bgpId, 'bgpId'),
-        capabilities: arr(o.capabilities ?? [], 'capabilities').map((c) => obj(c, 'capability') as unknown as Capability),
+        capabilities: arr(o.capabilities ?? [], 'capabilities').map(capabilityFromJson),
       };
     case 'UPDATE':
       return {

@@ -10,7 +10,8 @@
  *   4. shortest AS_PATH (a SET counts 1, confederation segments 0)
  *   5. lowest ORIGIN (IGP < EGP < INCOMPLETE)
  *   6. lowest MULTI_EXIT_DISC, only between routes from the same neighbor AS
- *      (missing: 0)
+ *      (missing: 0); never across neighbor ASes (there is no always-compare
+ *      option)
  *   7. routes from external peers over routes from internal peers
  *   -- routes equal up to here are equal-cost multipath candidates --
  *   8. shortest CLUSTER_LIST
@@ -20,8 +21,17 @@
  *
  * Each comparison reports the step that decided it, so `routes` output and
  * tests can say *why* a path won.
+ *
+ * MED makes the pairwise comparison intransitive once paths come from more
+ * than one neighbor AS (A beats B on MED, B beats C on router id, C beats A
+ * on router id), so a plain "keep the better one" scan would pick a winner
+ * that depends on arrival order. `selectBest` therefore runs step 6 as the
+ * RFC writes it, by elimination: within the paths tied up to ORIGIN, a path
+ * is dropped when another from its neighbor AS has a lower MED, and only the
+ * survivors are compared further. That is the result Cisco's and BIRD's
+ * "deterministic MED" options give; we have no non-deterministic mode.
  */
-import { parseIpv4, type PathAttributes } from '../packet/index.js';
+import { parseIpv4, parseIpv6, type PathAttributes } from '../packet/index.js';
 import type { AttrSet } from './intern.js';
 
 /** Where a path came from. */
@@ -70,10 +80,33 @@ export function asPathLength(a: Readonly<PathAttributes>): number {
   return n;
 }
 
-/** The neighbor AS of a path: the first AS of the first AS_SEQUENCE, 0 for none (local/iBGP-originated). */
+/**
+ * The neighbor AS of a path (RFC 4271 9.1.2.2 (c)): the first AS of a path
+ * that begins with an AS_SEQUENCE; 0, standing for our own AS, when the path
+ * is empty or begins with an AS_SET (originated or aggregated inside our AS).
+ * Confederation segments are looked past.
+ */
 export function neighborAs(a: Readonly<PathAttributes>): number {
   const first = a.asPath?.find((s) => s.type === 2 || s.type === 1);
-  return first?.asns[0] ?? 0;
+  return first?.type === 2 ? (first.asns[0] ?? 0) : 0;
+}
+
+/**
+ * The key `PathSource.addressKey` holds for a peer address: IPv4 as its
+ * u32 value, IPv6 as 32 hex digits (text order is then numeric order).
+ */
+export function peerAddressKey(address: string): number | string {
+  const v4 = parseIpv4(address);
+  if (v4 !== undefined) return v4;
+  const v6 = parseIpv6(address);
+  if (v6 === undefined) return address;
+  return v6.map((w) => (w >>> 0).toString(16).padStart(8, '0')).join('');
+}
+
+/** Lower address first; every IPv4 address below every IPv6 one. */
+function compareAddressKeys(a: number | string, b: number | string): number {
+  if (typeof a !== typeof b) return typeof a === 'number' ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function tieBreakId(p: Path): number {
@@ -82,11 +115,10 @@ function tieBreakId(p: Path): number {
   return p.source?.routerId ?? 0;
 }
 
-/**
- * Compares two paths for the same prefix. Negative: `a` is better; positive:
- * `b` is better; with the step that decided.
- */
-export function comparePaths(a: Path, b: Path): { order: number; step: DecisionStep } {
+type Decision = { order: number; step: DecisionStep };
+
+/** Steps 1-5: between any two paths these are a total order. null: tied through ORIGIN. */
+function compareBeforeMed(a: Path, b: Path): Decision | null {
   const aa = a.attrs.attrs;
   const ba = b.attrs.attrs;
   if ((a.source === null) !== (b.source === null)) return { order: a.source === null ? -1 : 1, step: 'local' };
@@ -100,13 +132,23 @@ export function comparePaths(a: Path, b: Path): { order: number; step: DecisionS
   const oA = aa.origin ?? 2;
   const oB = ba.origin ?? 2;
   if (oA !== oB) return { order: oA - oB, step: 'origin' };
+  return null;
+}
+
+/** Step 6 between two paths. null: not comparable or equal. */
+function compareMed(a: Path, b: Path): Decision | null {
   // "MULTI_EXIT_DISC is only comparable between routes learned from the same
   //  neighboring AS".
-  if (neighborAs(aa) === neighborAs(ba)) {
-    const mA = aa.med ?? 0;
-    const mB = ba.med ?? 0;
-    if (mA !== mB) return { order: mA < mB ? -1 : 1, step: 'med' };
-  }
+  if (neighborAs(a.attrs.attrs) !== neighborAs(b.attrs.attrs)) return null;
+  const mA = a.attrs.attrs.med ?? 0;
+  const mB = b.attrs.attrs.med ?? 0;
+  return mA === mB ? null : { order: mA < mB ? -1 : 1, step: 'med' };
+}
+
+/** Steps 7-11: a total order, ending in 'equal' only for the same source and path id. */
+function compareAfterMed(a: Path, b: Path): Decision {
+  const aa = a.attrs.attrs;
+  const ba = b.attrs.attrs;
   const extA = a.source?.peerType === 'external';
   const extB = b.source?.peerType === 'external';
   if (extA !== extB) return { order: extA ? -1 : 1, step: 'external' };
@@ -116,11 +158,20 @@ export function comparePaths(a: Path, b: Path): { order: number; step: DecisionS
   const idA = tieBreakId(a);
   const idB = tieBreakId(b);
   if (idA !== idB) return { order: idA < idB ? -1 : 1, step: 'routerId' };
-  const adA = a.source?.addressKey ?? 0;
-  const adB = b.source?.addressKey ?? 0;
-  if (adA !== adB) return { order: adA < adB ? -1 : 1, step: 'peerAddress' };
+  const address = compareAddressKeys(a.source?.addressKey ?? 0, b.source?.addressKey ?? 0);
+  if (address !== 0) return { order: address, step: 'peerAddress' };
   if (a.pathId !== b.pathId) return { order: a.pathId - b.pathId, step: 'pathId' };
   return { order: 0, step: 'equal' };
+}
+
+/**
+ * Compares two paths for the same prefix. Negative: `a` is better; positive:
+ * `b` is better; with the step that decided. Between paths from different
+ * neighbor ASes this is not transitive (see above): pick a best among
+ * several with `selectBest`.
+ */
+export function comparePaths(a: Path, b: Path): Decision {
+  return compareBeforeMed(a, b) ?? compareMed(a, b) ?? compareAfterMed(a, b);
 }
 
 /** Position of each step in the decision order. */
@@ -147,21 +198,55 @@ export interface Selection {
   step: DecisionStep;
 }
 
+/**
+ * The paths that survive steps 1-6: those tied at the top through ORIGIN,
+ * less any that another of them from the same neighbor AS beats on MED
+ * (RFC 4271 9.1.2.2 (c), by elimination).
+ */
+function survivorsOfMed(paths: readonly Path[]): { tied: Set<Path>; survivors: Path[] } {
+  let top = paths[0]!;
+  for (const p of paths) if ((compareBeforeMed(p, top)?.order ?? 0) < 0) top = p;
+  const tied = new Set(paths.filter((p) => compareBeforeMed(p, top) === null));
+  const lowestMed = new Map<number, number>();
+  for (const p of tied) {
+    const as = neighborAs(p.attrs.attrs);
+    const med = p.attrs.attrs.med ?? 0;
+    if (med < (lowestMed.get(as) ?? Infinity)) lowestMed.set(as, med);
+  }
+  const survivors = [...tied].filter((p) => (p.attrs.attrs.med ?? 0) === lowestMed.get(neighborAs(p.attrs.attrs)));
+  return { tied, survivors };
+}
+
 /** Picks the best path and the multipath set among candidates. */
 export function selectBest(paths: readonly Path[]): Selection {
   if (paths.length === 0) return { best: null, multipath: [], step: 'equal' };
-  let best = paths[0]!;
-  for (let i = 1; i < paths.length; i++) if (comparePaths(paths[i]!, best).order < 0) best = paths[i]!;
+  const { tied, survivors } = survivorsOfMed(paths);
+  let best = survivors[0]!;
+  for (const p of survivors) if (compareAfterMed(p, best).order < 0) best = p;
   const multipath = [best];
-  let step: DecisionStep = 'equal';
   let closest: DecisionStep | null = null;
   for (const p of paths) {
     if (p === best) continue;
-    const c = comparePaths(best, p);
-    if (MULTIPATH_STEPS.has(c.step) && best.source !== null && p.source !== null) multipath.push(p);
+    let step: DecisionStep;
+    if (!tied.has(p)) step = compareBeforeMed(best, p)!.step;
+    else if (!survivors.includes(p)) step = 'med';
+    else {
+      step = compareAfterMed(best, p).step;
+      if (MULTIPATH_STEPS.has(step) && best.source !== null && p.source !== null) multipath.push(p);
+    }
     // The runner-up is the path that survived longest against the best one.
-    if (closest === null || STEP_RANK[c.step] > STEP_RANK[closest]) closest = c.step;
+    if (closest === null || STEP_RANK[step] > STEP_RANK[closest]) closest = step;
   }
-  if (closest !== null) step = closest;
-  return { best, multipath, step };
+  return { best, multipath, step: closest ?? 'equal' };
+}
+
+/** Whether every path comes from one neighbor AS, where `comparePaths` is a total order and a pairwise scan is exact. */
+export function oneNeighborAs(paths: Iterable<Path>): boolean {
+  let as: number | null = null;
+  for (const p of paths) {
+    const n = neighborAs(p.attrs.attrs);
+    if (as === null) as = n;
+    else if (n !== as) return false;
+  }
+  return true;
 }

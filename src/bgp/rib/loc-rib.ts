@@ -18,7 +18,7 @@
  * change; callers hear only about real changes.
  */
 import type { AttrSet, AttrTable } from './intern.js';
-import { MULTIPATH_STEPS, comparePaths, type DecisionStep, type Path, type PathSource, selectBest } from './best-path.js';
+import { MULTIPATH_STEPS, comparePaths, type DecisionStep, oneNeighborAs, type Path, type PathSource, selectBest } from './best-path.js';
 import type { PrefixKey } from './prefix-key.js';
 import { PrefixTable } from './prefix-table.js';
 
@@ -54,6 +54,9 @@ function equalCost(best: Path, p: Path): boolean {
 export function multipathOf(d: Destination): RibPath[] {
   const best = d.best;
   if (best === null) return [];
+  // Across neighbor ASes a path can lose on MED to a third one while tying
+  // with the best: only the full decision knows.
+  if (best.next !== null && !oneNeighborAs(pathsOf(d))) return selectBest(pathsOf(d)).multipath as RibPath[];
   const out = [best];
   for (let p = best.next; p !== null; p = p.next) if (equalCost(best, p)) out.push(p);
   return out;
@@ -277,12 +280,20 @@ export class LocRib {
   }
 
   /**
-   * A path joins a destination that has some: only it needs comparing with
-   * the current best. It goes first if it wins, second otherwise (the order
-   * of the non-best paths carries no meaning).
+   * A path joins a destination that has some: when all its paths come from
+   * one neighbor AS, only it needs comparing with the current best. It goes
+   * first if it wins, second otherwise (the order of the non-best paths
+   * carries no meaning).
    */
   private added(dest: Destination, path: RibPath): BestChange | null {
     const best = dest.best!;
+    if (!oneNeighborAs([path, ...pathsOf(dest)])) {
+      // MED across neighbor ASes is not a total order: decide over all paths.
+      const before = multipathOf(dest);
+      path.next = best.next;
+      best.next = path;
+      return this.reselect(dest, before);
+    }
     if (comparePaths(path, best).order < 0) {
       path.next = best;
       dest.best = path;

@@ -109,15 +109,8 @@ export class Neighbor {
   }
 
   private newLeg(direction: Direction): Leg {
-    const leg: Leg = {
-      fsm: new SessionFsm(this.config, this.peerType, this.random),
-      conn: null,
-      direction,
-      timers: null as unknown as TimerSet<TimerName>,
-      pending: null,
-      probe: false,
-    };
-    leg.timers = new TimerSet<TimerName>(this.clock, (t) => {
+    // The timer callback runs only after `leg` below exists.
+    const timers = new TimerSet<TimerName>(this.clock, (t) => {
       if (t === 'connectRetry' && leg.pending !== null && leg === this.primary) {
         // The attempt got no answer before the retry: with TCP-MD5 that is
         // what a key mismatch looks like (the peer's kernel drops our SYNs).
@@ -127,6 +120,7 @@ export class Neighbor {
         t === 'connectRetry' ? { type: 'ConnectRetryTimer_Expires' } : t === 'hold' ? { type: 'HoldTimer_Expires' } : { type: 'KeepaliveTimer_Expires' };
       this.dispatch(leg, ev);
     });
+    const leg: Leg = { fsm: new SessionFsm(this.config, this.peerType, this.random), conn: null, direction, timers, pending: null, probe: false };
     return leg;
   }
 

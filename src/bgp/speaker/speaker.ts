@@ -32,12 +32,13 @@ import { Neighbor, isCollision, type Connector } from '../session/neighbor.js';
 import { type Clock, systemClock } from '../session/clock.js';
 import { AttrTable } from '../rib/intern.js';
 import { LocRib, multipathOf, pathsOf, type BestChange } from '../rib/loc-rib.js';
-import type { Path, PathSource } from '../rib/best-path.js';
+import { peerAddressKey, type Path, type PathSource } from '../rib/best-path.js';
 import { type PrefixKey, ipv4KeyParts, keyFromString, keyToString, prefixKey } from '../rib/prefix-key.js';
 import { CalicoPolicy, loopCheck, prefixParts } from '../policy/calico.js';
 import type { NodeBgpConfig, Peer } from '../../model/types.js';
 import { type ExportClass, classSignature, exportAttributes, mayAdvertise } from './export.js';
 import { UpdateGroup, type Advertised } from './update-group.js';
+import { RejectedRoutes, importPolicyInputs, reapplyImportPolicy } from './rejected-routes.js';
 import { DEFAULT_SESSION, type SessionDefaults, neighborConfigFor, peerIdentity } from './peer-config.js';
 
 export interface SpeakerOptions {
@@ -132,6 +133,8 @@ export class Speaker {
   private readonly peers = new Map<string, PeerRuntime>();
   private readonly groups = new Map<string, UpdateGroup>();
   private readonly sources = new Map<PathSource, PeerRuntime>();
+  private readonly rejected = new RejectedRoutes(this.table);
+  private importInputs: string;
   private readonly listeners: { listener: BgpListener; security: ListenerSecurity | null }[] = [];
   private readonly dirty = new Set<PrefixKey>();
   private localRoutes = new Set<PrefixKey>();
@@ -146,6 +149,7 @@ export class Speaker {
   constructor(model: NodeBgpConfig, private readonly options: SpeakerOptions) {
     this.model = model;
     this.policy = this.makePolicy(model);
+    this.importInputs = importPolicyInputs(model, options);
     this.clock = options.clock ?? systemClock;
     this.session = { ...DEFAULT_SESSION, ...options.session };
     this.log = options.log;
@@ -178,21 +182,23 @@ export class Speaker {
       for (const a of [this.model.ipv4.address, this.model.ipv6.address]) if (a !== null) hosts.push(a);
     } else hosts.push(undefined);
     for (const host of hosts) {
-      const entry: { listener: BgpListener; security: ListenerSecurity | null } = { listener: null as unknown as BgpListener, security: null };
-      entry.listener = new BgpListener(
+      // The accept hook runs only after listen() has bound the server and
+      // `security` exists; until then it has nothing to secure.
+      let security: ListenerSecurity | null = null;
+      const listener = new BgpListener(
         { port, ...(host !== undefined ? { host } : {}) },
         (addr) => this.peerByAddress(addr)?.neighbor,
         (level, msg, extra) => this.log[level](extra, msg),
         (socket, neighbor) => {
           const rt = this.peers.get(neighbor.config.name);
-          if (rt === undefined || entry.security === null) return null;
-          return entry.security.accepted(socket, { name: rt.spec.name, address: rt.spec.address, password: rt.spec.password, ttlSecurity: rt.spec.ttlSecurity });
+          if (rt === undefined || security === null) return null;
+          return security.accepted(socket, { name: rt.spec.name, address: rt.spec.address, password: rt.spec.password, ttlSecurity: rt.spec.ttlSecurity });
         },
       );
-      this.listenPortBound = await entry.listener.listen();
-      const server = entry.listener.netServer;
-      if (server !== null) entry.security = new ListenerSecurity(server);
-      this.listeners.push(entry);
+      this.listenPortBound = await listener.listen();
+      const server = listener.netServer;
+      if (server !== null) security = new ListenerSecurity(server);
+      this.listeners.push({ listener, security });
     }
     this.log.info({ port: this.listenPortBound, hosts, routerId: this.model.routerId, as: this.model.asNumber, role: this.options.role }, 'BGP speaker listening');
     this.syncLocalRoutes();
@@ -226,6 +232,13 @@ export class Speaker {
     }
     this.syncLocalRoutes();
     this.syncPeers();
+    const importInputs = importPolicyInputs(model, this.options);
+    if (importInputs !== this.importInputs) {
+      // RFC 4271 9.1: a policy change re-runs the decision on routes already learned.
+      this.importInputs = importInputs;
+      this.absorb(reapplyImportPolicy(this.rib, this.rejected, this.table, (key) => this.importRejects(key)));
+      this.log.info('import policy changed: learned routes judged again');
+    }
     // Policy inputs (pools, blocks, communities) may have changed: re-export everything.
     for (const g of this.groups.values()) g.clearExportCache();
     for (const d of this.rib.destinations()) this.dirty.add(d.key);
@@ -248,7 +261,7 @@ export class Speaker {
     for (const spec of wanted.values()) if (!this.peers.has(spec.name)) this.addPeer(spec);
     // TCP-MD5 keys and GTSM on the listening sockets follow the peer set
     // (a rotated password is replaced in place).
-    const secured = [...this.peers.values()].map((p) => ({ name: p.spec.name, address: p.spec.address, password: p.spec.password, ttlSecurity: p.spec.ttlSecurity }));
+    const secured = [...this.peers.values()].filter((p) => p.spec.invalid === undefined).map((p) => ({ name: p.spec.name, address: p.spec.address, password: p.spec.password, ttlSecurity: p.spec.ttlSecurity }));
     const problems = new Set<string>();
     for (const l of this.listeners) for (const pr of l.security?.update(secured) ?? []) problems.add(pr);
     for (const pr of problems) this.log.error(pr);
@@ -261,23 +274,10 @@ export class Speaker {
       address: spec.address,
       routerId: 0,
       peerType: (spec.asNumber === this.model.asNumber ? 'internal' : 'external') as 'internal' | 'external',
-      addressKey: parseIpv4(spec.address) ?? spec.address,
+      addressKey: peerAddressKey(spec.address),
     };
-    const rt: PeerRuntime = {
-      index,
-      spec,
-      identity: peerIdentity(spec),
-      source,
-      group: null,
-      negotiated: null,
-      received: 0,
-      accepted: 0,
-      staleTimer: null,
-      eorSeen: new Set(),
-      overLimitLogged: false,
-      neighbor: null as unknown as Neighbor,
-    };
-    rt.neighbor = new Neighbor(
+    // The callbacks run only once the session starts, after `rt` exists.
+    const neighbor = new Neighbor(
       neighborConfigFor(this.model, spec, this.session),
       {
         established: (n) => this.onEstablished(rt, n),
@@ -290,16 +290,36 @@ export class Speaker {
       this.clock,
       this.options.connector ?? secureConnector((cfg) => ({ password: cfg.password ?? null, ttlSecurity: cfg.ttlSecurity ?? 0 })),
     );
-    const problem = transportProblem(spec, spec);
-    if (problem !== null) this.log.error(`${problem}; this session stays down`);
+    const rt: PeerRuntime = {
+      index,
+      spec,
+      identity: peerIdentity(spec),
+      source,
+      group: null,
+      negotiated: null,
+      received: 0,
+      accepted: 0,
+      staleTimer: null,
+      eorSeen: new Set(),
+      overLimitLogged: false,
+      neighbor,
+    };
     this.peers.set(spec.name, rt);
     this.sources.set(source, rt);
+    if (spec.invalid !== undefined) {
+      // Listed in status with the reason, never started; its connections are refused as unknown.
+      this.log.error({ peer: spec.name, address: spec.address, key: spec.sourceKey }, `peer ${spec.name} is not configured: ${spec.invalid}; this session stays down`);
+      return;
+    }
+    const problem = transportProblem(spec, spec);
+    if (problem !== null) this.log.error(`${problem}; this session stays down`);
     if (!this.byAddress.has(spec.address)) this.byAddress.set(spec.address, rt);
     rt.neighbor.start();
   }
 
   private removePeer(rt: PeerRuntime, reason: string): void {
     rt.neighbor.stop(reason, 3 /* Cease / Peer De-configured */);
+    this.rejected.forgetSource(rt.source);
     if (rt.staleTimer !== null) this.clock.clearTimeout(rt.staleTimer);
     this.leaveGroup(rt);
     this.absorb(this.rib.removeSource(rt.source));
@@ -307,7 +327,7 @@ export class Speaker {
     this.sources.delete(rt.source);
     if (this.byAddress.get(rt.spec.address) === rt) {
       this.byAddress.delete(rt.spec.address);
-      for (const other of this.peers.values()) if (other.spec.address === rt.spec.address) this.byAddress.set(other.spec.address, other);
+      for (const other of this.peers.values()) if (other.spec.address === rt.spec.address && other.spec.invalid === undefined) this.byAddress.set(other.spec.address, other);
     }
   }
 
@@ -399,6 +419,7 @@ export class Speaker {
 
   private onDown(rt: PeerRuntime, reason: DownReason, wasEstablished: boolean): void {
     if (!wasEstablished) return;
+    this.rejected.forgetSource(rt.source);
     const collision = isCollision(reason);
     if (collision) this.log.info({ peer: rt.spec.name, reason }, 'BGP session closed by collision resolution; it comes back on the connection that was kept');
     else this.log.warn({ peer: rt.spec.name, reason }, 'BGP session down');
@@ -452,7 +473,7 @@ export class Speaker {
   private onUpdate(rt: PeerRuntime, v: Exclude<UpdateVerdict, { action: 'session-reset' }>): void {
     if (v.action === 'treat-as-withdraw') {
       this.log.warn({ peer: rt.spec.name, issues: v.issues.map((i) => i.reason) }, 'malformed UPDATE treated as withdraw (RFC 7606)');
-      for (const list of v.withdraw) for (let i = 0; i < list.count; i++) this.absorbOne(this.rib.withdraw(rt.source, prefixKey(list, i), list.pathIds?.[i] ?? 0), prefixKey(list, i));
+      for (const list of v.withdraw) for (let i = 0; i < list.count; i++) this.withdrawLearned(rt, prefixKey(list, i), list.pathIds?.[i] ?? 0);
       return;
     }
     if (v.issues.length > 0) this.log.info({ peer: rt.spec.name, issues: v.issues.map((i) => i.reason) }, 'UPDATE attributes discarded (RFC 7606)');
@@ -464,10 +485,7 @@ export class Speaker {
     }
     for (const list of [u.withdrawn, u.attributes.mpUnreach?.withdrawn]) {
       if (list === undefined) continue;
-      for (let i = 0; i < list.count; i++) {
-        const key = prefixKey(list, i);
-        this.absorbOne(this.rib.withdraw(rt.source, key, list.pathIds?.[i] ?? 0), key);
-      }
+      for (let i = 0; i < list.count; i++) this.withdrawLearned(rt, prefixKey(list, i), list.pathIds?.[i] ?? 0);
     }
     const mp = u.attributes.mpReach;
     if (u.nlri.count === 0 && (mp === undefined || mp.nlri.count === 0)) return;
@@ -483,9 +501,12 @@ export class Speaker {
         const pathId = list.pathIds?.[i] ?? 0;
         const rejected = loop ?? this.policy.importPrefix(list.afi, list.afi === Afi.IPV4 ? [list.words[i]!] : list.words.subarray(4 * i, 4 * i + 4), list.lens[i]!);
         if (rejected !== undefined) {
-          this.absorbOne(this.rib.withdraw(rt.source, key, pathId), key);
+          this.withdrawLearned(rt, key, pathId);
+          // Kept for a later policy change; a looped route is never usable.
+          if (loop === undefined) this.rejected.keep(rt.source, key, pathId, this.table.retain(set));
           continue;
         }
+        this.rejected.forget(rt.source, key, pathId);
         rt.accepted++;
         this.absorbOne(this.rib.announce(rt.source, key, pathId, this.table.retain(set)), key);
       }
@@ -493,6 +514,18 @@ export class Speaker {
     }
     if (loop !== undefined) this.log.debug({ peer: rt.spec.name, reason: loop }, 'routes ignored');
     this.checkMaxPrefixes(rt);
+  }
+
+  /** A route from a peer is gone (withdrawn or replaced by an unusable one): from the Loc-RIB and the kept rejects. */
+  private withdrawLearned(rt: PeerRuntime, key: PrefixKey, pathId: number): void {
+    this.rejected.forget(rt.source, key, pathId);
+    this.absorbOne(this.rib.withdraw(rt.source, key, pathId), key);
+  }
+
+  /** Why the import policy turns a prefix away, or undefined. */
+  private importRejects(key: PrefixKey): string | undefined {
+    const prefix = typeof key === 'number' ? ipv4PolicyPrefix(key) : prefixParts(key);
+    return this.policy.importPrefix(prefix.afi, prefix.words, prefix.len);
   }
 
   private checkMaxPrefixes(rt: PeerRuntime): void {
@@ -742,6 +775,7 @@ export class Speaker {
 
 /** The concrete reason a session is not up, as `status` shows it. */
 export function describeDown(reason: DownReason | null, spec: Peer, state: string): string {
+  if (spec.invalid !== undefined) return `not configured: ${spec.invalid}`;
   if (reason === null) return state === 'Active' && spec.passive ? 'waiting for the peer to connect (passive)' : `${state}`;
   switch (reason.kind) {
     case 'connectionFailed': {

@@ -1,15 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AttrTable } from '../../../src/bgp/rib/intern.js';
-import { LocRib, pathsOf } from '../../../src/bgp/rib/loc-rib.js';
-import { comparePaths, selectBest, type Path, type PathSource } from '../../../src/bgp/rib/best-path.js';
+import { LocRib, multipathOf, pathsOf } from '../../../src/bgp/rib/loc-rib.js';
+import { referenceBestPath } from '../../support/best-path-reference.js';
+import { comparePaths, peerAddressKey, selectBest, type Path, type PathSource } from '../../../src/bgp/rib/best-path.js';
 import fc from 'fast-check';
 import { ipv4Key, ipv4KeyParts, keyFromString, keyToString } from '../../../src/bgp/rib/prefix-key.js';
 import { parseIpv4, type PathAttributes } from '../../../src/bgp/packet/index.js';
 
 const table = new AttrTable();
 function peer(address: string, peerType: 'internal' | 'external' = 'internal', routerId = address): PathSource {
-  return { name: address, address, routerId: parseIpv4(routerId)!, peerType, addressKey: parseIpv4(address)! };
+  return { name: address, address, routerId: parseIpv4(routerId)!, peerType, addressKey: peerAddressKey(address) };
 }
 const base: PathAttributes = { origin: 0, asPath: [{ type: 2, asns: [65001] }], nextHop: '192.0.2.9' };
 function path(source: PathSource | null, attrs: Partial<PathAttributes> = {}, pathId = 0, stale: 0 | 1 | 2 = 0): Path {
@@ -44,7 +45,54 @@ test('each decision step decides in RFC 4271 order and says which step it was', 
 test('MED is compared only between routes from the same neighbor AS', () => {
   const a = path(A, { med: 50, asPath: [{ type: 2, asns: [65001] }] });
   const b = path(B, { med: 10, asPath: [{ type: 2, asns: [65002] }] });
-  assert.notEqual(comparePaths(a, b).step, 'med');
+  // Not compared: the lower router id of A decides, against B's lower MED.
+  assert.deepEqual(comparePaths(a, b), { order: -1, step: 'routerId' });
+  const c = path(B, { med: 60, asPath: [{ type: 2, asns: [65001, 65009] }, { type: 2, asns: [65010] }] });
+  const d = path(A, { med: 70, asPath: [{ type: 2, asns: [65001, 65003, 65004] }] });
+  // Same first AS: compared, whatever follows it.
+  assert.deepEqual(comparePaths(c, d), { order: -1, step: 'med' });
+});
+
+test('a missing MED counts as 0, the best value', () => {
+  assert.deepEqual(comparePaths(path(B), path(A, { med: 1 })), { order: -1, step: 'med' });
+});
+
+test('a path that begins with an AS_SET counts as from our own AS for MED', () => {
+  const set = path(B, { med: 1, asPath: [{ type: 1, asns: [65001] }] });
+  const seq = path(A, { med: 0, asPath: [{ type: 2, asns: [65001] }] });
+  assert.notEqual(comparePaths(seq, set).step, 'med', 'AS_SET {65001} is not neighbor AS 65001');
+  const otherSet = path(A, { med: 9, asPath: [{ type: 1, asns: [65002] }] });
+  assert.deepEqual(comparePaths(set, otherSet), { order: -1, step: 'med' }, 'two AS_SET paths: both from our own AS');
+});
+
+test('MED across neighbor ASes: the winner does not depend on the order paths arrive in', () => {
+  // X and Z share neighbor AS 65001, Z has the lower MED, so X is out
+  // (RFC 4271 9.1.2.2 (c)); Y (AS 65002) and Z remain, and Y's lower router
+  // id wins. Pairwise, X beats Y on router id and Z beats X on MED, so a
+  // scan that keeps "the better of two" answers Z when X comes before Y.
+  const X = path(peer('192.0.2.1'), { med: 10, asPath: [{ type: 2, asns: [65001] }] });
+  const Y = path(peer('192.0.2.2'), { med: 0, asPath: [{ type: 2, asns: [65002] }] });
+  const Z = path(peer('192.0.2.3'), { med: 5, asPath: [{ type: 2, asns: [65001] }] });
+  const orders = [[X, Y, Z], [X, Z, Y], [Y, X, Z], [Y, Z, X], [Z, X, Y], [Z, Y, X]];
+  for (const order of orders) {
+    const sel = selectBest(order);
+    assert.equal(sel.best, Y, `selectBest over ${order.map((p) => p.source?.name).join(', ')}`);
+    assert.deepEqual(new Set(sel.multipath), new Set([Y, Z]), 'X lost on MED: not equal-cost');
+    assert.equal(referenceBestPath(order).best, Y, 'the reference agrees');
+    const rib = new LocRib(table);
+    const key = keyFromString('10.9.0.0/24');
+    for (const p of order) rib.announce(p.source, key, p.pathId, table.intern({ ...p.attrs.attrs }));
+    const d = rib.get(key)!;
+    assert.equal(d.best!.source, Y.source, `Loc-RIB fed ${order.map((p) => p.source?.name).join(', ')}`);
+    assert.deepEqual(new Set(multipathOf(d).map((p) => p.source)), new Set([Y.source, Z.source]));
+    rib.removeSources(new Set(order.map((p) => p.source)));
+  }
+});
+
+test('the decision reports MED as the deciding step when the runner-up lost on it', () => {
+  const X = path(peer('192.0.2.1'), { med: 10, asPath: [{ type: 2, asns: [65001] }] });
+  const Z = path(peer('192.0.2.3'), { med: 5, asPath: [{ type: 2, asns: [65001] }] });
+  assert.deepEqual(selectBest([X, Z]).step, 'med');
 });
 
 test('routes equal up to the iBGP/eBGP step form the multipath set', () => {
@@ -169,11 +217,35 @@ test('IPv4 keys: one per prefix, host bits ignored, small integers up to /30', (
 
 test('the linked Loc-RIB agrees with a plain model under random changes', () => {
   // Sources, attributes and operations drawn at random; after every step each
-  // destination's best path and multipath set must be what selectBest picks
-  // from the paths a plain model holds, and a change must be reported exactly
-  // when either moved. Same neighbor AS throughout, so MED stays transitive.
-  const sources = [peer('192.0.2.1'), peer('192.0.2.2'), peer('192.0.2.3', 'internal', '192.0.2.1'), peer('198.51.100.1', 'external')];
-  const attrChoices: Partial<PathAttributes>[] = [{}, { localPref: 200 }, { med: 5 }, { nextHop: '192.0.2.50' }, { clusterList: ['1.1.1.1'] }];
+  // destination's best path and multipath set must be what the independent
+  // reference decision (test/support/best-path-reference.ts) picks from the
+  // paths a plain model holds, and a change must be reported exactly when
+  // either moved. The attributes mix neighbour ASes and MEDs, where MED
+  // comparison is not transitive and arrival order must not matter.
+  const sources = [
+    peer('192.0.2.1'),
+    peer('192.0.2.2'),
+    peer('192.0.2.3', 'internal', '192.0.2.1'),
+    peer('198.51.100.1', 'external'),
+    peer('198.51.100.2', 'external'),
+    peer('2001:db8::9', 'external', '192.0.2.77'),
+    peer('2001:db8::10', 'external', '192.0.2.77'),
+  ];
+  const as = (...asns: number[]): Partial<PathAttributes> => ({ asPath: [{ type: 2, asns }] });
+  const attrChoices: Partial<PathAttributes>[] = [
+    {},
+    { localPref: 200 },
+    { med: 5 },
+    { nextHop: '192.0.2.50' },
+    { clusterList: ['1.1.1.1'] },
+    { ...as(65002), med: 0 },
+    { ...as(65002), med: 9 },
+    { ...as(65001), med: 3 },
+    { asPath: [{ type: 1, asns: [65001] }], med: 1 },
+    { asPath: [], med: 2 },
+    { asPath: [{ type: 3, asns: [64600] }, { type: 2, asns: [65002] }], med: 4 },
+    { originatorId: '192.0.2.2', clusterList: ['1.1.1.1'] },
+  ];
   const keys = [keyFromString('10.0.0.0/24'), keyFromString('10.0.1.0/24'), keyFromString('2001:db8::/48')];
   const op = fc.record({
     kind: fc.constantFrom('announce', 'announce', 'withdraw', 'stale1', 'stale2', 'sweep', 'down'),
@@ -194,13 +266,14 @@ test('the linked Loc-RIB agrees with a plain model under random changes', () => 
         if (d === undefined) return { best: null, multi: [] };
         const sel = selectBest(pathsOf(d));
         assert.equal(sel.best, d.best, 'the best path is the head of the list');
+        assert.deepEqual(multipathOf(d), sel.multipath, 'the multipath set is what selectBest picks');
         return { best: id(d.best!), multi: sel.multipath.map(id).sort() };
       };
       const expected = (k: (typeof keys)[number]): { best: string | null; multi: string[] } => {
         const entries = model.get(k)!;
         if (entries.length === 0) return { best: null, multi: [] };
         const paths: Path[] = entries.map((e) => ({ source: e.source, pathId: e.pathId, stale: e.stale, attrs: t.intern(e.attrs) }));
-        const sel = selectBest(paths);
+        const sel = referenceBestPath(paths);
         for (const p of paths) t.release(p.attrs);
         const id = (p: Path): string => `${p.source?.name ?? 'local'}#${p.pathId}`;
         return { best: id(sel.best!), multi: sel.multipath.map(id).sort() };

@@ -66,10 +66,18 @@ describe('sessions with GoBGP', { timeout: 120_000 }, () => {
 
   test('ends with exactly one session when both sides connect at once', async () => {
     const { us, gobgp } = await setup({ weAre: 'both' });
-    // Let any collision resolution finish, then check nothing flapped.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Collision resolution is over before either side is Established (it
+    // happens on the OPENs); two more KEEPALIVEs each way on the session
+    // GoBGP holds show the surviving connection carries on.
+    const start = gobgp.counters(US);
+    await waitFor('two more KEEPALIVEs each way', () => {
+      const now = gobgp.counters(US);
+      return now.keepalivesSent >= start.keepalivesSent + 2 && now.keepalivesReceived >= start.keepalivesReceived + 2;
+    }, 30_000, 200);
     assert.equal(us.neighbor.state, 'Established');
     assert.equal(gobgp.state(US), 'established');
+    assert.equal(gobgp.counters(US).flops, 0, 'GoBGP never lost an Established session');
+    assert.equal(us.established, 1, 'we reached Established once');
   });
 
   test('exchanges IPv4 and IPv6 routes both ways', async () => {

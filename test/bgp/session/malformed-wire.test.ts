@@ -26,6 +26,11 @@ let goodPeer: RawPeer;
 const validJson = { type: 'UPDATE', nlri: ['198.51.100.0/24'], attributes: { origin: 'igp', asPath: [{ type: 'sequence', asns: [65001] }], nextHop: '192.0.2.1' } };
 const validUpdate = encodeMessage(messageFromJson(validJson), DEFAULT_CONTEXT);
 const validUpdate2 = encodeMessage(messageFromJson(validJson), makeContext({ fourOctetAs: false }));
+/** Sent behind a malformed UPDATE: once it is learned, the one before it has been handled. */
+const SENTINEL = '198.51.100.128/25';
+const sentinelJson = { ...validJson, nlri: [SENTINEL] };
+const sentinelUpdate = encodeMessage(messageFromJson(sentinelJson), DEFAULT_CONTEXT);
+const sentinelUpdate2 = encodeMessage(messageFromJson(sentinelJson), makeContext({ fourOctetAs: false }));
 
 before(async () => {
   port = await freePort(SPEAKER);
@@ -104,10 +109,12 @@ for (const mc of malformedCases) {
       assert.equal(p.closed, false, 'session kept');
       assert.equal(p.received.some((m) => m.type === 'NOTIFICATION'), false);
     } else {
-      // attribute-discard: give the speaker a moment, then the route must still be there.
-      p.send({ type: 'KEEPALIVE' });
-      await new Promise((r) => setTimeout(r, 200));
+      // attribute-discard: the route must still be there once the speaker
+      // has handled the malformed UPDATE, i.e. learned the sentinel behind it.
+      p.sendRaw(twoOctet ? sentinelUpdate2 : sentinelUpdate);
+      await waitFor('the sentinel route is learned', () => speaker.routes(SENTINEL).routes.some((r) => r.from === 'Global_127_0_51_2'), 10_000, 20);
       assert.ok(learned(), 'route kept');
+      assert.equal(p.received.some((m) => m.type === 'NOTIFICATION'), false);
       assert.equal(p.closed, false, 'session kept');
     }
   }

@@ -2,6 +2,12 @@
  * TCP-MD5 (RFC 2385) and GTSM (RFC 5082) sessions with real BIRD 1.6 and
  * FRR bgpd on loopback: Established whichever side connects, a wrong
  * password never establishes, and GTSM on both sides establishes.
+ *
+ * Each refusal is measured against attempts that were made (our connector's
+ * calls, the daemon's logged connects, what our listener accepted), not
+ * against time passing, and is followed by its twin with the setting put
+ * right, which must establish: a refusal test that passes because nothing
+ * ever connected cannot pass here.
  */
 import { test, describe, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,8 +24,8 @@ const noAddon = built.ok ? false : `native addon unavailable: ${built.reason}`;
 
 const OUR_AS = 64512;
 const THEIR_AS = 64513;
-/** How long a wrong password must keep the session down. */
-const WRONG_PASSWORD_MS = 10_000;
+/** Connection attempts a refused session must survive before the test calls it refused. */
+const REFUSED_ATTEMPTS = 3;
 
 let c = cleanup();
 afterEach(async () => {
@@ -31,13 +37,21 @@ afterEach(async () => {
 class Us {
   readonly downs: DownReason[] = [];
   readonly neighbor: Neighbor;
+  /** Our outgoing connection attempts (connector calls). */
+  connects = 0;
+  /** Connections from the peer's address that reached our listener's accept. */
+  accepted = 0;
 
   private constructor(
     config: NeighborConfig,
     readonly port: number,
     sec: TransportSecurity,
   ) {
-    this.neighbor = new Neighbor(config, { down: (r) => this.downs.push(r) }, undefined, secureConnector(() => sec));
+    const connect = secureConnector(() => sec);
+    this.neighbor = new Neighbor(config, { down: (r) => this.downs.push(r) }, undefined, (cfg) => {
+      this.connects++;
+      return connect(cfg);
+    });
   }
 
   static async start(c: Cleanup, o: { us: string; them: string; theirPort: number; passive: boolean; sec: TransportSecurity; name: string }): Promise<Us> {
@@ -62,6 +76,7 @@ class Us {
     );
     const peer = { name: o.name, address: o.them, ...o.sec };
     const srv = createServer({ noDelay: true }, (s: Socket) => {
+      if (s.remoteAddress === o.them) us.accepted++;
       if (s.remoteAddress !== o.them || security.accepted(s, peer) !== null || !us.neighbor.accept(s)) s.destroy();
     });
     const security = new ListenerSecurity(srv);
@@ -77,14 +92,18 @@ class Us {
   }
 }
 
-/** Asserts the session stays out of Established on both sides for `ms`. */
-async function staysDown(ms: number, ours: Neighbor, theirs: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    assert.notEqual(ours.state, 'Established', 'our side reached Established with a wrong password');
-    assert.notEqual(theirs(), 'established', 'their side reached Established with a wrong password');
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/**
+ * Waits until `attempts()` reaches `min`, asserting at every look that
+ * neither side is Established (`theirs` null: only ours is checked).
+ */
+async function refusedThrough(what: string, attempts: () => number, ours: Neighbor, theirs: (() => string) | null, min = REFUSED_ATTEMPTS): Promise<void> {
+  await waitFor(`${min} ${what}`, () => {
+    assert.notEqual(ours.state, 'Established', `our side reached Established (${what})`);
+    if (theirs !== null) assert.notEqual(theirs(), 'established', `their side reached Established (${what})`);
+    return attempts() >= min;
+  }, 60_000, 200).catch((e: Error) => {
+    throw new Error(`${e.message}: saw ${attempts()}; ours ${ours.state}`);
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -98,7 +117,7 @@ describe('TCP-MD5 and GTSM with BIRD 1.6', { skip: noAddon, timeout: 120_000 }, 
     const us = await Us.start(c, { us: US, them: THEM, theirPort: birdPort, passive: o.weAre === 'passive', sec: o.ours, name: 'bird' });
     const bird = await Bird.start(c, {
       as: THEIR_AS, routerId: THEM, address: THEM, port: birdPort,
-      neighbors: [{ name: 'calico', address: US, peerAs: OUR_AS, remotePort: us.port, passive: o.weAre === 'active', ...o.theirs }],
+      neighbors: [{ name: 'calico', address: US, peerAs: OUR_AS, remotePort: us.port, passive: o.weAre === 'active', debugEvents: true, ...o.theirs }],
     });
     us.run(c);
     return { bird, us };
@@ -119,9 +138,22 @@ describe('TCP-MD5 and GTSM with BIRD 1.6', { skip: noAddon, timeout: 120_000 }, 
     await established(bird, us);
   });
 
-  test('a wrong password never establishes, whoever connects', async () => {
-    const { bird, us } = await setup({ weAre: 'both', ours: { password: 'ours' }, theirs: { password: 'theirs' } });
-    await staysDown(WRONG_PASSWORD_MS, us.neighbor, () => bird.state('calico'));
+  test('a wrong password never establishes when we connect, though we keep trying; the right one then does', async () => {
+    const wrong = await setup({ weAre: 'active', ours: { password: 'ours' }, theirs: { password: 'theirs' } });
+    await refusedThrough('connection attempts of ours', () => wrong.us.connects, wrong.us.neighbor, () => wrong.bird.state('calico'));
+    await c.run();
+    const right = await setup({ weAre: 'active', ours: { password: 'same' }, theirs: { password: 'same' } });
+    await established(right.bird, right.us);
+  });
+
+  test('a wrong password never establishes when BIRD connects, and none of its connections reach us; the right one does', async () => {
+    const wrong = await setup({ weAre: 'passive', ours: { password: 'ours' }, theirs: { password: 'theirs' } });
+    await refusedThrough('connection attempts by BIRD', () => wrong.bird.connectAttempts('calico'), wrong.us.neighbor, () => wrong.bird.state('calico'));
+    assert.equal(wrong.us.accepted, 0, 'the kernel drops unsigned or wrongly signed SYNs before accept');
+    await c.run();
+    const right = await setup({ weAre: 'passive', ours: { password: 'same' }, theirs: { password: 'same' } });
+    await established(right.bird, right.us);
+    assert.ok(right.us.accepted >= 1, 'with the right password BIRD connected to us');
   });
 
   test('a GTSM session reaches Established both ways', async () => {
@@ -141,7 +173,7 @@ describe('TCP-MD5 and GTSM with FRR bgpd', { skip: noAddon || (frrAvailable() ??
     const frrPort = await freePort(THEM);
     const us = await Us.start(c, { us: US, them: THEM, theirPort: frrPort, passive: o.weAre === 'passive', sec: o.ours, name: 'frr' });
     const frr = await Frr.start(c, {
-      as: THEIR_AS, routerId: THEM, address: THEM, port: frrPort,
+      as: THEIR_AS, routerId: THEM, address: THEM, port: frrPort, debugEvents: true,
       neighbors: [{ address: US, peerAs: OUR_AS, remotePort: us.port, passive: o.weAre === 'active', ...o.theirs }],
     });
     us.run(c);
@@ -163,9 +195,22 @@ describe('TCP-MD5 and GTSM with FRR bgpd', { skip: noAddon || (frrAvailable() ??
     await established(frr, us);
   });
 
-  test('a wrong password never establishes, whoever connects', async () => {
-    const { frr, us } = await setup({ weAre: 'both', ours: { password: 'ours' }, theirs: { password: 'theirs' } });
-    await staysDown(WRONG_PASSWORD_MS, us.neighbor, () => frr.state(US));
+  test('a wrong password never establishes when we connect, though we keep trying; the right one then does', async () => {
+    const wrong = await setup({ weAre: 'active', ours: { password: 'ours' }, theirs: { password: 'theirs' } });
+    await refusedThrough('connection attempts of ours', () => wrong.us.connects, wrong.us.neighbor, () => wrong.frr.state(US));
+    await c.run();
+    const right = await setup({ weAre: 'active', ours: { password: 'same' }, theirs: { password: 'same' } });
+    await established(right.frr, right.us);
+  });
+
+  test('a wrong password never establishes when FRR connects, and none of its connections reach us; the right one does', async () => {
+    const wrong = await setup({ weAre: 'passive', ours: { password: 'ours' }, theirs: { password: 'theirs' } });
+    await refusedThrough('connection attempts by FRR', () => wrong.frr.connectAttempts(US), wrong.us.neighbor, () => wrong.frr.state(US));
+    assert.equal(wrong.us.accepted, 0, 'the kernel drops unsigned or wrongly signed SYNs before accept');
+    await c.run();
+    const right = await setup({ weAre: 'passive', ours: { password: 'same' }, theirs: { password: 'same' } });
+    await established(right.frr, right.us);
+    assert.ok(right.us.accepted >= 1, 'with the right password FRR connected to us');
   });
 
   test('a GTSM session reaches Established both ways', async () => {
@@ -178,11 +223,18 @@ describe('TCP-MD5 and GTSM with FRR bgpd', { skip: noAddon || (frrAvailable() ??
 
   test('our GTSM keeps out a peer that sends with a TTL below 255', async () => {
     // Without ttl-security FRR sends with TTL 1 to an eBGP peer: one hop, not GTSM.
-    const { us } = await setup({ weAre: 'both', ours: { ttlSecurity: 1 }, theirs: {} });
+    const { frr, us } = await setup({ weAre: 'both', ours: { ttlSecurity: 1 }, theirs: {} });
     // Only our side is checked: when FRR connects, its OPEN can arrive before
     // the accepted socket gets its minimum TTL (BIRD and FRR have the same
     // window), and FRR, which takes our TTL-255 KEEPALIVE, may call the
     // session Established until its hold timer runs out.
-    await staysDown(5000, us.neighbor, () => 'not checked');
+    // Our own attempts wait out the OpenSent hold time of a connection FRR
+    // opened (its OPEN never reaches us), so only the first is counted.
+    await refusedThrough('connection attempt of ours', () => us.connects, us.neighbor, null, 1);
+    await refusedThrough('connection attempts by FRR', () => frr.connectAttempts(US), us.neighbor, null);
+    await c.run();
+    // The twin: the same peer with GTSM on its side too.
+    const right = await setup({ weAre: 'both', ours: { ttlSecurity: 1 }, theirs: { ttlSecurityHops: 1 } });
+    await established(right.frr, right.us);
   });
 });

@@ -41,19 +41,21 @@ test('a peer that is still connecting holds convergence back; End-of-RIB from th
     }),
     { role: 'node', listenHost: A, listenPort: portA, log, session: { connectRetryTime: 1 }, onConverged: () => converged++ },
   );
-  const b = new Speaker(
+  const modelB = (blocks: string[]): ReturnType<typeof nodeModel> =>
     nodeModel({
       nodeName: 'b',
       routerId: B,
-      ipv4: family({ address: B, peers: [peer({ name: 'Mesh_127_0_32_1', address: A, port: portA, sourceAddress: B, passive: true })], pools: [pool('198.51.100.0/24')], blocks: [block('198.51.100.64/26')] }),
-    }),
-    { role: 'node', listenHost: B, listenPort: portB, log, session: { connectRetryTime: 1 } },
-  );
+      ipv4: family({ address: B, peers: [peer({ name: 'Mesh_127_0_32_1', address: A, port: portA, sourceAddress: B, passive: true })], pools: [pool('198.51.100.0/24')], blocks: blocks.map((x) => block(x)) }),
+    });
+  const b = new Speaker(modelB(['198.51.100.64/26']), { role: 'node', listenHost: B, listenPort: portB, log, session: { connectRetryTime: 1 } });
   await a.start();
   c.add(() => a.stop());
   await b.start();
   c.add(() => b.stop());
   await waitFor('A learns B\'s block (B\'s End-of-RIB follows it)', () => a.routes('198.51.100.64/26').routes.length === 1, 20_000);
-  await new Promise((r) => setTimeout(r, 500));
+  // A sentinel: a block B announces only now travels behind B's End-of-RIB
+  // on the same connection, so once A has it, A has handled the End-of-RIB.
+  b.applyModel(modelB(['198.51.100.64/26', '198.51.100.128/26']));
+  await waitFor('A learns B\'s sentinel block', () => a.routes('198.51.100.128/26').routes.length === 1, 20_000);
   assert.equal(converged, 0, 'not converged while Mesh_127_0_32_9 has sent nothing');
 });

@@ -16,6 +16,8 @@ const RR = '127.0.73.1';
 const A = '127.0.73.2';
 const B = '127.0.73.3';
 const PREFIX = '203.0.113.0/25';
+const SENTINEL_A = '203.0.113.128/26';
+const SENTINEL_B = '203.0.113.192/26';
 const AS = 64512;
 const c = cleanup();
 after(() => c.run());
@@ -24,10 +26,10 @@ const updates = (p: RawPeer): DecodedUpdate[] => p.received.filter((m: DecodedMe
 const announced = (p: RawPeer): DecodedUpdate[] => updates(p).filter((u) => u.nlri.toStrings().includes(PREFIX));
 const withdrawn = (p: RawPeer): DecodedUpdate[] => updates(p).filter((u) => u.withdrawn.toStrings().includes(PREFIX));
 
-function announce(p: RawPeer, from: string, localPref: number): void {
+function announce(p: RawPeer, from: string, localPref: number, prefix = PREFIX): void {
   p.sendRaw(
     encodeMessage(
-      messageFromJson({ type: 'UPDATE', nlri: [PREFIX], attributes: { origin: 'igp', asPath: [], nextHop: from, localPref } }),
+      messageFromJson({ type: 'UPDATE', nlri: [prefix], attributes: { origin: 'igp', asPath: [], nextHop: from, localPref } }),
       DEFAULT_CONTEXT,
     ),
   );
@@ -68,11 +70,17 @@ test('a reflector sends no client its own routes back, and withdraws what its ow
   await waitFor('A hears B\'s route withdrawn', () => withdrawn(a).length > 0, 10_000, 10);
   await waitFor('B learns A\'s route again', () => announced(b).filter((u) => u.attributes.originatorId === A).length === 2, 10_000, 10);
 
-  // Let anything still in flight arrive before checking what never came.
-  await new Promise((r) => setTimeout(r, 300));
+  // Sentinels: a route each client sends now reaches the other behind
+  // anything about PREFIX the reflector had still to send, on the same
+  // connection; once both have theirs, nothing more about PREFIX can come.
+  announce(a, A, 100, SENTINEL_A);
+  announce(b, B, 100, SENTINEL_B);
+  const has = (p: RawPeer, prefix: string): boolean => updates(p).some((u) => u.nlri.toStrings().includes(prefix));
+  await waitFor('B learns A\'s sentinel and A learns B\'s', () => has(b, SENTINEL_A) && has(a, SENTINEL_B), 10_000, 10);
   assert.deepEqual(announced(a).map((u) => u.attributes.originatorId), [B], 'A only ever got B\'s route');
   assert.deepEqual(announced(b).map((u) => u.attributes.originatorId), [A, A], 'B only ever got A\'s route');
-  // `status` counts what each client was sent: B has A's route, A has nothing.
+  assert.equal(has(a, SENTINEL_A) || has(b, SENTINEL_B), false, 'no sentinel went back to its sender either');
+  // `status` counts what each client was sent: B has A's route and sentinel, A only B's sentinel.
   const sent = Object.fromEntries(speaker.status().peers.map((p) => [p.address, p.routesAdvertised]));
-  assert.deepEqual(sent, { [A]: 0, [B]: 1 });
+  assert.deepEqual(sent, { [A]: 1, [B]: 2 });
 });

@@ -33,6 +33,8 @@ export interface BirdNeighbor {
   gracefulRestart?: boolean;
   /** Export filter text, `none` by default (`all`, `where source = RTS_STATIC`, ...). */
   export?: string;
+  /** `debug { events }`: BIRD logs each connection attempt (see `connectAttempts`). */
+  debugEvents?: boolean;
   /** BIRD 2 only: this protocol's own listening address and port (default: the daemon's). */
   localAddress?: string;
   localPort?: number;
@@ -115,6 +117,7 @@ export function birdConfig(o: BirdOptions): string {
       ...(n.password !== undefined ? [`  password "${n.password}";`] : []),
       ...(n.ttlSecurity === true ? ['  ttl security on;'] : []),
       ...(n.gracefulRestart === true ? ['  graceful restart on; graceful restart time 60;'] : []),
+      ...(n.debugEvents === true ? ['  debug { events };'] : []),
       ...(v2 ? [`  ${n.address.includes(':') ? 'ipv6' : 'ipv4'} { ${filters.join(' ')} };`] : filters.map((f) => `  ${f}`)),
       '}',
     );
@@ -199,6 +202,14 @@ export class Bird {
   /** BIRD's last error for a protocol ("Hold timer expired", ...), or ''. */
   lastError(protocol: string): string {
     return /Last error:\s+(.*)/.exec(this.cli('show', 'protocols', 'all', protocol).stdout)?.[1]?.trim() ?? '';
+  }
+
+  /**
+   * Outgoing connections BIRD started for a protocol, from its log (needs
+   * `debugEvents` and the default stderr log): each SYN it sent, answered or not.
+   */
+  connectAttempts(protocol: string): number {
+    return this.logs().split('\n').filter((l) => l.includes(`${protocol}: Connecting to `)).length;
   }
 
   /** Routes in BIRD's table learned from a protocol (`show route protocol P count`), -1 if unreadable. */

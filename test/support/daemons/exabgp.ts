@@ -16,6 +16,14 @@ export function exabgpAvailable(): string | null {
   return run(EXABGP, ['--version']).status === 0 ? null : `${EXABGP} not installed`;
 }
 
+/** The installed ExaBGP's version as [major, minor, patch] (`exabgp --version`: "ExaBGP : 4.2.21"). */
+export function exabgpVersion(): [number, number, number] {
+  const out = run(EXABGP, ['--version']).stdout;
+  const m = /ExaBGP\s*:\s*(\d+)\.(\d+)\.(\d+)/.exec(out);
+  if (m === null) throw new Error(`cannot read the ExaBGP version from: ${out}`);
+  return [Number(m[1]), Number(m[2]), Number(m[3])];
+}
+
 export interface ExabgpNeighbor {
   address: string;
   /** Address ExaBGP connects from (must be one it listens on, to accept too). */

@@ -52,6 +52,8 @@ export interface FrrOptions {
   moreAddresses?: string[];
   /** Prefixes to originate (`network X` in their family; no zebra, so no import check). */
   networks?: string[];
+  /** `debug bgp neighbor-events` at log level debug: bgpd logs each connection attempt (see `connectAttempts`). */
+  debugEvents?: boolean;
 }
 
 const routeMapName = (n: FrrNeighbor): string => `NH-IN-${n.address.replace(/[.:]/g, '_')}`;
@@ -61,6 +63,7 @@ export function frrConfig(o: Omit<FrrOptions, 'port' | 'moreAddresses'>): string
   const lines = [
     'frr defaults traditional',
     'hostname calico-bgpd-test',
+    ...(o.debugEvents === true ? ['debug bgp neighbor-events'] : []),
     `router bgp ${o.as}`,
     ` bgp router-id ${o.routerId}`,
     ' no bgp ebgp-requires-policy',
@@ -129,7 +132,7 @@ export class Frr {
       ...(o.moreAddresses ?? []).flatMap((a) => ['-l', a]),
       '-Z', '-S', '-n',
       '--log', 'stdout',
-      '--log-level', 'informational',
+      '--log-level', o.debugEvents === true ? 'debug' : 'informational',
     ]);
     const f = new Frr(dir, p.output);
     await waitFor('bgpd vty', () => f.vtysh('show bgp summary json').status === 0, 20_000, 100).catch((e: Error) => {
@@ -141,6 +144,11 @@ export class Frr {
   /** Runs one vtysh command against this bgpd only. */
   vtysh(command: string): { stdout: string; stderr: string; status: number | null } {
     return run(VTYSH, ['--vty_socket', this.vtyDir, '-d', 'bgpd', '-c', command]);
+  }
+
+  /** Outgoing connections bgpd started to a neighbor, from its log (needs `debugEvents`): each SYN it sent, answered or not. */
+  connectAttempts(neighbor: string): number {
+    return this.logs().split('\n').filter((l) => l.includes(`[Event] Connect start to ${neighbor} `)).length;
   }
 
   /** `show bgp neighbors X json` for one neighbor, or undefined. */

@@ -96,6 +96,14 @@ export class Gobgp {
     return m === null ? 'unknown' : m[1]!.toLowerCase();
   }
 
+  /** GoBGP's message statistics for a neighbor: KEEPALIVEs sent and received, and how often an Established session dropped (flops). */
+  counters(neighbor: string): { keepalivesSent: number; keepalivesReceived: number; flops: number } {
+    const out = this.cli('neighbor', neighbor).stdout;
+    const ka = /Keepalives:\s+(\d+)\s+(\d+)/.exec(out);
+    const flops = /Flops = (\d+)/.exec(out);
+    return { keepalivesSent: Number(ka?.[1] ?? -1), keepalivesReceived: Number(ka?.[2] ?? -1), flops: Number(flops?.[1] ?? -1) };
+  }
+
   /** Number of destinations in GoBGP's global RIB for a family. */
   ribCount(family: 'ipv4' | 'ipv6'): number {
     const m = /Destination:\s*(\d+)/.exec(this.cli('global', 'rib', 'summary', '-a', family).stdout);
