@@ -7,12 +7,16 @@
  *   BIRD 1.6   bird / bird6 -f, birdc -s SOCK
  *   GoBGP      gobgpd --api-hosts 127.0.0.1:PORT, gobgp -p PORT
  *   FRR        /usr/lib/frr/bgpd -Z (no zebra), vtysh --vty_socket DIR
+ *   calico     our `speaker --role reflector` (file datastore), its control socket
  *
  * `count()` asks the daemon's own CLI how many prefixes of the family its
  * RIB holds from the sender.
  */
-import { existsSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ask } from '../../src/control/client.js';
+import { DAEMON_NODE_FLAGS } from '../../src/runtime-flags.js';
 import type { ChildProcess } from 'node:child_process';
 import { birdConfig } from '../../test/support/daemons/bird.js';
 import { frrConfig } from '../../test/support/daemons/frr.js';
@@ -38,7 +42,7 @@ export interface Peer {
 }
 
 export interface PeerKind {
-  id: 'bird' | 'gobgp' | 'frr';
+  id: 'calico' | 'bird' | 'gobgp' | 'frr';
   /** undefined when usable, else why not. */
   missing(): string | undefined;
   version(): Promise<string>;
@@ -183,4 +187,68 @@ export const frr: PeerKind = {
   },
 };
 
-export const PEER_KINDS: readonly PeerKind[] = [bird, gobgp, frr];
+// ---------------------------------------------------------------------------
+// calico-bgpd: our own speaker, end to end
+// ---------------------------------------------------------------------------
+
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+/**
+ * The file datastore: this node, and the sender as a global BGPPeer of the
+ * same AS. The peer's port is one nothing listens on, so the speaker's own
+ * connection attempts are refused and the sender's incoming one is the
+ * session. For IPv6 both ends are ::1, so the node's own IPv6 address in
+ * the datastore is a documentation address (a peer at the node's own
+ * address is skipped) and --listen-address puts the listener on ::1.
+ */
+function calicoDatastore(family: Family, daemon: string, sender: string, deadPort: number): string {
+  const node = family === 'ipv4' ? `ipv4Address: ${daemon}/32` : `ipv4Address: 127.0.0.41/32, ipv6Address: "2001:db8::41/128"`;
+  const peerIP = family === 'ipv4' ? `${sender}:${deadPort}` : `[${sender}]:${deadPort}`;
+  return `apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: { name: default }
+spec: { asNumber: ${PEER_AS}, nodeToNodeMeshEnabled: false, logSeverityScreen: Warning }
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata: { name: bench }
+spec: { bgp: { ${node} } }
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: { name: feed }
+spec: { peerIP: "${peerIP}", asNumber: ${PEER_AS} }
+`;
+}
+
+export const calico: PeerKind = {
+  id: 'calico',
+  missing: () => (existsSync(CLI) ? undefined : `${CLI} not built (npm run build)`),
+  async version() {
+    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
+    return pkg.version;
+  },
+  async start(family) {
+    const dir = tempDir('bench-calico-');
+    const { daemon, sender } = addresses(family, 4);
+    const port = await freePort(daemon);
+    const deadPort = await freePort(sender);
+    const ds = join(dir, 'cluster.yaml');
+    const sock = join(dir, 'ctl');
+    const log = join(dir, 'speaker.log');
+    writeFileSync(ds, calicoDatastore(family, daemon, sender, deadPort));
+    const proc = start(
+      process.execPath,
+      [...DAEMON_NODE_FLAGS, CLI, 'speaker', '--role', 'reflector', '--node', 'bench', '--datastore-file', ds, '--listen-address', daemon, '--listen-port', String(port), '--hold-time', '180', '--control-socket', sock],
+      log,
+      { env: { ...process.env, BGP_LOGSEVERITYSCREEN: 'warning' } },
+    );
+    type Status = { peers: { address: string; routesAccepted: number }[] };
+    await ensureAlive(proc, 'calico-bgpd control socket', log, async () => (await ask<Status>(sock, { cmd: 'status' }, 3000)).peers.length > 0);
+    // The speaker's Loc-RIB count of routes from the sender (after import policy).
+    const count = async (): Promise<number> => (await ask<Status>(sock, { cmd: 'status' }, 10_000)).peers.reduce((n, p) => n + p.routesAccepted, 0);
+    return new RunningPeer('calico-bgpd', daemon, port, sender, proc, log, count);
+  },
+};
+
+export const PEER_KINDS: readonly PeerKind[] = [calico, bird, gobgp, frr];

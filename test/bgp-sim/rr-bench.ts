@@ -18,11 +18,11 @@
  * Everything runs on loopback (127.66.0.0/16); every process and temp dir
  * is removed at the end, on error and on Ctrl-C; every wait is bounded.
  */
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { cleanup, freePort, sleep } from '../../bench/support/lab.js';
 import { Monitor } from './monitor.js';
 import { MAX_ROUTES, MONITOR_ADDRESS, RR_ADDRESS, startTesters, testerAddress, type Testers } from './testers.js';
+import { fmt, markdownTable, openFileLimit, ratio, sample } from './proc-stats.js';
 import { RR_IDS, RR_KINDS, type RrId, type RunningRr } from './rr-configs.js';
 
 // ---------------------------------------------------------------------------
@@ -62,33 +62,6 @@ const RRS = parseRrs(arg('--rrs', RR_IDS.join(',')));
 const TIMEOUT_S = Number(arg('--timeout', '300'));
 const SETTLE_MS = Number(arg('--settle', '1000'));
 const ESTABLISH_MS = 60_000;
-
-// ---------------------------------------------------------------------------
-// /proc figures
-// ---------------------------------------------------------------------------
-
-const CLK_TCK = 100; // Linux USER_HZ on every architecture we run on
-
-interface ProcSample {
-  rssKb: number;
-  hwmKb: number;
-  cpuS: number;
-}
-
-function sample(pid: number): ProcSample {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after "(comm)": state is field 3, utime 14, stime 15.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(rest[11]) + Number(rest[12]);
-  return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), cpuS: ticks / CLK_TCK };
-}
-
-function openFileLimit(): number {
-  const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-  return m === null || m[1] === 'unlimited' ? Infinity : Number(m[1]);
-}
 
 // ---------------------------------------------------------------------------
 // One measurement
@@ -169,8 +142,6 @@ async function measure(id: RrId, size: Size): Promise<Row> {
 // Report
 // ---------------------------------------------------------------------------
 
-const fmt = (x: number | undefined, digits: number): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits));
-const ratio = (x: number | undefined, base: number | undefined): string => (x === undefined || base === undefined || base === 0 ? '-' : `${(x / base).toFixed(2)}x`);
 const sizeLabel = (s: Size): string => `${s.n} x ${s.m.toLocaleString('en-US')}`;
 const bytesPerRoute = (r: Row): number | undefined =>
   r.peakKb === undefined || r.idleKb === undefined ? undefined : ((r.peakKb - r.idleKb) * 1024) / (r.size.n * r.size.m);
@@ -200,9 +171,7 @@ function table(rows: readonly Row[]): string {
       ratio(r.cpuS, base?.cpuS),
     ]);
   }
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  const out = [line(head), `|${widths.map((w, i) => (i < 2 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...body.map(line)];
+  const out = [markdownTable(head, body, 2)];
   const failures = rows.filter((r) => r.error !== undefined).map((r) => `  ${RR_KINDS[r.rr].label} ${sizeLabel(r.size)}: ${r.error}`);
   if (failures.length > 0) out.push('', 'problems:', ...failures);
   return out.join('\n');

@@ -204,7 +204,8 @@ export const calico: RrKind = {
   async start(spec) {
     const dir = tempDir('rr-calico-');
     const ds = join(dir, 'cluster.yaml');
-    const log = join(dir, 'speaker.log');
+    // RR_BENCH_LOG_DIR keeps the speaker's log (e.g. its --trace-gc output) after the run.
+    const log = join(process.env.RR_BENCH_LOG_DIR ?? dir, 'speaker.log');
     writeFileSync(ds, calicoDatastore(spec));
     const proc = start(
       process.execPath,

@@ -70,6 +70,8 @@ export interface SessionOptions {
   holdTime?: number;
   /** Bound on connect (with retries) + OPEN exchange, in ms. */
   establishTimeoutMs: number;
+  /** Capabilities besides IPv4 unicast and 4-octet AS (e.g. graceful restart). */
+  extraCapabilities?: readonly Capability[];
 }
 
 /** Called with each whole message received once the session is Established. */
@@ -158,6 +160,7 @@ export class Session {
         const caps = [
           { code: CapCode.MULTIPROTOCOL, afi: Afi.IPV4, safi: Safi.UNICAST },
           { code: CapCode.FOUR_OCTET_AS, asn },
+          ...(this.opts.extraCapabilities ?? []),
         ] as Capability[];
         sock.write(encodeMessage({ type: 'OPEN', version: 4, myAs: asn > 0xffff ? AS_TRANS : asn, holdTime, bgpId, capabilities: caps }, DEFAULT_CONTEXT));
       });
@@ -237,6 +240,22 @@ export class Session {
       });
     }
     if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Sends a Cease NOTIFICATION (administrative shutdown), so the peer drops our routes at once, then closes. */
+  shutdown(): void {
+    const sock = this.sock;
+    if (sock !== undefined && !sock.destroyed && this.failure === undefined) {
+      this.failure = new Error('shut down');
+      this.failed = undefined;
+      if (this.keepalive !== undefined) clearInterval(this.keepalive);
+      this.keepalive = undefined;
+      // end() flushes the NOTIFICATION first; destroy() later in case the peer never closes its side.
+      sock.end(encodeMessage({ type: 'NOTIFICATION', code: 6, subcode: 2, data: Buffer.alloc(0) }, DEFAULT_CONTEXT));
+      setTimeout(() => sock.destroy(), 2000).unref();
+      return;
+    }
+    this.close();
   }
 
   close(): void {

@@ -27,7 +27,7 @@ import { familyOf } from '../family.js';
 export type Advertised = AttrSet | Map<number, AttrSet> | null;
 
 export interface GroupMember {
-  /** Writes encoded UPDATEs to the member's session; false when its socket is full. */
+  /** Writes encoded UPDATEs (each Buffer one or more whole messages) to the member's session; false when its socket is full. */
   writeUpdates(messages: readonly Buffer[]): boolean;
   /** The session's negotiated parameters; `peerId` is the member's BGP identifier. */
   readonly negotiated: { readonly peerId: string } | null;
@@ -51,6 +51,45 @@ function* entries(a: Advertised): Generator<[number, AttrSet]> {
   if (a === null) return;
   if (a instanceof Map) yield* a;
   else yield [0, a];
+}
+
+/**
+ * One flush's messages for all members as one Buffer (copied once), handed
+ * to each member as slices of it: everything but the runs of routes the
+ * member originated (split horizon). A member's socket then queues one or a
+ * few chunks per flush, not one per message: with thousands of members and
+ * thousands of UPDATEs per flush (a Calico cluster converging), per-message
+ * writes queued millions of small chunks, and their bookkeeping was most of
+ * the reflector's peak memory.
+ */
+function joinRuns(common: readonly Buffer[], runs: readonly { originator: string | undefined; msgs: readonly Buffer[] }[]): { forMember(id: string | undefined): Buffer[] } {
+  const all = Buffer.concat([...common, ...runs.flatMap((r) => r.msgs)]);
+  /** Byte ranges of each originator's runs in `all`, in order. */
+  const skip = new Map<string, [number, number][]>();
+  let at = common.reduce((n, m) => n + m.length, 0);
+  for (const r of runs) {
+    const len = r.msgs.reduce((n, m) => n + m.length, 0);
+    if (r.originator !== undefined && len > 0) {
+      let ranges = skip.get(r.originator);
+      if (ranges === undefined) skip.set(r.originator, (ranges = []));
+      ranges.push([at, at + len]);
+    }
+    at += len;
+  }
+  return {
+    forMember(id) {
+      const ranges = id === undefined ? undefined : skip.get(id);
+      if (ranges === undefined) return all.length > 0 ? [all] : [];
+      const out: Buffer[] = [];
+      let from = 0;
+      for (const [start, end] of ranges) {
+        if (start > from) out.push(all.subarray(from, start));
+        from = end;
+      }
+      if (from < all.length) out.push(all.subarray(from));
+      return out;
+    },
+  };
 }
 
 export class UpdateGroup {
@@ -180,13 +219,13 @@ export class UpdateGroup {
     let count = common.length + runs.reduce((n, r) => n + r.msgs.length, 0);
     for (const m of own.values()) count += m.length;
     if (count === 0) return 0;
+    const batch = joinRuns(common, runs);
     for (const member of this.members) {
       const id = member.negotiated?.peerId;
-      const msgs = [...common];
-      for (const r of runs) if (r.originator === undefined || r.originator !== id) for (const m of r.msgs) msgs.push(m);
+      const out = batch.forMember(id);
       const mine = id === undefined ? undefined : own.get(id);
-      if (mine !== undefined) for (const m of mine) msgs.push(m);
-      if (msgs.length > 0) member.writeUpdates(msgs);
+      if (mine !== undefined) for (const m of mine) out.push(m);
+      if (out.length > 0) member.writeUpdates(out);
     }
     return count;
   }

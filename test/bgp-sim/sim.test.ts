@@ -1,0 +1,81 @@
+/**
+ * The Calico cluster simulation at CI size (issue 14 section 1): 200
+ * simulated nodes x 2 blocks around 2 reflectors, for our
+ * `speaker --role reflector` and for BIRD 2 configured by our confd, through
+ * every phase (sessions, convergence, churn, a graceful restart of each
+ * reflector). Correctness only: after every phase every node holds exactly
+ * the other nodes' live blocks, each with its owner's next hop. The
+ * simulation checks that itself (a full scan per phase) and reports the
+ * counts, which this test asserts; no timing is asserted.
+ *
+ * The simulation runs as its own process in a namespace it creates and
+ * deletes; the test stops it by its pid if it outlives its bound, and sweeps
+ * namespaces its pid prefix left behind.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { netnsAvailable, sweepStaleNamespaces } from '../support/netns.js';
+import { bird2Binary } from '../support/bird.js';
+import type { SimResult } from './sim-run.js';
+
+const SIM = fileURLToPath(new URL('./sim.js', import.meta.url));
+const bird2 = bird2Binary();
+const skip = !netnsAvailable() ? 'needs root and ip netns' : bird2 === null || !existsSync(bird2) ? 'needs BIRD 2 (scripts/install-bird2.sh)' : false;
+
+let child: ChildProcess | undefined;
+
+after(() => {
+  if (child !== undefined && child.exitCode === null && child.signalCode === null && child.pid !== undefined) child.kill('SIGTERM');
+  sweepStaleNamespaces('cbsim');
+});
+
+function runSim(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [SIM, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(bird2 === null ? {} : { BIRD2_PREFIX: bird2.replace(/\/usr\/sbin\/bird$/, '') }) } });
+    child = p;
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      p.kill('SIGTERM');
+      reject(new Error(`simulation did not finish within ${timeoutMs} ms; stderr:\n${stderr.slice(-2000)}`));
+    }, timeoutMs);
+    p.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('200 simulated nodes, 2 reflectors: every node ends with every other node\'s blocks and next hops', { skip, timeout: 900_000 }, async () => {
+  const { code, stdout, stderr } = await runSim(['--nodes', '200', '--blocks', '2', '--reflectors', '2', '--rrs', 'calico,bird2', '--events', '5', '--timeout', '300', '--json'], 850_000);
+  const last = stdout.trim().split('\n').pop() ?? '';
+  let rows: SimResult[];
+  try {
+    rows = JSON.parse(last) as SimResult[];
+  } catch {
+    assert.fail(`no JSON result (exit ${code}); stderr:\n${stderr.slice(-3000)}`);
+  }
+  assert.deepEqual(rows.map((r) => r.rr), ['calico', 'bird2'], stderr.slice(-3000));
+  for (const r of rows) {
+    const who = `${r.rr}: ${r.error ?? ''}`;
+    assert.equal(r.error, undefined, who);
+    assert.notEqual(r.convergeS, undefined, who);
+    assert.equal(r.churnMs.add.length, 5, who);
+    assert.equal(r.churnMs.join.length, 5, who);
+    assert.equal(r.restartS.length, 2, who);
+    assert.equal(r.missing, 0, who);
+    assert.equal(r.extra, 0, who);
+    assert.equal(r.badNextHop, 0, who);
+    assert.equal(r.foreign, 0, who);
+    // Graceful restart: with a second reflector up and stale routes kept, no node ever lost a route.
+    assert.equal(r.restartLost, 0, who);
+    // Every node got the other 199 nodes' 2 blocks from both reflectors at least once.
+    assert.ok(r.updatesSent >= 200 * 199 * 2, `${who} only ${r.updatesSent} UPDATEs`);
+  }
+  assert.equal(code, 0, stderr.slice(-3000));
+});

@@ -1,0 +1,207 @@
+/**
+ * `npm run sim`: a Calico-shaped cluster of N simulated nodes around R route
+ * reflectors, for each reflector implementation in turn (our speaker, BIRD 2
+ * and BIRD 1.6 configured by our confd), with a table of phase times, CPU,
+ * memory and traffic and ratios to BIRD 2. See test/bgp-sim/README.md.
+ *
+ *   node dist/test/bgp-sim/sim.js [--nodes 1000[,5000]] [--blocks 2] [--reflectors 2]
+ *        [--rrs calico,bird2,bird1] [--events 20] [--timeout 600] [--parallel 100]
+ *        [--seed 1] [--listen off|on|auto] [--json]
+ *
+ * Needs root: the process creates a network namespace (cbsim<pid>-0), runs
+ * itself inside it (`ip netns exec`), and deletes it at the end, on error
+ * and on Ctrl-C. Exit status 1 when any run failed or ended with a node
+ * holding the wrong routes.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
+import { cleanup } from '../../bench/support/lab.js';
+import { ip, sweepStaleNamespaces } from '../support/netns.js';
+import { fmt, markdownTable, openFileLimit, ratio } from './proc-stats.js';
+import { SIM_RR_IDS, SIM_RR_LABELS, simRrMissing, simRrVersion, type SimRrId } from './sim-reflectors.js';
+import { runSimulation, type SimResult } from './sim-run.js';
+import { MAX_NODES, NODE_NET } from './sim-topology.js';
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
+}
+
+function int(name: string, def: string, min: number, max: number): number {
+  const v = Number(arg(name, def));
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${name}: ${arg(name, def)} is not an integer in [${min}, ${max}]`);
+  return v;
+}
+
+interface Options {
+  sizes: number[];
+  k: number;
+  r: number;
+  rrs: SimRrId[];
+  events: number;
+  timeoutS: number;
+  parallel: number;
+  seed: number;
+  json: boolean;
+  listen: 'auto' | 'on' | 'off';
+}
+
+function options(): Options {
+  const sizes = arg('--nodes', '1000').split(',').map((s) => Number(s.trim().replace(/_/g, '')));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > MAX_NODES)) throw new Error(`--nodes: each size must be an integer in [2, ${MAX_NODES}]`);
+  const rrs = arg('--rrs', SIM_RR_IDS.join(',')).split(',').map((s) => s.trim() as SimRrId);
+  const unknown = rrs.find((x) => !SIM_RR_IDS.includes(x));
+  if (unknown !== undefined) throw new Error(`--rrs: unknown "${unknown}" (known: ${SIM_RR_IDS.join(',')})`);
+  return {
+    sizes,
+    k: int('--blocks', '2', 1, 64),
+    r: int('--reflectors', '2', 1, 4),
+    rrs,
+    events: int('--events', '20', 0, 10_000),
+    timeoutS: int('--timeout', '600', 1, 86_400),
+    parallel: int('--parallel', '100', 1, 10_000),
+    seed: int('--seed', '1', 0, 0xffffffff),
+    json: process.argv.includes('--json'),
+    listen: listenMode(arg('--listen', 'off')),
+  };
+}
+
+function listenMode(v: string): 'auto' | 'on' | 'off' {
+  if (v !== 'auto' && v !== 'on' && v !== 'off') throw new Error(`--listen: "${v}" is not auto, on or off`);
+  return v;
+}
+
+// ---------------------------------------------------------------------------
+// Outside the namespace: create it, run ourselves inside, delete it
+// ---------------------------------------------------------------------------
+
+const NS_PREFIX = 'cbsim';
+
+async function outside(): Promise<number> {
+  if (process.getuid?.() !== 0) throw new Error('needs root (it creates a network namespace)');
+  sweepStaleNamespaces(NS_PREFIX);
+  const ns = `${NS_PREFIX}${process.pid}-0`;
+  ip(['netns', 'add', ns]);
+  const remove = (): void => {
+    try {
+      ip(['netns', 'del', ns]);
+    } catch {
+      // already gone
+    }
+  };
+  process.on('exit', remove);
+  try {
+    ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+    // BIRD resolves iBGP next hops through routes it learns from the kernel's
+    // main table, so the nodes' range goes there. While no policy rule exists
+    // the kernel merges the local and main tables, and that /16 would then
+    // shadow the local 127/8 (binding a node address fails); one rule that
+    // looks up an empty table keeps them apart, the local table first.
+    ip(['-n', ns, 'rule', 'add', 'pref', '100', 'lookup', '100']);
+    ip(['-n', ns, 'route', 'add', NODE_NET, 'dev', 'lo']);
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+      stdio: 'inherit',
+      env: { ...process.env, SIM_NETNS: ns },
+    });
+    const forward = (sig: NodeJS.Signals): void => {
+      child.kill(sig);
+    };
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    const code = await new Promise<number>((resolve) => child.once('exit', (c, s) => resolve(c ?? (s === null ? 1 : 128 + 15))));
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+    return code;
+  } finally {
+    remove();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Inside: run every size and implementation, print the table
+// ---------------------------------------------------------------------------
+
+const pct = (xs: readonly number[], p: number): number | undefined => {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+const p50p99 = (xs: readonly number[]): string => (xs.length === 0 ? '-' : `${fmt(pct(xs, 50), 0)} / ${fmt(pct(xs, 99), 0)}`);
+
+/** The table of test/bgp-sim/README.md: one row per size and implementation, ratios to BIRD 2. */
+export function simTable(rows: readonly SimResult[]): string {
+  const head = ['reflector', 'N x K', 'est s', 'conv s', 'add ms p50/p99', 'remove ms', 'leave ms', 'join ms', 'restart s', 'CPU s', 'conv CPU s', 'peak RSS MB', 'MB sent', 'UPDATEs', 'harness CPU s', 'conv/BIRD2', 'CPU/BIRD2', 'RSS/BIRD2', 'check'];
+  const body = rows.map((r) => {
+    const base = rows.find((b) => b.rr === 'bird2' && b.n === r.n && b.k === r.k && b.convergeS !== undefined);
+    const ok = r.error === undefined && r.missing + r.extra + r.badNextHop + r.foreign === 0;
+    return [
+      SIM_RR_LABELS[r.rr],
+      `${r.n.toLocaleString('en-US')} x ${r.k}`,
+      fmt(r.establishS, 2),
+      fmt(r.convergeS, 2),
+      p50p99(r.churnMs.add),
+      p50p99(r.churnMs.remove),
+      p50p99(r.churnMs.leave),
+      p50p99(r.churnMs.join),
+      r.restartS.length === 0 ? '-' : r.restartS.map((x) => x.toFixed(1)).join(', '),
+      fmt(r.cpuS, 1),
+      fmt(r.convergeCpuS, 1),
+      fmt(r.peakKb / 1024, 1),
+      fmt(r.bytesSent / 1e6, 1),
+      r.updatesSent.toLocaleString('en-US'),
+      fmt(r.harnessCpuS, 1),
+      ratio(r.convergeS, base?.convergeS),
+      ratio(r.cpuS, base?.cpuS),
+      ratio(r.peakKb, base?.peakKb),
+      ok ? 'ok' : 'FAILED',
+    ];
+  });
+  const out = [markdownTable(head, body, 2)];
+  const problems = rows.filter((r) => r.error !== undefined).map((r) => `  ${SIM_RR_LABELS[r.rr]} ${r.n}: ${r.error}`);
+  if (problems.length > 0) out.push('', 'problems:', ...problems);
+  return out.join('\n');
+}
+
+async function inside(o: Options): Promise<number> {
+  const limit = openFileLimit();
+  const need = Math.max(...o.sizes) * o.r + 256;
+  if (need > limit) throw new Error(`open-file limit ${limit} is too low for ${Math.max(...o.sizes)} nodes x ${o.r} reflectors (raise ulimit -n to at least ${need})`);
+  // Listening takes a socket per node plus the reflectors' dials held open (up to N x R).
+  const listens = (n: number): boolean => (o.listen === 'auto' ? n * o.r * 3 + 256 <= limit : o.listen === 'on');
+  const kinds: SimRrId[] = [];
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  for (const id of o.rrs) {
+    const why = simRrMissing(id);
+    if (why !== undefined) log(`skipping ${SIM_RR_LABELS[id]}: ${why}`);
+    else kinds.push(id);
+  }
+  log(`Calico cluster simulation: N nodes x ${o.k} /26 blocks, ${o.r} route reflectors, ${o.events} churn events of each kind, in netns ${process.env.SIM_NETNS}`);
+  for (const id of kinds) log(`  ${SIM_RR_LABELS[id].padEnd(12)} ${await simRrVersion(id)}`);
+  log(`  open files ${limit}, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}, timeout ${o.timeoutS} s per phase`);
+  const rows: SimResult[] = [];
+  for (const n of o.sizes) {
+    for (const id of kinds) {
+      log(`${SIM_RR_LABELS[id]} x ${o.r}, ${n} nodes:`);
+      if (!listens(n)) log(`  nodes do not listen on port 179 (--listen ${o.listen}): the reflectors' dials are refused`);
+      const r = await runSimulation(id, { n, listen: listens(n), k: o.k, r: o.r, events: o.events, timeoutMs: o.timeoutS * 1000, parallel: o.parallel, seed: o.seed, progress: (l) => log(`  ${l}`) });
+      if (r.error !== undefined) log(`  FAILED: ${r.error}`);
+      rows.push(r);
+    }
+  }
+  process.stdout.write(`\n${simTable(rows)}\n\nload ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end\n`);
+  if (o.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
+  return rows.every((r) => r.error === undefined && r.missing + r.extra + r.badNextHop + r.foreign === 0) && rows.length > 0 ? 0 : 1;
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  process.exitCode = process.env.SIM_NETNS === undefined ? await outside() : await inside(o);
+}
+
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`sim: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanup());
