@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import { setLogLevel } from './log.js';
 import { registerConfd } from './commands/confd.js';
 import { registerDecode } from './commands/decode.js';
+import { registerHealth } from './commands/health.js';
 import { registerModel } from './commands/model.js';
 import { registerSpeaker } from './commands/speaker.js';
 import { registerStatus } from './commands/status.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
     });
   registerConfd(program);
   registerDecode(program);
+  registerHealth(program);
   registerModel(program);
   registerSpeaker(program);
   registerStatus(program);

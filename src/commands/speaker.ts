@@ -20,6 +20,9 @@ import { Speaker } from '../bgp/speaker/speaker.js';
 import { ControlServer, DEFAULT_CONTROL_SOCKET, type ControlRequest } from '../control/server.js';
 import { openKernelFib } from '../bgp/fib/fallback.js';
 import { KernelSync } from '../bgp/speaker/kernel-sync.js';
+import { speakerLiveness, speakerReadiness, startingHealth, type HealthKind, type HealthResult } from '../health/checks.js';
+import { MetricsServer, metricsListen } from '../metrics/server.js';
+import { attachSpeakerMetrics } from '../metrics/speaker-metrics.js';
 
 export interface SpeakerCommandOptions {
   role: string;
@@ -37,6 +40,8 @@ export interface SpeakerCommandOptions {
   maxPrefixAction: string;
   importOnlyPools: boolean;
   importRejectCidrs: boolean;
+  metricsPort?: string;
+  metricsAddress?: string;
   /** Aborting it while the speaker waits for its first model makes runSpeaker return a no-op handle. */
   startSignal?: AbortSignal;
 }
@@ -60,55 +65,23 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     ...(opts.datastoreType !== undefined ? { datastoreType: opts.datastoreType } : {}),
     ...(opts.node !== undefined ? { nodeName: opts.node } : {}),
   });
-  const ds = await createDatastore(config, { watch: true });
-  await ds.start();
-  log.info({ datastore: config.type, node: config.nodeName, role: opts.role }, 'waiting for the datastore to be in sync');
-  const watcher = new ModelWatcher(ds, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});
-  const first = await waitForFirstModel(watcher, log, {
-    unusable: (u) => {
-      if (!nodeInKeyView(ds.snapshot(), config.nodeName)) return `node ${config.nodeName} is not in the datastore (set NODENAME or --node)`;
-      if (u.config.routerId === '') return `node ${config.nodeName} has no router id: give it an IPv4 address or set CALICO_ROUTER_ID`;
-      return null;
-    },
-    waitingFor: () => `the ${config.type} datastore is not in sync yet (${ds.status()})`,
-    ...(opts.startSignal !== undefined ? { signal: opts.startSignal } : {}),
-  });
-  if (first === null) {
-    watcher.stop();
-    await ds.stop();
-    return { stop: async () => undefined, reload: () => undefined };
-  }
-  // Kernel routes: a node programs them (like BIRD's kernel protocol); a
-  // standalone reflector does not. Routes of ours left by a previous run
-  // mean we are restarting with forwarding state kept (RFC 4724 R bit).
-  const programKernel = opts.role === 'node' && opts.kernel;
-  const fib = programKernel ? await openKernelFib({}, log) : null;
-  const restarting = fib !== null && fib.staleCount() > 0;
-  let kernel: KernelSync | null = null;
-  const speaker = new Speaker(first.config, {
-    role: opts.role,
-    log,
-    session: { holdTime, restarting, ...(opts.gracefulRestart ? {} : { gracefulRestartTime: 0 }) },
-    ...(opts.listenPort !== undefined ? { listenPort: Number(opts.listenPort) } : {}),
-    ...(opts.listenAddress !== undefined ? { listenHost: opts.listenAddress } : {}),
-    ...(maxPrefixes !== undefined ? { maxPrefixes } : {}),
-    importOnlyPools: opts.importOnlyPools,
-    importRejectCidrs: opts.importRejectCidrs,
-    onBestChange: (changes) => kernel?.schedule(changes.map((c) => c.dest.key)),
-    onConverged: () => kernel?.converged(),
-    installed: () => kernel?.installed ?? new Set(),
-  });
-  if (fib !== null) {
-    kernel = new KernelSync(fib, () => speaker.locRib, first.config, log);
-    kernel.start();
-  }
-  await speaker.start();
-  watcher.onChange((u) => {
-    speaker.applyModel(u.config);
-    kernel?.setModel(u.config);
-  });
-
+  const metricsAt = metricsListen(opts, process.env);
+  // The control socket and the metrics endpoint answer from the start:
+  // while the datastore is awaited the speaker is live but not ready.
+  let speaker: Speaker | null = null;
+  let waitingFor = 'waiting for the datastore';
+  let startedAt = 0;
+  let restarting = false;
+  let converged = false;
+  const health = (kind: HealthKind): HealthResult => {
+    if (speaker === null) return startingHealth(kind, waitingFor);
+    const peers = speaker.status().peers;
+    if (kind === 'live') return speakerLiveness(peers);
+    return speakerReadiness({ peers, uptimeSeconds: (Date.now() - startedAt) / 1000, gracefulRestartInProgress: restarting && !converged });
+  };
   const control = new ControlServer(opts.controlSocket, (req: ControlRequest) => {
+    if (req.cmd === 'health') return health(req.kind);
+    if (speaker === null) throw new Error(`the speaker is starting: ${waitingFor}`);
     switch (req.cmd) {
       case 'status':
         return speaker.status();
@@ -123,16 +96,80 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
   });
   await control.listen();
   log.info({ controlSocket: opts.controlSocket }, 'control socket ready');
+  const metrics = metricsAt === null ? null : new MetricsServer(metricsAt, health);
+  await metrics?.start();
+  if (metrics !== null) log.info({ address: metricsAt?.address, port: metrics.port }, 'metrics endpoint ready (/metrics, /readiness, /liveness)');
+  const ds = await createDatastore(config, { watch: true });
+  await ds.start();
+  log.info({ datastore: config.type, node: config.nodeName, role: opts.role }, 'waiting for the datastore to be in sync');
+  const watcher = new ModelWatcher(ds, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});
+  const first = await waitForFirstModel(watcher, log, {
+    unusable: (u) => {
+      if (!nodeInKeyView(ds.snapshot(), config.nodeName)) return (waitingFor = `node ${config.nodeName} is not in the datastore (set NODENAME or --node)`);
+      if (u.config.routerId === '') return (waitingFor = `node ${config.nodeName} has no router id: give it an IPv4 address or set CALICO_ROUTER_ID`);
+      return null;
+    },
+    waitingFor: () => (waitingFor = `the ${config.type} datastore is not in sync yet (${ds.status()})`),
+    ...(opts.startSignal !== undefined ? { signal: opts.startSignal } : {}),
+  });
+  if (first === null) {
+    watcher.stop();
+    await ds.stop();
+    await metrics?.close();
+    await control.close();
+    return { stop: async () => undefined, reload: () => undefined };
+  }
+  // Kernel routes: a node programs them (like BIRD's kernel protocol); a
+  // standalone reflector does not. Routes of ours left by a previous run
+  // mean we are restarting with forwarding state kept (RFC 4724 R bit).
+  const programKernel = opts.role === 'node' && opts.kernel;
+  const fib = programKernel ? await openKernelFib({}, log) : null;
+  restarting = fib !== null && fib.staleCount() > 0;
+  let kernel: KernelSync | null = null;
+  const running = new Speaker(first.config, {
+    role: opts.role,
+    log,
+    session: { holdTime, restarting, ...(opts.gracefulRestart ? {} : { gracefulRestartTime: 0 }) },
+    ...(opts.listenPort !== undefined ? { listenPort: Number(opts.listenPort) } : {}),
+    ...(opts.listenAddress !== undefined ? { listenHost: opts.listenAddress } : {}),
+    ...(maxPrefixes !== undefined ? { maxPrefixes } : {}),
+    importOnlyPools: opts.importOnlyPools,
+    importRejectCidrs: opts.importRejectCidrs,
+    onBestChange: (changes) => kernel?.schedule(changes.map((c) => c.dest.key)),
+    onConverged: () => {
+      converged = true;
+      kernel?.converged();
+    },
+    installed: () => kernel?.installed ?? new Set(),
+  });
+  if (fib !== null) {
+    kernel = new KernelSync(fib, () => running.locRib, first.config, log);
+    kernel.start();
+  }
+  await running.start();
+  speaker = running;
+  startedAt = Date.now();
+  const detachMetrics = attachSpeakerMetrics({
+    speaker: running,
+    kernel: () => (kernel === null ? null : { installed: kernel.installed.size, failed: kernel.failedCount }),
+    datastore: ds,
+  });
+  watcher.onChange((u) => {
+    running.applyModel(u.config);
+    kernel?.setModel(u.config);
+  });
 
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
     watcher.stop();
-    await speaker.stop({ graceful: opts.gracefulRestart, message: 'calico-bgpd shutting down' });
+    detachMetrics();
+    await running.stop({ graceful: opts.gracefulRestart, message: 'calico-bgpd shutting down' });
     // Kernel routes stay (BIRD's `persist`): forwarding goes on while we are away.
     await kernel?.close();
     await control.close();
+    await metrics?.close();
     await ds.stop();
   };
   // SIGHUP: re-apply the current model (peers re-checked, every route
@@ -140,7 +177,7 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
   const reload = (): void => {
     const now = watcher.current();
     if (now === undefined) return;
-    speaker.applyModel(now.config);
+    running.applyModel(now.config);
     kernel?.setModel(now.config);
     log.info({ peers: now.config.ipv4.peers.length + now.config.ipv6.peers.length }, 'SIGHUP: configuration re-applied');
   };
@@ -165,6 +202,8 @@ export function registerSpeaker(program: Command): void {
     .option('--max-prefix-action <action>', 'past --max-prefixes: warn, or teardown (Cease, RFC 4486)', 'warn')
     .option('--import-only-pools', 'accept only routes inside an IP pool', false)
     .option('--import-reject-cidrs', 'never accept routes inside the reject CIDRs (service ranges)', false)
+    .option('--metrics-port <port>', 'serve /metrics, /readiness and /liveness on this TCP port (env CALICO_BGPD_METRICS_PORT; off by default)')
+    .option('--metrics-address <address>', 'address for the metrics endpoint (env CALICO_BGPD_METRICS_ADDRESS; default 0.0.0.0)')
     .action(async (opts: SpeakerCommandOptions) => {
       const log = logger('speaker');
       // A signal while the speaker still waits for the datastore ends the wait cleanly.

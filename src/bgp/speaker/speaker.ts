@@ -37,6 +37,7 @@ import { type PrefixKey, ipv4KeyParts, keyFromString, keyToString, prefixKey } f
 import { CalicoPolicy, loopCheck, prefixParts } from '../policy/calico.js';
 import type { NodeBgpConfig, Peer } from '../../model/types.js';
 import { type ExportClass, classSignature, exportAttributes, mayAdvertise } from './export.js';
+import { describeDown } from './describe-down.js';
 import { UpdateGroup, type Advertised } from './update-group.js';
 import { RejectedRoutes, importPolicyInputs, reapplyImportPolicy } from './rejected-routes.js';
 import { DEFAULT_SESSION, type SessionDefaults, neighborConfigFor, peerIdentity } from './peer-config.js';
@@ -114,6 +115,13 @@ export interface RouteView {
   originatorId?: string;
   clusterList?: string[];
   installed: boolean;
+}
+
+/** Per-peer state and counters for metrics, read at scrape time. */
+export interface SpeakerObservation {
+  peers: { spec: Peer; neighbor: Neighbor; received: number; accepted: number; advertised: number }[];
+  /** Prefixes changed but not yet sent, over all update groups. */
+  backlog: number;
 }
 
 /** Changed prefixes that make a batch full (see `scheduleFlush`). */
@@ -758,6 +766,13 @@ export class Speaker {
     return { routes: out };
   }
 
+  /** What the metrics endpoint reads at scrape time (src/metrics/speaker-metrics.ts). */
+  observe(): SpeakerObservation {
+    let backlog = 0;
+    for (const g of this.groups.values()) backlog += g.pendingCount;
+    return { peers: [...this.peers.values()].map((rt) => ({ spec: rt.spec, neighbor: rt.neighbor, received: rt.received, accepted: this.rib.countFrom(rt.source), advertised: rt.group?.advertisedTo(rt.neighbor) ?? 0 })), backlog };
+  }
+
   /** The Loc-RIB, read-only, for the FIB layer. */
   get locRib(): LocRib {
     return this.rib;
@@ -768,29 +783,5 @@ export class Speaker {
   }
 }
 
-/** The concrete reason a session is not up, as `status` shows it. */
-export function describeDown(reason: DownReason | null, spec: Peer, state: string): string {
-  if (reason === null) return state === 'Active' && spec.passive ? 'waiting for the peer to connect (passive)' : `${state}`;
-  switch (reason.kind) {
-    case 'connectionFailed': {
-      const e = reason.error;
-      if (/ECONNREFUSED/.test(e)) return 'connection refused';
-      if (/EHOSTUNREACH|ENETUNREACH/.test(e)) return 'no route to host';
-      if (/ETIMEDOUT|timed out/i.test(e)) return spec.password !== null ? 'connection timed out (TCP-MD5 password mismatch suspected)' : 'connection timed out';
-      if (/ECONNRESET/.test(e) && spec.password !== null) return 'connection reset (TCP-MD5 password mismatch suspected)';
-      return e;
-    }
-    case 'holdTimerExpired':
-      return 'hold timer expired';
-    case 'notificationReceived':
-      return `NOTIFICATION received: ${reason.text}${reason.message !== undefined ? `: "${reason.message}"` : ''}`;
-    case 'notificationSent':
-      return `NOTIFICATION sent: ${reason.text}`;
-    case 'stopped':
-      return `stopped: ${reason.reason}`;
-    case 'collision':
-      return 'connection collision resolved';
-  }
-}
-
 export { ErrCode, ipv4ToString };
+export { describeDown };
