@@ -148,6 +148,7 @@ export async function runConfd(
     return 0;
   } catch (e) {
     log.error({ err: e }, 'confd failed');
+    process.stderr.write(`calico-bgpd confd: ${(e as Error).message}\n`);
     return 1;
   } finally {
     await daemon.stop();

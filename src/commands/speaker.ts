@@ -12,6 +12,7 @@
  */
 import type { Command } from 'commander';
 import { logger } from '../log.js';
+import { UsageError } from '../usage-error.js';
 import { createDatastore, datastoreConfig } from '../datastore/config.js';
 import { ModelWatcher } from '../model/watcher.js';
 import { nodeInKeyView } from '../model/build.js';
@@ -48,16 +49,16 @@ export interface SpeakerCommandOptions {
 
 export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: () => Promise<void>; reload: () => void }> {
   const log = logger('speaker');
-  if (opts.role !== 'node' && opts.role !== 'reflector') throw new Error(`--role must be node or reflector, not "${opts.role}"`);
+  if (opts.role !== 'node' && opts.role !== 'reflector') throw new UsageError(`--role must be node or reflector, not "${opts.role}"`);
   const holdTime = Number(opts.holdTime);
   if (!Number.isInteger(holdTime) || holdTime === 1 || holdTime === 2 || holdTime < 0 || holdTime > 65535) {
-    throw new Error(`--hold-time must be 0 or 3..65535 seconds, not "${opts.holdTime}"`);
+    throw new UsageError(`--hold-time must be 0 or 3..65535 seconds, not "${opts.holdTime}"`);
   }
   let maxPrefixes: { limit: number; action: 'warn' | 'teardown' } | undefined;
   if (opts.maxPrefixes !== undefined) {
     const limit = Number(opts.maxPrefixes);
-    if (!Number.isInteger(limit) || limit < 1) throw new Error(`--max-prefixes must be a positive integer, not "${opts.maxPrefixes}"`);
-    if (opts.maxPrefixAction !== 'warn' && opts.maxPrefixAction !== 'teardown') throw new Error(`--max-prefix-action must be warn or teardown, not "${opts.maxPrefixAction}"`);
+    if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--max-prefixes must be a positive integer, not "${opts.maxPrefixes}"`);
+    if (opts.maxPrefixAction !== 'warn' && opts.maxPrefixAction !== 'teardown') throw new UsageError(`--max-prefix-action must be warn or teardown, not "${opts.maxPrefixAction}"`);
     maxPrefixes = { limit, action: opts.maxPrefixAction };
   }
   const config = datastoreConfig(process.env, {
@@ -217,7 +218,7 @@ export function registerSpeaker(program: Command): void {
       } catch (e) {
         log.fatal({ err: (e as Error).message }, 'speaker could not start');
         process.stderr.write(`calico-bgpd speaker: ${(e as Error).message}\n`);
-        process.exit(1);
+        process.exit(e instanceof UsageError ? 2 : 1);
       }
       process.off('SIGTERM', stopStarting);
       process.off('SIGINT', stopStarting);

@@ -7,6 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { HealthKind, HealthResult } from '../health/checks.js';
 import { enableProcessMetrics, metricsRegistry } from './registry.js';
+import { UsageError } from '../usage-error.js';
 
 /** Where to listen: `--metrics-port` / `--metrics-address`, or the env. */
 export interface MetricsListen {
@@ -23,7 +24,7 @@ export function metricsListen(flags: { metricsPort?: string; metricsAddress?: st
   const portText = flags.metricsPort ?? env.CALICO_BGPD_METRICS_PORT;
   if (portText === undefined || portText === '') return null;
   const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--metrics-port must be a port number 0..65535, not "${portText}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--metrics-port must be a port number 0..65535, not "${portText}"`);
   const address = flags.metricsAddress ?? env.CALICO_BGPD_METRICS_ADDRESS ?? '0.0.0.0';
   return { port, address: address === '' ? '0.0.0.0' : address };
 }
