@@ -193,6 +193,11 @@ export class ConfdDaemon {
     return { ok: true, reason: `ready: in sync with the datastore; ${this.opts.resources.length} file(s) current, checked and loaded` };
   }
 
+  private markInstalled(): void {
+    this.installedOnce = true;
+    this.lastProblem = null;
+  }
+
   /** Subscribes to the datastore (which the caller starts). Renders once it is in sync. */
   start(): void {
     if (this.unsubscribe) return;
@@ -386,9 +391,10 @@ export class ConfdDaemon {
     }
     const t2 = performance.now();
     this.lastFailures = { renders: renderFailures, checks: 0, reloads: [] };
-    this.lastProblem = renderFailures > 0 ? `rendering failed for ${renderFailures} file(s)` : null;
+    // A problem stays reported until a batch gets past it (a retry in flight changes nothing yet).
+    if (renderFailures > 0) this.lastProblem = `rendering failed for ${renderFailures} file(s)`;
     if (planned.length === 0) {
-      if (renderFailures === 0) this.installedOnce = true;
+      if (renderFailures === 0) this.markInstalled();
       return;
     }
 
@@ -416,7 +422,7 @@ export class ConfdDaemon {
       this.retryChecks(planned.map((p) => p.resource));
     } else {
       this.checkBackoff.reset();
-      if (renderFailures === 0) this.installedOnce = true;
+      if (renderFailures === 0) this.markInstalled();
       for (const p of planned) if (!this.opts.noop) this.synced.set(p.resource, model);
       if (this.opts.noop) {
         for (const r of result.changed) this.log.info({ dest: r.dest }, `noop: ${r.dest} would change`);

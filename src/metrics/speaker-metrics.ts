@@ -54,9 +54,10 @@ function statsCounter<L extends string>(name: string, help: string, labelNames: 
   });
 }
 
+/** Every known type is exported from the start (0 included), so no series appears later. */
 function messagesBy(c: Counter<'peer' | 'type'>, peer: string, counts: Float64Array): void {
   counts.forEach((n, i) => {
-    if (n > 0) c.inc({ peer, type: MESSAGE_TYPE_NAMES[i] || 'unknown' }, n);
+    if (i > 0 || n > 0) c.inc({ peer, type: MESSAGE_TYPE_NAMES[i] || 'unknown' }, n);
   });
 }
 
@@ -89,7 +90,7 @@ function registerSpeakerMetrics(): void {
     notificationsBy(c, peer, s.notificationsReceived),
   );
   statsCounter<'peer'>('calico_bgpd_bgp_session_flaps_total', 'Times an Established session went down', ['peer'], (c, peer, s) => {
-    if (s.flaps > 0) c.inc({ peer }, s.flaps);
+    c.inc({ peer }, s.flaps);
   });
   gauge<'afi'>({
     name: 'calico_bgpd_rib_destinations',
