@@ -14,6 +14,9 @@ import { logger } from '../log.js';
 import { ConfdDaemon, type Renderer } from '../confd/daemon.js';
 import { flavorFiles, renderFile, type Flavor } from '../confd/render.js';
 import { sweepStaleStages } from '../confd/stage-sweep.js';
+import { exampleClusterProblem } from '../datastore/misconfig.js';
+import { formatProblem } from '../datastore/resources/problem.js';
+import { nodeInKeyView } from '../model/build.js';
 import { ControlServer, DEFAULT_CONTROL_SOCKET } from '../control/server.js';
 import { MetricsServer, metricsListen, type MetricsListen } from '../metrics/server.js';
 import { attachConfdMetrics } from '../metrics/confd-metrics.js';
@@ -123,8 +126,13 @@ export async function runConfd(
     quietMs,
     log,
   });
+  const example = exampleClusterProblem(config);
+  if (example !== null) log.warn(formatProblem(example));
   try {
     await ds.start();
+    if (ds.status() === 'in-sync' && !nodeInKeyView(ds.snapshot(), config.nodeName)) {
+      log.warn({ node: config.nodeName }, `this node (${config.nodeName}) is not in the datastore: set NODENAME or --node; BIRD gets no peers`);
+    }
     if (opts.onetime) {
       const r = await daemon.runOnce(timeoutMs);
       if (!r.ok) log.error(`onetime run failed: ${r.reason}`);

@@ -24,6 +24,8 @@ import { KernelSync } from '../bgp/speaker/kernel-sync.js';
 import { speakerLiveness, speakerReadiness, startingHealth, type HealthKind, type HealthResult } from '../health/checks.js';
 import { MetricsServer, metricsListen } from '../metrics/server.js';
 import { attachSpeakerMetrics } from '../metrics/speaker-metrics.js';
+import { configurationWarnings, exampleClusterProblem } from '../datastore/misconfig.js';
+import { formatProblem } from '../datastore/resources/problem.js';
 
 export interface SpeakerCommandOptions {
   role: string;
@@ -85,7 +87,7 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     if (speaker === null) throw new Error(`the speaker is starting: ${waitingFor}`);
     switch (req.cmd) {
       case 'status':
-        return speaker.status();
+        return { ...speaker.status(), warnings: configurationWarnings(config, ds).map(formatProblem) };
       case 'routes':
         return speaker.routes(req.prefix);
       case 'refresh':
@@ -100,6 +102,8 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
   const metrics = metricsAt === null ? null : new MetricsServer(metricsAt, health);
   await metrics?.start();
   if (metrics !== null) log.info({ address: metricsAt?.address, port: metrics.port }, 'metrics endpoint ready (/metrics, /readiness, /liveness)');
+  const example = exampleClusterProblem(config);
+  if (example !== null) log.warn(formatProblem(example));
   const ds = await createDatastore(config, { watch: true });
   await ds.start();
   log.info({ datastore: config.type, node: config.nodeName, role: opts.role }, 'waiting for the datastore to be in sync');

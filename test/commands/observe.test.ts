@@ -7,6 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanup, freePort, run, startProcess, tempDir, waitFor } from '../support/process.js';
@@ -200,3 +201,68 @@ test('exit codes: 0 ok, 1 failure, 2 usage; --version is the package version', (
   assert.equal(unreachable.status, 1);
   assert.match(unreachable.stdout, /^not live: cannot reach calico-bgpd at \/nonexistent\/bgpd\.ctl/);
 });
+
+/** The environment without any datastore variable (the embedded example cluster applies). */
+function envWithoutDatastore(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(CALICO_)?(DATASTORE_TYPE|DATASTORE_FILE|ETCD_ENDPOINTS|KUBECONFIG|K8S_API_ENDPOINT|NODENAME|CALICO_BGPD_LOG_FORMAT)$/.test(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
+test('log lines are JSON when stderr is not a terminal, and one readable line each with --log-format text or CALICO_BGPD_LOG_FORMAT', { timeout: 60_000 }, async () => {
+  const dir = tempDir(c, 'cbgpd-observe-log-');
+  const cluster = join(dir, 'cluster.yaml');
+  writeFileSync(cluster, clusterYaml(179, '127.0.48.1', '127.0.48.2'));
+  const args = (extra: string[]) => [cli, ...extra, 'speaker', '--node', 'nobody', '--datastore-file', cluster, '--no-kernel', '--control-socket', join(dir, `${extra.join('')}.ctl`)];
+  const missing = /not in the datastore/;
+  const json = startProcess(c, process.execPath, args([]), { env: envWithoutDatastore() });
+  const text = startProcess(c, process.execPath, args(['--log-format', 'text']), { env: envWithoutDatastore() });
+  const fromEnv = startProcess(c, process.execPath, args([]), { env: envWithoutDatastore({ CALICO_BGPD_LOG_FORMAT: 'text' }) });
+  for (const p of [json, text, fromEnv]) await waitFor('the missing-node warning', () => missing.test(p.output()), 30_000, 100);
+  const jsonLine = json.output().split('\n').find((l) => missing.test(l))!;
+  const rec = JSON.parse(jsonLine) as { level: number; component: string; time: number };
+  assert.deepEqual([rec.level, rec.component, typeof rec.time], [40, 'speaker', 'number']);
+  for (const p of [text, fromEnv]) {
+    const line = p.output().split('\n').find((l) => missing.test(l))!;
+    assert.match(line, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} WARN  speaker: .*node nobody is not in the datastore/);
+    assert.ok(!p.output().includes('{"level"'), 'no JSON in text mode');
+  }
+});
+
+test('misconfiguration is said at start and listed by model and status: example cluster, missing node, bad YAML', { timeout: 60_000 }, async () => {
+  const dir = tempDir(c, 'cbgpd-observe-misconf-');
+  // No datastore configured: the embedded example cluster, said loudly.
+  const modelEnvFree = spawnModel(envWithoutDatastore());
+  assert.equal(modelEnvFree.status, 0, modelEnvFree.stderr);
+  assert.match(modelEnvFree.stdout, /no datastore configured .*embedded example cluster/);
+  assert.match(modelEnvFree.stdout, /Node\/no-such-node: this node is not in the datastore/);
+  const confd = runIn(envWithoutDatastore(), [cli, 'confd', '--onetime', '--node', 'node-a', '--flavor', 'bird1', '--dest-dir', join(dir, 'out'), '--check-cmd', '', '--check6-cmd', '',
+    '--bird-socket', join(dir, 'b.ctl'), '--bird6-socket', join(dir, 'b6.ctl')]);
+  assert.match(confd.stderr, /no datastore configured .*embedded example cluster/);
+
+  // A datastore file that is not YAML is dropped, warned about, and listed by status.
+  const data = join(dir, 'data');
+  run('mkdir', [data]);
+  writeFileSync(join(data, 'cluster.yaml'), clusterYaml(179, '127.0.49.1', '127.0.49.2'));
+  writeFileSync(join(data, 'broken.yaml'), 'kind: Node\nmetadata: { name: [unclosed\n');
+  const sock = join(dir, 'n1.ctl');
+  const s1 = startProcess(c, process.execPath, [cli, 'speaker', '--node', 'n1', '--datastore-file', data, '--no-kernel', '--listen-address', '127.0.49.1', '--listen-port', String(await freePort('127.0.49.1')), '--control-socket', sock], { env: envWithoutDatastore() });
+  const status = await waitFor('status with warnings', () => {
+    const r = run(process.execPath, [cli, 'status', '--json', '--control-socket', sock]);
+    return r.status === 0 ? (JSON.parse(r.stdout) as { warnings: string[] }) : undefined;
+  }, 30_000, 200).catch((e: Error) => assert.fail(`${e.message}\n${s1.output().slice(-2000)}`));
+  assert.equal(status.warnings.length, 1, status.warnings.join('\n'));
+  assert.match(status.warnings[0]!, /broken\.yaml:\d+: .*invalid YAML/);
+  assert.match(s1.output(), /invalid YAML/, 'warned at start');
+  const text = run(process.execPath, [cli, 'status', '--control-socket', sock]);
+  assert.match(text.stdout, /Warnings:\n {2}.*broken\.yaml/);
+});
+
+function runIn(env: NodeJS.ProcessEnv, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', timeout: 30_000 });
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+function spawnModel(env: NodeJS.ProcessEnv): { status: number | null; stdout: string; stderr: string } {
+  return runIn(env, [cli, 'model', '--node', 'no-such-node']);
+}
