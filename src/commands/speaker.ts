@@ -18,11 +18,12 @@ import { ModelWatcher } from '../model/watcher.js';
 import { nodeInKeyView } from '../model/build.js';
 import { waitForFirstModel } from './first-model.js';
 import { Speaker } from '../bgp/speaker/speaker.js';
-import { ControlServer, DEFAULT_CONTROL_SOCKET, type ControlRequest } from '../control/server.js';
+import { DEFAULT_CONTROL_SOCKET } from '../control/server.js';
 import { openKernelFib } from '../bgp/fib/fallback.js';
 import { KernelSync } from '../bgp/speaker/kernel-sync.js';
-import { speakerLiveness, speakerReadiness, startingHealth, type HealthKind, type HealthResult } from '../health/checks.js';
-import { MetricsServer, metricsListen } from '../metrics/server.js';
+import { metricsListen } from '../metrics/server.js';
+import { openSpeakerEndpoints, speakerLimits, type SpeakerLifecycle } from './speaker-endpoints.js';
+import type { Datastore } from '../datastore/types.js';
 import { attachSpeakerMetrics } from '../metrics/speaker-metrics.js';
 import { configurationWarnings, exampleClusterProblem } from '../datastore/misconfig.js';
 import { formatProblem } from '../datastore/resources/problem.js';
@@ -52,76 +53,37 @@ export interface SpeakerCommandOptions {
 export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: () => Promise<void>; reload: () => void }> {
   const log = logger('speaker');
   if (opts.role !== 'node' && opts.role !== 'reflector') throw new UsageError(`--role must be node or reflector, not "${opts.role}"`);
-  const holdTime = Number(opts.holdTime);
-  if (!Number.isInteger(holdTime) || holdTime === 1 || holdTime === 2 || holdTime < 0 || holdTime > 65535) {
-    throw new UsageError(`--hold-time must be 0 or 3..65535 seconds, not "${opts.holdTime}"`);
-  }
-  let maxPrefixes: { limit: number; action: 'warn' | 'teardown' } | undefined;
-  if (opts.maxPrefixes !== undefined) {
-    const limit = Number(opts.maxPrefixes);
-    if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--max-prefixes must be a positive integer, not "${opts.maxPrefixes}"`);
-    if (opts.maxPrefixAction !== 'warn' && opts.maxPrefixAction !== 'teardown') throw new UsageError(`--max-prefix-action must be warn or teardown, not "${opts.maxPrefixAction}"`);
-    maxPrefixes = { limit, action: opts.maxPrefixAction };
-  }
+  const { holdTime, maxPrefixes } = speakerLimits(opts);
   const config = datastoreConfig(process.env, {
     ...(opts.datastoreFile !== undefined ? { datastoreFile: opts.datastoreFile } : {}),
     ...(opts.datastoreType !== undefined ? { datastoreType: opts.datastoreType } : {}),
     ...(opts.node !== undefined ? { nodeName: opts.node } : {}),
   });
   const metricsAt = metricsListen(opts, process.env);
-  // The control socket and the metrics endpoint answer from the start:
-  // while the datastore is awaited the speaker is live but not ready.
-  let speaker: Speaker | null = null;
-  let waitingFor = 'waiting for the datastore';
-  let startedAt = 0;
-  let restarting = false;
-  let converged = false;
-  const health = (kind: HealthKind): HealthResult => {
-    if (speaker === null) return startingHealth(kind, waitingFor);
-    const peers = speaker.status().peers;
-    if (kind === 'live') return speakerLiveness(peers);
-    return speakerReadiness({ peers, uptimeSeconds: (Date.now() - startedAt) / 1000, gracefulRestartInProgress: restarting && !converged });
-  };
-  const control = new ControlServer(opts.controlSocket, (req: ControlRequest) => {
-    if (req.cmd === 'health') return health(req.kind);
-    if (speaker === null) throw new Error(`the speaker is starting: ${waitingFor}`);
-    switch (req.cmd) {
-      case 'status':
-        return { ...speaker.status(), warnings: configurationWarnings(config, ds).map(formatProblem) };
-      case 'routes':
-        return speaker.routes(req.prefix);
-      case 'refresh':
-        if (!speaker.refresh(req.peer)) throw new Error(`peer ${req.peer} is not established or does not support route refresh`);
-        return { refreshed: req.peer };
-      case 'reset':
-        return { reset: speaker.reset(req.peer) };
-    }
-  });
-  await control.listen();
-  log.info({ controlSocket: opts.controlSocket }, 'control socket ready');
-  const metrics = metricsAt === null ? null : new MetricsServer(metricsAt, health);
-  await metrics?.start();
-  if (metrics !== null) log.info({ address: metricsAt?.address, port: metrics.port }, 'metrics endpoint ready (/metrics, /readiness, /liveness)');
+  let ds: Datastore | null = null;
+  const warnings = (): string[] => (ds === null ? [] : configurationWarnings(config, ds).map(formatProblem));
+  const life: SpeakerLifecycle = { speaker: null, waitingFor: 'waiting for the datastore', startedAt: 0, restarting: false, converged: false, warnings };
+  const endpoints = await openSpeakerEndpoints(opts.controlSocket, metricsAt, life, log);
   const example = exampleClusterProblem(config);
   if (example !== null) log.warn(formatProblem(example));
-  const ds = await createDatastore(config, { watch: true });
-  await ds.start();
+  const store = await createDatastore(config, { watch: true });
+  ds = store;
+  await store.start();
   log.info({ datastore: config.type, node: config.nodeName, role: opts.role }, 'waiting for the datastore to be in sync');
-  const watcher = new ModelWatcher(ds, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});
+  const watcher = new ModelWatcher(store, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});
   const first = await waitForFirstModel(watcher, log, {
     unusable: (u) => {
-      if (!nodeInKeyView(ds.snapshot(), config.nodeName)) return (waitingFor = `node ${config.nodeName} is not in the datastore (set NODENAME or --node)`);
-      if (u.config.routerId === '') return (waitingFor = `node ${config.nodeName} has no router id: give it an IPv4 address or set CALICO_ROUTER_ID`);
+      if (!nodeInKeyView(store.snapshot(), config.nodeName)) return (life.waitingFor = `node ${config.nodeName} is not in the datastore (set NODENAME or --node)`);
+      if (u.config.routerId === '') return (life.waitingFor = `node ${config.nodeName} has no router id: give it an IPv4 address or set CALICO_ROUTER_ID`);
       return null;
     },
-    waitingFor: () => (waitingFor = `the ${config.type} datastore is not in sync yet (${ds.status()})`),
+    waitingFor: () => (life.waitingFor = `the ${config.type} datastore is not in sync yet (${store.status()})`),
     ...(opts.startSignal !== undefined ? { signal: opts.startSignal } : {}),
   });
   if (first === null) {
     watcher.stop();
-    await ds.stop();
-    await metrics?.close();
-    await control.close();
+    await store.stop();
+    await endpoints.close();
     return { stop: async () => undefined, reload: () => undefined };
   }
   // Kernel routes: a node programs them (like BIRD's kernel protocol); a
@@ -129,7 +91,7 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
   // mean we are restarting with forwarding state kept (RFC 4724 R bit).
   const programKernel = opts.role === 'node' && opts.kernel;
   const fib = programKernel ? await openKernelFib({}, log) : null;
-  restarting = fib !== null && fib.staleCount() > 0;
+  const restarting = (life.restarting = fib !== null && fib.staleCount() > 0);
   let kernel: KernelSync | null = null;
   const running = new Speaker(first.config, {
     role: opts.role,
@@ -142,7 +104,7 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     importRejectCidrs: opts.importRejectCidrs,
     onBestChange: (changes) => kernel?.schedule(changes.map((c) => c.dest.key)),
     onConverged: () => {
-      converged = true;
+      life.converged = true;
       kernel?.converged();
     },
     installed: () => kernel?.installed ?? new Set(),
@@ -152,12 +114,12 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     kernel.start();
   }
   await running.start();
-  speaker = running;
-  startedAt = Date.now();
+  life.speaker = running;
+  life.startedAt = Date.now();
   const detachMetrics = attachSpeakerMetrics({
     speaker: running,
     kernel: () => (kernel === null ? null : { installed: kernel.installed.size, failed: kernel.failedCount }),
-    datastore: ds,
+    datastore: store,
   });
   watcher.onChange((u) => {
     running.applyModel(u.config);
@@ -173,9 +135,8 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     await running.stop({ graceful: opts.gracefulRestart, message: 'calico-bgpd shutting down' });
     // Kernel routes stay (BIRD's `persist`): forwarding goes on while we are away.
     await kernel?.close();
-    await control.close();
-    await metrics?.close();
-    await ds.stop();
+    await endpoints.close();
+    await store.stop();
   };
   // SIGHUP: re-apply the current model (peers re-checked, every route
   // re-exported, kernel re-synced); the datastore itself is watched live.

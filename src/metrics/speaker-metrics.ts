@@ -25,6 +25,16 @@ export const SESSION_STATE_CODES: Record<string, number> = { Idle: 1, Connect: 2
 
 let source: SpeakerMetricsSource | null = null;
 
+/** One observation per scrape: the collectors of one scrape run in the same turn of the event loop. */
+let cached: ReturnType<Speaker['observe']> | null = null;
+function observed(): ReturnType<Speaker['observe']> | null {
+  if (cached === null && source !== null) {
+    cached = source.speaker.observe();
+    setImmediate(() => (cached = null));
+  }
+  return cached;
+}
+
 type PeerLabels = 'peer' | 'peer_type' | 'afi';
 const afiOf = (family: 4 | 6): string => (family === 4 ? 'ipv4' : 'ipv6');
 
@@ -36,7 +46,7 @@ function perPeerGauge(name: string, help: string, value: (p: ReturnType<Speaker[
     labelNames: ['peer', 'peer_type', 'afi'],
     collect() {
       this.reset();
-      for (const p of source?.speaker.observe().peers ?? []) this.set({ peer: p.spec.name, peer_type: p.spec.type, afi: afiOf(p.spec.family) }, value(p));
+      for (const p of observed()?.peers ?? []) this.set({ peer: p.spec.name, peer_type: p.spec.type, afi: afiOf(p.spec.family) }, value(p));
     },
   });
 }
@@ -49,7 +59,7 @@ function statsCounter<L extends string>(name: string, help: string, labelNames: 
     labelNames,
     collect() {
       this.reset();
-      for (const p of source?.speaker.observe().peers ?? []) fill(this, p.spec.name, p.neighbor.stats);
+      for (const p of observed()?.peers ?? []) fill(this, p.spec.name, p.neighbor.stats);
     },
   });
 }
@@ -106,7 +116,7 @@ function registerSpeakerMetrics(): void {
     name: 'calico_bgpd_update_group_backlog_prefixes',
     help: 'Prefixes changed in the Loc-RIB but not yet sent to the peers (all update groups)',
     collect() {
-      this.set(source?.speaker.observe().backlog ?? 0);
+      this.set(observed()?.backlog ?? 0);
     },
   });
   gauge<'state'>({
