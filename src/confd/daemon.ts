@@ -106,6 +106,8 @@ export interface ConfdStats {
   writes: number;
   reloads: number;
   checkFailures: number;
+  /** Files whose rendering threw (their batch was held back whole). */
+  renderFailures: number;
   reloadFailures: number;
   /** Reloads skipped because that BIRD was not running (no socket, or nobody listening). */
   notRunning: number;
@@ -151,7 +153,7 @@ export class ConfdDaemon {
   /** Failures of the last batch (for `runOnce`). */
   private lastFailures: { renders: number; checks: number; reloads: ReloadOutcome[] } = { renders: 0, checks: 0, reloads: [] };
 
-  readonly stats: ConfdStats = { batches: 0, renders: 0, writes: 0, reloads: 0, checkFailures: 0, reloadFailures: 0, notRunning: 0, ignoredChanges: 0, lastReloadAt: 0 };
+  readonly stats: ConfdStats = { batches: 0, renders: 0, writes: 0, reloads: 0, checkFailures: 0, renderFailures: 0, reloadFailures: 0, notRunning: 0, ignoredChanges: 0, lastReloadAt: 0 };
   /** Why the last batch did not install its files (a render or check failed), or null. */
   private lastProblem: string | null = null;
   /** A batch has checked and installed (or found current) the files for a synced model. */
@@ -358,7 +360,10 @@ export class ConfdDaemon {
 
   /** One batch: rebuild the model, render what is dirty, write it. */
   private async batch(): Promise<void> {
-    const targets = this.full ? [...this.opts.resources] : [...this.dirty];
+    // Files that failed earlier come along with every batch: one batch moves
+    // every file to the same model or none (a new bird_aggr.cfg next to an
+    // old bird.cfg would describe two different states).
+    const targets = this.full ? [...this.opts.resources] : [...new Set([...this.dirty, ...this.retrySet])];
     this.full = false;
     this.dirty.clear();
     if (targets.length === 0) return;
@@ -371,6 +376,7 @@ export class ConfdDaemon {
     const model = update.config;
 
     const planned: PlannedFile[] = [];
+    const failed: TemplateResource[] = [];
     let renderFailures = 0;
     for (const r of targets) {
       const prev = this.synced.get(r);
@@ -384,17 +390,26 @@ export class ConfdDaemon {
         planned.push({ resource: r, content: this.opts.renderer.render(r.file, this.opts.flavor, model) });
         this.stats.renders++;
       } catch (err) {
-        this.log.error({ err, file: r.file }, `rendering ${r.file} failed; ${r.dest} is left as it is`);
+        this.log.error({ err, file: r.file }, `rendering ${r.file} failed`);
         renderFailures++;
-        this.retryChecks([r]);
+        failed.push(r);
       }
     }
     const t2 = performance.now();
     this.lastFailures = { renders: renderFailures, checks: 0, reloads: [] };
     // A problem stays reported until a batch gets past it (a retry in flight changes nothing yet).
-    if (renderFailures > 0) this.lastProblem = `rendering failed for ${renderFailures} file(s)`;
+    if (renderFailures > 0) {
+      this.lastProblem = `rendering failed for ${renderFailures} file(s)`;
+      this.stats.renderFailures += renderFailures;
+      this.log.error(
+        { failed: failed.map((r) => r.dest), heldBack: planned.map((p) => p.resource.dest) },
+        'nothing in this batch was installed: every file keeps the state it had, so the files still match each other',
+      );
+      this.retryChecks([...failed, ...planned.map((p) => p.resource)]);
+      return;
+    }
     if (planned.length === 0) {
-      if (renderFailures === 0) this.markInstalled();
+      this.markInstalled();
       return;
     }
 

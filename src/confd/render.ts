@@ -181,6 +181,7 @@ function peersPart(m: NodeBgpConfig, family: Family): PeersPart {
   const globalPeers: Peer[] = [];
   const nodePeers: Peer[] = [];
   for (const p of f.peers) {
+    if (p.invalid !== undefined) continue; // listed in the model's problems; BIRD cannot take it
     if (p.type === 'mesh') meshPeers.push(p);
     else if (p.type === 'global') globalPeers.push(p);
     else if (p.type === 'node') nodePeers.push(p);
@@ -201,7 +202,7 @@ function aggrPart(m: NodeBgpConfig, family: Family): AggrPart {
   const hostLen = family === 4 ? '/32' : '/128';
   const peerRoutes: AggrPart['peerRoutes'] = [];
   for (const p of f.peers) {
-    if (p.reachableBy !== null && p.type !== 'mesh') peerRoutes.push({ prefix: `${p.address}${hostLen}`, via: p.reachableBy, peer: p.name });
+    if (p.reachableBy !== null && p.type !== 'mesh' && p.invalid === undefined) peerRoutes.push({ prefix: `${p.address}${hostLen}`, via: p.reachableBy, peer: p.name });
   }
   return {
     blockRoutes: f.blocks.filter((b) => !b.cidr.endsWith(hostLen)).map((b) => b.cidr),

@@ -45,6 +45,11 @@ export interface FileDatastoreOptions {
   watch?: boolean;
   /** Coalesce bursts of file events for this long (ms, default 50). */
   debounceMs?: number;
+  /**
+   * A changed file is read once its size has not moved for this long (ms,
+   * default 100): a writer that is still appending is not read half-way.
+   */
+  writeFinishMs?: number;
 }
 
 /** What one file contributed, as last parsed successfully. */
@@ -54,6 +59,19 @@ interface FileContents {
 }
 
 const YAML_EXT = /\.(ya?ml|json)$/i;
+
+/**
+ * Why a YAML file's text looks cut short, or null. YAML has no end marker,
+ * and a file truncated mid-document often still parses, silently dropping
+ * whatever came after the cut. Every editor and tool that writes YAML ends
+ * the file with a line break; a file that stops mid-line was most likely
+ * truncated (a partial copy, a full disk, `head -c`). JSON files are exempt:
+ * they often end without one, and a truncated JSON document does not parse.
+ */
+export function looksUnfinished(file: string, text: string): string | null {
+  if (/\.json$/i.test(file) || text.length === 0 || text.endsWith('\n')) return null;
+  return 'the file does not end with a line break: it looks half-written';
+}
 
 /** Parses one file's text. Throws a Problem-shaped error for invalid YAML. */
 export function parseFileText(file: string, text: string): { contents: FileContents; problems: Problem[] } {
@@ -223,7 +241,12 @@ export class FileDatastore implements Datastore {
     for (const p of this.opts.paths) statSync(p); // a missing path is a configuration error: throw now
     this.reloadAll();
     if (this.opts.watch !== false) {
-      this.watcher = watch(this.opts.paths, { ignoreInitial: true, awaitWriteFinish: false, atomic: true });
+      const stable = this.opts.writeFinishMs ?? 100;
+      this.watcher = watch(this.opts.paths, {
+        ignoreInitial: true,
+        awaitWriteFinish: stable > 0 ? { stabilityThreshold: stable, pollInterval: Math.max(10, Math.min(50, stable / 2)) } : false,
+        atomic: true,
+      });
       const onEvent = (path: string): void => {
         if (!YAML_EXT.test(path)) return;
         this.dirty.add(resolve(path));
@@ -299,8 +322,15 @@ export class FileDatastore implements Datastore {
       this.parseProblems.set(file, [{ resource: file, message: `cannot read: ${(err as Error).message}`, file }]);
       return;
     }
+    const unfinished = looksUnfinished(file, text);
+    if (unfinished !== null && this.contents.has(file)) {
+      // A change that looks cut short: keep what the file said before.
+      this.parseProblems.set(file, [{ resource: file, file, message: `${unfinished}; the last good contents stay in force until the file is complete (write such files whole and replace them by rename)` }]);
+      return;
+    }
     try {
       const { contents, problems } = parseFileText(file, text);
+      if (unfinished !== null) problems.push({ resource: file, file, message: `${unfinished}; used as it is, since there is nothing earlier to keep` });
       this.contents.set(file, contents);
       this.parseProblems.set(file, problems);
     } catch (err) {

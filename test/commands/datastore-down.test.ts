@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { cleanup, freePort, run, startProcess, tempDir, waitFor } from '../support/process.js';
 import { EtcdServer } from '../support/etcd.js';
 import { FakeApiServer } from '../k8s-api-server/server.js';
+import { shippedRbac } from '../k8s-api-server/rbac.js';
 
 const cli = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const c = cleanup();
@@ -59,10 +60,11 @@ async function etcdDown(): Promise<DownDatastore> {
 
 async function kubernetesDown(): Promise<DownDatastore> {
   const port = await freePort();
-  const server = new FakeApiServer({ port });
+  // The shipped RBAC, enforced, as for every Kubernetes datastore test.
+  const server = new FakeApiServer({ port, rbac: shippedRbac('kube-system') });
   c.add(() => server.stop());
   return {
-    env: { DATASTORE_TYPE: 'kubernetes', K8S_API_ENDPOINT: `http://127.0.0.1:${port}` },
+    env: { DATASTORE_TYPE: 'kubernetes', K8S_API_ENDPOINT: `http://127.0.0.1:${port}`, NAMESPACE: 'kube-system' },
     args: [],
     retryMarker: /list\/watch failed, will relist/g,
     retries: 8,

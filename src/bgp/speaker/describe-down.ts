@@ -7,6 +7,7 @@ import type { Peer } from '../../model/types.js';
 
 /** The concrete reason a session is not up, as `status` shows it. */
 export function describeDown(reason: DownReason | null, spec: Peer, state: string): string {
+  if (spec.invalid !== undefined) return `not configured: ${spec.invalid}`;
   if (reason === null) return state === 'Active' && spec.passive ? 'waiting for the peer to connect (passive)' : `${state}`;
   switch (reason.kind) {
     case 'connectionFailed': {

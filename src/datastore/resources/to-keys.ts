@@ -37,7 +37,8 @@ import {
   ProblemSink,
   type NodeInfo,
 } from './common.js';
-import { cidrToKeyPart, parseAsNumber, parseCidr, parseGoDurationSeconds, parseIp, type ParsedCidr } from './ip.js';
+import { cidrToKeyPart, parseCidr, parseIp, type ParsedCidr } from '../../net/index.js';
+import { parseAsNumber, parseGoDurationSeconds } from './ip.js';
 import { convertPeers } from './peers.js';
 import type { Problem } from './problem.js';
 import { convertServices } from './services.js';
