@@ -13,6 +13,7 @@ import { createDatastore, datastoreConfig, type DatastoreConfig } from '../datas
 import { formatProblem, type Problem } from '../datastore/resources/problem.js';
 import { exampleClusterProblem } from '../datastore/misconfig.js';
 import type { Datastore } from '../datastore/types.js';
+import { waitInSync } from '../datastore/in-sync.js';
 import { buildNodeBgpConfig, nodeInKeyView } from '../model/build.js';
 import type { FamilyConfig, NodeBgpConfig, Peer } from '../model/types.js';
 
@@ -39,25 +40,6 @@ function redact(cfg: NodeBgpConfig): NodeBgpConfig {
     peers: f.peers.map((p) => (p.password === null ? p : { ...p, password: '***' })),
   });
   return { ...cfg, ipv4: fam(cfg.ipv4), ipv6: fam(cfg.ipv6) };
-}
-
-function waitInSync(ds: Datastore, timeoutMs: number): Promise<void> {
-  if (ds.status() === 'in-sync') return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`datastore not in sync after ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = ds.subscribe({
-      status: (s) => {
-        if (s === 'in-sync') {
-          clearTimeout(timer);
-          off();
-          resolve();
-        }
-      },
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------
@@ -156,7 +138,7 @@ export async function runModel(opts: ModelCommandOptions, env: NodeJS.ProcessEnv
   }
   try {
     await ds.start();
-    await waitInSync(ds, timeoutMs);
+    if (!(await waitInSync(ds, timeoutMs))) throw new Error(`datastore not in sync after ${timeoutMs} ms`);
     const keys = ds.snapshot();
     const built = buildNodeBgpConfig(keys, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});
     const dsProblems = (ds as { problems?: () => readonly Problem[] }).problems?.() ?? [];

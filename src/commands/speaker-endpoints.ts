@@ -35,6 +35,13 @@ export function speakerHealth(life: SpeakerLifecycle, kind: HealthKind): HealthR
   return speakerReadiness({ peers, uptimeSeconds: (Date.now() - life.startedAt) / 1000, gracefulRestartInProgress: life.restarting && !life.converged });
 }
 
+/** `reset [peer]`: a name that matches no peer is an error to report, not "0 sessions reset". */
+function resetPeers(speaker: Speaker, peer: string | undefined): number {
+  const n = speaker.reset(peer);
+  if (peer !== undefined && n === 0) throw new Error(`no peer named ${peer} (see calico-bgpd status)`);
+  return n;
+}
+
 function answer(life: SpeakerLifecycle, req: ControlRequest): unknown {
   if (req.cmd === 'health') return speakerHealth(life, req.kind);
   const speaker = life.speaker;
@@ -48,7 +55,7 @@ function answer(life: SpeakerLifecycle, req: ControlRequest): unknown {
       if (!speaker.refresh(req.peer)) throw new Error(`peer ${req.peer} is not established or does not support route refresh`);
       return { refreshed: req.peer };
     case 'reset':
-      return { reset: speaker.reset(req.peer) };
+      return { reset: resetPeers(speaker, req.peer) };
   }
 }
 

@@ -22,6 +22,7 @@
  */
 import { Backoff, realTimers, type BackoffOptions, type Timers } from '../datastore/backoff.js';
 import type { Datastore, KeyChange, SyncStatus } from '../datastore/types.js';
+import { waitInSync } from '../datastore/in-sync.js';
 import type { Logger } from '../log.js';
 import { logger } from '../log.js';
 import type { ModelEnv, NodeBgpConfig } from '../model/types.js';
@@ -240,27 +241,9 @@ export class ConfdDaemon {
    */
   async runOnce(timeoutMs: number): Promise<OnceResult> {
     const ds = this.opts.datastore;
-    if (ds.status() !== 'in-sync') {
-      // A timer that holds the process open (the shared timers are unref'd).
-      const synced = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          off();
-          resolve(false);
-        }, timeoutMs);
-        const off = ds.subscribe({
-          status: (s) => {
-            if (s === 'in-sync') {
-              clearTimeout(timer);
-              off();
-              resolve(true);
-            }
-          },
-        });
-      });
-      if (!synced) {
-        this.log.error(`datastore not in sync after ${timeoutMs} ms; the existing configuration files and BIRD were left untouched`);
-        return { ok: false, reason: 'datastore not in sync' };
-      }
+    if (!(await waitInSync(ds, timeoutMs))) {
+      this.log.error(`datastore not in sync after ${timeoutMs} ms; the existing configuration files and BIRD were left untouched`);
+      return { ok: false, reason: 'datastore not in sync' };
     }
     this.state = 'running';
     this.full = true;

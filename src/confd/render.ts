@@ -142,7 +142,7 @@ interface PeersPart {
   globalPeers: Peer[];
   nodePeers: Peer[];
   skipped: SkippedPeer[];
-  communities: PrefixCommunities[];
+  communities: Array<{ cidr: string; adds: CommunityAdd[] }>;
 }
 
 /** What the `static` protocol originates, and the aggregation function (`_aggr` files). */
@@ -193,8 +193,29 @@ function peersPart(m: NodeBgpConfig, family: Family): PeersPart {
     globalPeers,
     nodePeers,
     skipped: f.skipped,
-    communities: f.communities,
+    communities: f.communities.map(calicoCommunityOrder),
   };
+}
+
+/** One `bgp_community.add` / `bgp_large_community.add` line of `apply_communities`. */
+interface CommunityAdd {
+  large: boolean;
+  value: string;
+}
+
+/**
+ * Calico's syncer hands the template each prefix's communities as one list,
+ * standard and large mixed, sorted as strings (Go's `sort.Strings`, byte
+ * order), and the template adds them in that order. Same meaning in any
+ * order, but the same text as Calico only in this one.
+ */
+function calicoCommunityOrder(c: PrefixCommunities): { cidr: string; adds: CommunityAdd[] } {
+  const adds = [
+    ...c.communities.map((value) => ({ large: false, value })),
+    ...c.largeCommunities.map((value) => ({ large: true, value })),
+  ];
+  adds.sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+  return { cidr: c.cidr, adds };
 }
 
 function aggrPart(m: NodeBgpConfig, family: Family): AggrPart {

@@ -3,8 +3,9 @@
  * next to the files they replace, so that the final rename is atomic. A
  * confd killed mid-batch (SIGKILL, OOM) leaves its stage behind; nothing else
  * would ever remove it. At start we remove the stages of processes that are
- * gone: those named with a PID that no longer runs, and those of the older
- * naming without a PID (written before this sweep existed).
+ * gone: those named with a PID that no longer runs (or with our own PID but
+ * not open in this process: an earlier life under the same PID), and those
+ * of the older naming without a PID (written before this sweep existed).
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,14 @@ import type { Logger } from '../log.js';
 
 /** Prefix of every stage directory; the writer appends `<pid>-` and mkdtemp's suffix. */
 export const STAGE_PREFIX = '.calico-bgpd-stage-';
+
+/**
+ * Stage directories this process has open right now (the writer adds and
+ * removes them). A stage named with our own PID that is not in here is from
+ * an earlier process that had the same PID: in a container confd is PID 1
+ * on every restart, so "our PID" alone does not mean "ours".
+ */
+export const openStages = new Set<string>();
 
 /** The stage prefix for this process. */
 export function stagePrefix(pid = process.pid): string {
@@ -50,8 +59,8 @@ export function sweepStaleStages(dirs: Iterable<string>, log?: Logger): string[]
     for (const name of names) {
       if (!name.startsWith(STAGE_PREFIX)) continue;
       const owner = stageOwner(name);
-      if (owner !== null && (owner === process.pid || alive(owner))) continue;
       const path = join(dir, name);
+      if (owner !== null && (owner === process.pid ? openStages.has(path) : alive(owner))) continue;
       try {
         rmSync(path, { recursive: true, force: true });
         removed.push(path);

@@ -26,7 +26,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
 import { birdConfigure, type ConfigureResult } from './bird-control.js';
 import { expandCheckCmd, type TemplateResource } from './resources.js';
-import { stagePrefix } from './stage-sweep.js';
+import { openStages, stagePrefix } from './stage-sweep.js';
 
 /** Result of a shell command. */
 export interface CommandResult {
@@ -238,6 +238,7 @@ export async function writeBatch(files: readonly PlannedFile[], opts: WriteOptio
       if (!opts.noop) await mkdir(dir, { recursive: true });
       // --noop must not leave anything in the destination: stage elsewhere.
       const stage = await mkdtemp(join(opts.noop ? tmpdir() : dir, stagePrefix()));
+      openStages.add(stage);
       stages.set(dir, stage);
       for (const r of rs) await writeStaged(join(stage, basename(r.dest)), contents.get(r)!, r);
     }
@@ -279,6 +280,7 @@ export async function writeBatch(files: readonly PlannedFile[], opts: WriteOptio
   } finally {
     for (const stage of stages.values()) {
       if (!opts.keepStageFile || opts.noop) await rm(stage, { recursive: true, force: true });
+      openStages.delete(stage);
     }
   }
 

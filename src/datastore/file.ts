@@ -53,7 +53,7 @@ export interface FileDatastoreOptions {
 }
 
 /** What one file contributed, as last parsed successfully. */
-interface FileContents {
+export interface FileContents {
   resources: Array<{ resource: Resource; line: number }>;
   legacy: Array<{ key: string; value: string; line: number }>;
 }
@@ -71,6 +71,21 @@ const YAML_EXT = /\.(ya?ml|json)$/i;
 export function looksUnfinished(file: string, text: string): string | null {
   if (/\.json$/i.test(file) || text.length === 0 || text.endsWith('\n')) return null;
   return 'the file does not end with a line break: it looks half-written';
+}
+
+/**
+ * A cut that lands right after a line break passes `looksUnfinished`, and
+ * YAML cut between lines often still parses: the last document loses its
+ * name or spec and every document after it is gone. Why such a change looks
+ * cut short, or null: fewer entries (resources + legacy keys) than the
+ * file's last good contents *and* problems in what is left. A clean file
+ * with fewer entries is a removal and is believed.
+ */
+export function lostEntriesWithProblems(previous: FileContents | undefined, next: FileContents, problems: readonly Problem[]): string | null {
+  if (previous === undefined || problems.length === 0) return null;
+  const before = previous.resources.length + previous.legacy.length;
+  const after = next.resources.length + next.legacy.length;
+  return after < before ? `${before - after} of ${before} entries gone and what is left has problems: it looks cut short` : null;
 }
 
 /** Parses one file's text. Throws a Problem-shaped error for invalid YAML. */
@@ -331,6 +346,11 @@ export class FileDatastore implements Datastore {
     try {
       const { contents, problems } = parseFileText(file, text);
       if (unfinished !== null) problems.push({ resource: file, file, message: `${unfinished}; used as it is, since there is nothing earlier to keep` });
+      const cut = lostEntriesWithProblems(this.contents.get(file), contents, problems);
+      if (cut !== null) {
+        this.parseProblems.set(file, [...problems, { resource: file, file, message: `${cut}; the last good contents stay in force until the file is complete (write such files whole and replace them by rename)` }]);
+        return;
+      }
       this.contents.set(file, contents);
       this.parseProblems.set(file, problems);
     } catch (err) {

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runConfd } from '../../src/commands/confd.js';
-import { stageOwner, stagePrefix, sweepStaleStages, STAGE_PREFIX } from '../../src/confd/stage-sweep.js';
+import { openStages, stageOwner, stagePrefix, sweepStaleStages, STAGE_PREFIX } from '../../src/confd/stage-sweep.js';
 import { defaultClusterPath } from '../../src/datastore/config.js';
 import { setLogLevel } from '../../src/log.js';
 
@@ -54,6 +54,19 @@ test('the sweep removes stages of dead processes and of the old naming, keeps li
   assert.deepEqual(removed.sort(), [dead, old].sort());
   assert.ok(existsSync(live), 'a stage of a running process stays');
   assert.ok(existsSync(join(dir, 'bird.cfg')));
+});
+
+test('a stage with our own PID is stale unless this process has it open (confd is PID 1 again after a container restart)', () => {
+  const dir = tmp();
+  const earlierLife = leaveStage(dir, `${stagePrefix()}e1`);
+  const open = leaveStage(dir, `${stagePrefix()}o1`);
+  openStages.add(open);
+  try {
+    assert.deepEqual(sweepStaleStages([dir]), [earlierLife]);
+    assert.ok(existsSync(open), 'the stage of a batch in progress stays');
+  } finally {
+    openStages.delete(open);
+  }
 });
 
 test('confd removes the stages a killed run left in its destination directory at start', async () => {

@@ -245,3 +245,29 @@ test('a truncated rewrite of a watched file keeps its last good contents until t
     await ds.stop();
   }
 });
+
+test('a change cut right after a line break inside a document (fewer entries, problems in what is left) is not applied; a clean removal is', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'cluster.yaml');
+  const node = (n: string, ip: string) => `apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: ${n}\nspec:\n  bgp:\n    ipv4Address: ${ip}/24\n`;
+  const pool = 'apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p1\nspec:\n  cidr: 10.1.0.0/16\n';
+  const good = [node('n1', '192.0.2.1'), node('n2', '192.0.2.2'), pool].join('---\n');
+  writeFileSync(file, good);
+  const ds = new FileDatastore({ paths: [dir], watch: false });
+  await ds.start();
+  const before = new Map(ds.snapshot());
+  assert.ok(before.has('/calico/v1/ipam/v4/pool/10.1.0.0-16'));
+
+  // Cut after "metadata:\n" of the second document: it ends with a line break and parses, but n2 lost its name and the pool is gone.
+  writeFileSync(file, good.slice(0, good.indexOf('metadata:\n  name: n2')) + 'metadata:\n');
+  assert.deepEqual(ds.reloadFiles([file]), [], 'nothing applied');
+  assert.deepEqual(new Map(ds.snapshot()), before);
+  assert.match(ds.problems().map((p) => p.message).join('\n'), /2 of 3 entries gone and what is left has problems: it looks cut short; the last good contents stay in force/);
+
+  // A whole, clean file with one resource fewer is a removal: applied.
+  writeFileSync(file, [node('n1', '192.0.2.1'), node('n2', '192.0.2.2')].join('---\n'));
+  const removed = ds.reloadFiles([file]);
+  assert.deepEqual(removed.map((c) => [c.key, c.value]), [['/calico/v1/ipam/v4/pool/10.1.0.0-16', null]]);
+  assert.deepEqual(ds.problems(), []);
+  await ds.stop();
+});
