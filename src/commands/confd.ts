@@ -14,6 +14,13 @@ import { logger } from '../log.js';
 import { ConfdDaemon, type Renderer } from '../confd/daemon.js';
 import { flavorFiles, renderFile, type Flavor } from '../confd/render.js';
 import { sweepStaleStages } from '../confd/stage-sweep.js';
+import { exampleClusterProblem } from '../datastore/misconfig.js';
+import { formatProblem } from '../datastore/resources/problem.js';
+import { nodeInKeyView } from '../model/build.js';
+import { ControlServer, DEFAULT_CONTROL_SOCKET } from '../control/server.js';
+import { MetricsServer, metricsListen, type MetricsListen } from '../metrics/server.js';
+import { attachConfdMetrics } from '../metrics/confd-metrics.js';
+import type { HealthKind, HealthResult } from '../health/checks.js';
 import { CALICO_BIRD6_SOCKET, CALICO_BIRD_SOCKET, CALICO_CONFIG_DIR, defaultResources, loadConfDir, type TemplateResource } from '../confd/resources.js';
 
 export interface ConfdCommandOptions {
@@ -34,6 +41,9 @@ export interface ConfdCommandOptions {
   routerId?: string;
   timeout?: string;
   coalesceMs?: string;
+  controlSocket?: string;
+  metricsPort?: string;
+  metricsAddress?: string;
 }
 
 /** The template engine of src/confd/render.ts behind the daemon's interface. */
@@ -78,6 +88,7 @@ export async function runConfd(
   let config: DatastoreConfig;
   let flavor: Flavor;
   let resources: TemplateResource[];
+  let metricsAt: MetricsListen | null;
   const renderer = deps.renderer ?? defaultRenderer;
   try {
     flavor = parseFlavor(opts.flavor);
@@ -88,6 +99,7 @@ export async function runConfd(
       ...(opts.routerId !== undefined ? { routerId: opts.routerId } : {}),
     });
     resources = resolveResources(opts, flavor, config.nodeName, renderer);
+    metricsAt = opts.onetime ? null : metricsListen(opts, env);
   } catch (e) {
     process.stderr.write(`calico-bgpd confd: ${(e as Error).message}\n`);
     return 2;
@@ -114,14 +126,20 @@ export async function runConfd(
     quietMs,
     log,
   });
+  const example = exampleClusterProblem(config);
+  if (example !== null) log.warn(formatProblem(example));
   try {
     await ds.start();
+    if (ds.status() === 'in-sync' && !nodeInKeyView(ds.snapshot(), config.nodeName)) {
+      log.warn({ node: config.nodeName }, `this node (${config.nodeName}) is not in the datastore: set NODENAME or --node; BIRD gets no peers`);
+    }
     if (opts.onetime) {
       const r = await daemon.runOnce(timeoutMs);
       if (!r.ok) log.error(`onetime run failed: ${r.reason}`);
       return r.ok ? 0 : 1;
     }
     daemon.start();
+    const endpoints = await startConfdEndpoints(daemon, ds, opts.controlSocket ?? DEFAULT_CONTROL_SOCKET, metricsAt, log);
     // The daemon's and the backends' timers do not hold the process open; with the
     // datastore unreachable nothing else might. This does, until the signal.
     const keepAlive = setInterval(() => undefined, 1 << 30);
@@ -132,16 +150,53 @@ export async function runConfd(
       });
     } finally {
       clearInterval(keepAlive);
+      await endpoints.close();
     }
     log.info('stopping');
     return 0;
   } catch (e) {
     log.error({ err: e }, 'confd failed');
+    process.stderr.write(`calico-bgpd confd: ${(e as Error).message}\n`);
     return 1;
   } finally {
     await daemon.stop();
     await ds.stop();
   }
+}
+
+/**
+ * confd's control socket (answers `health`) and metrics endpoint. The
+ * control socket is the speaker's default path too: one of the two runs in
+ * a calico-node pod. A socket another live daemon answers on is left alone
+ * (warning): confd renders all the same.
+ */
+async function startConfdEndpoints(daemon: ConfdDaemon, ds: Datastore, socketPath: string, metricsAt: MetricsListen | null, log: ReturnType<typeof logger>): Promise<{ close: () => Promise<void> }> {
+  const health = (kind: HealthKind): HealthResult =>
+    kind === 'ready' ? daemon.readiness() : daemon.currentState === 'stopped' ? { ok: false, reason: 'not live: confd is stopped' } : { ok: true, reason: `live: confd running (${daemon.currentState})` };
+  let control: ControlServer | null = new ControlServer(socketPath, (req) => {
+    if (req.cmd === 'health') return health(req.kind);
+    throw new Error(`confd answers only "health" (${req.cmd} is a speaker command)`);
+  });
+  try {
+    await control.listenUnlessTaken();
+  } catch (e) {
+    log.warn({ controlSocket: socketPath, err: (e as Error).message }, 'control socket not available; `calico-bgpd health` cannot reach this confd (give --control-socket)');
+    control = null;
+  }
+  const detach = attachConfdMetrics(daemon, ds);
+  let metrics: MetricsServer | null = null;
+  if (metricsAt !== null) {
+    metrics = new MetricsServer(metricsAt, health);
+    await metrics.start();
+    log.info({ address: metricsAt.address, port: metrics.port }, 'metrics endpoint ready (/metrics, /readiness, /liveness)');
+  }
+  return {
+    close: async () => {
+      detach();
+      await metrics?.close();
+      await control?.close();
+    },
+  };
 }
 
 export function registerConfd(program: Command): void {
@@ -164,6 +219,9 @@ export function registerConfd(program: Command): void {
     .option('--datastore-type <type>', 'etcdv3, kubernetes or file (env DATASTORE_TYPE)')
     .option('--router-id <id>', 'router id: dotted quad or "hash" (env CALICO_ROUTER_ID)')
     .option('--timeout <seconds>', '--onetime: how long to wait for the datastore', '30')
+    .option('--control-socket <path>', `where \`calico-bgpd health\` asks (default ${DEFAULT_CONTROL_SOCKET})`)
+    .option('--metrics-port <port>', 'serve /metrics, /readiness and /liveness on this TCP port (env CALICO_BGPD_METRICS_PORT; off by default)')
+    .option('--metrics-address <address>', 'address for the metrics endpoint (env CALICO_BGPD_METRICS_ADDRESS; default 0.0.0.0)')
     .option('--coalesce-ms <ms>', 'write once changes have paused this long (a burst becomes one write and one reload)', '10')
     .action(async (opts: ConfdCommandOptions) => {
       const ac = new AbortController();

@@ -11,6 +11,7 @@
 import type { Command } from 'commander';
 import { createDatastore, datastoreConfig, type DatastoreConfig } from '../datastore/config.js';
 import { formatProblem, type Problem } from '../datastore/resources/problem.js';
+import { exampleClusterProblem } from '../datastore/misconfig.js';
 import type { Datastore } from '../datastore/types.js';
 import { waitInSync } from '../datastore/in-sync.js';
 import { buildNodeBgpConfig, nodeInKeyView } from '../model/build.js';
@@ -142,6 +143,8 @@ export async function runModel(opts: ModelCommandOptions, env: NodeJS.ProcessEnv
     const built = buildNodeBgpConfig(keys, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});
     const dsProblems = (ds as { problems?: () => readonly Problem[] }).problems?.() ?? [];
     const problems = [...dsProblems, ...built.problems];
+    const example = exampleClusterProblem(config);
+    if (example !== null) problems.unshift(example);
     if (!nodeInKeyView(keys, config.nodeName)) {
       problems.push({ resource: `Node/${config.nodeName}`, message: 'this node is not in the datastore (set NODENAME or --node)' });
     }

@@ -12,14 +12,21 @@
  */
 import type { Command } from 'commander';
 import { logger } from '../log.js';
-import { createDatastore, datastoreConfig } from '../datastore/config.js';
+import { UsageError } from '../usage-error.js';
+import { createDatastore, datastoreConfig, type DatastoreConfig } from '../datastore/config.js';
 import { ModelWatcher } from '../model/watcher.js';
 import { nodeInKeyView } from '../model/build.js';
-import { waitForFirstModel } from './first-model.js';
+import { type FirstModelOptions, waitForFirstModel } from './first-model.js';
 import { Speaker } from '../bgp/speaker/speaker.js';
-import { ControlServer, DEFAULT_CONTROL_SOCKET, type ControlRequest } from '../control/server.js';
+import { DEFAULT_CONTROL_SOCKET } from '../control/server.js';
 import { openKernelFib } from '../bgp/fib/fallback.js';
 import { KernelSync } from '../bgp/speaker/kernel-sync.js';
+import { metricsListen } from '../metrics/server.js';
+import { openSpeakerEndpoints, speakerLimits, type SpeakerLifecycle } from './speaker-endpoints.js';
+import type { Datastore } from '../datastore/types.js';
+import { attachSpeakerMetrics } from '../metrics/speaker-metrics.js';
+import { configurationWarnings, exampleClusterProblem } from '../datastore/misconfig.js';
+import { formatProblem } from '../datastore/resources/problem.js';
 import { type BirdSockets, openBirdSockets } from '../control/bird/sockets.js';
 import { DEFAULT_BIRD6_SOCKET, DEFAULT_BIRD_SOCKET } from '../control/bird/server.js';
 
@@ -42,67 +49,51 @@ export interface SpeakerCommandOptions {
   /** BIRD-compatible control sockets ('' = off). */
   birdSocket: string;
   bird6Socket: string;
+  metricsPort?: string;
+  metricsAddress?: string;
   /** Aborting it while the speaker waits for its first model makes runSpeaker return a no-op handle. */
   startSignal?: AbortSignal;
 }
 
-/** `reset [peer]`: a name that matches no peer is an error to report, not "0 sessions reset". */
-function resetPeers(speaker: Speaker, peer: string | undefined): number {
-  const n = speaker.reset(peer);
-  if (peer !== undefined && n === 0) throw new Error(`no peer named ${peer} (see calico-bgpd status)`);
-  return n;
-}
-
-/** The control socket's answer to one request, from the running speaker. */
-function answerControl(speaker: Speaker, req: ControlRequest): unknown {
-  switch (req.cmd) {
-    case 'status':
-      return speaker.status();
-    case 'routes':
-      return speaker.routes(req.prefix);
-    case 'refresh':
-      if (!speaker.refresh(req.peer)) throw new Error(`peer ${req.peer} is not established or does not support route refresh`);
-      return { refreshed: req.peer };
-    case 'reset':
-      return { reset: resetPeers(speaker, req.peer) };
-  }
+/** What the speaker needs before it starts (see first-model.ts); the reason it waits is kept for `health`. */
+function firstModelRules(config: DatastoreConfig, store: Datastore, life: SpeakerLifecycle, signal: AbortSignal | undefined): FirstModelOptions {
+  return {
+    unusable: (u) => {
+      if (!nodeInKeyView(store.snapshot(), config.nodeName)) return (life.waitingFor = `node ${config.nodeName} is not in the datastore (set NODENAME or --node)`);
+      if (u.config.routerId === '') return (life.waitingFor = `node ${config.nodeName} has no router id: give it an IPv4 address or set CALICO_ROUTER_ID`);
+      return null;
+    },
+    waitingFor: () => (life.waitingFor = `the ${config.type} datastore is not in sync yet (${store.status()})`),
+    ...(signal !== undefined ? { signal } : {}),
+  };
 }
 
 export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: () => Promise<void>; reload: () => void }> {
   const log = logger('speaker');
-  if (opts.role !== 'node' && opts.role !== 'reflector') throw new Error(`--role must be node or reflector, not "${opts.role}"`);
-  const holdTime = Number(opts.holdTime);
-  if (!Number.isInteger(holdTime) || holdTime === 1 || holdTime === 2 || holdTime < 0 || holdTime > 65535) {
-    throw new Error(`--hold-time must be 0 or 3..65535 seconds, not "${opts.holdTime}"`);
-  }
-  let maxPrefixes: { limit: number; action: 'warn' | 'teardown' } | undefined;
-  if (opts.maxPrefixes !== undefined) {
-    const limit = Number(opts.maxPrefixes);
-    if (!Number.isInteger(limit) || limit < 1) throw new Error(`--max-prefixes must be a positive integer, not "${opts.maxPrefixes}"`);
-    if (opts.maxPrefixAction !== 'warn' && opts.maxPrefixAction !== 'teardown') throw new Error(`--max-prefix-action must be warn or teardown, not "${opts.maxPrefixAction}"`);
-    maxPrefixes = { limit, action: opts.maxPrefixAction };
-  }
+  if (opts.role !== 'node' && opts.role !== 'reflector') throw new UsageError(`--role must be node or reflector, not "${opts.role}"`);
+  const { holdTime, maxPrefixes } = speakerLimits(opts);
   const config = datastoreConfig(process.env, {
     ...(opts.datastoreFile !== undefined ? { datastoreFile: opts.datastoreFile } : {}),
     ...(opts.datastoreType !== undefined ? { datastoreType: opts.datastoreType } : {}),
     ...(opts.node !== undefined ? { nodeName: opts.node } : {}),
   });
-  const ds = await createDatastore(config, { watch: true });
-  await ds.start();
+  const metricsAt = metricsListen(opts, process.env);
+  let ds: Datastore | null = null;
+  const warnings = (): string[] => (ds === null ? [] : configurationWarnings(config, ds).map(formatProblem));
+  const life: SpeakerLifecycle = { speaker: null, waitingFor: 'waiting for the datastore', startedAt: 0, restarting: false, converged: false, warnings };
+  const endpoints = await openSpeakerEndpoints(opts.controlSocket, metricsAt, life, log);
+  const example = exampleClusterProblem(config);
+  if (example !== null) log.warn(formatProblem(example));
+  const store = await createDatastore(config, { watch: true });
+  ds = store;
+  await store.start();
   log.info({ datastore: config.type, node: config.nodeName, role: opts.role }, 'waiting for the datastore to be in sync');
-  const watcher = new ModelWatcher(ds, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});
-  const first = await waitForFirstModel(watcher, log, {
-    unusable: (u) => {
-      if (!nodeInKeyView(ds.snapshot(), config.nodeName)) return `node ${config.nodeName} is not in the datastore (set NODENAME or --node)`;
-      if (u.config.routerId === '') return `node ${config.nodeName} has no router id: give it an IPv4 address or set CALICO_ROUTER_ID`;
-      return null;
-    },
-    waitingFor: () => `the ${config.type} datastore is not in sync yet (${ds.status()})`,
-    ...(opts.startSignal !== undefined ? { signal: opts.startSignal } : {}),
-  });
+  const watcher = new ModelWatcher(store, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});
+  const first = await waitForFirstModel(watcher, log, firstModelRules(config, store, life, opts.startSignal));
   if (first === null) {
     watcher.stop();
-    await ds.stop();
+    await store.stop();
+    await endpoints.close();
     return { stop: async () => undefined, reload: () => undefined };
   }
   // Kernel routes: a node programs them (like BIRD's kernel protocol); a
@@ -110,10 +101,10 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
   // mean we are restarting with forwarding state kept (RFC 4724 R bit).
   const programKernel = opts.role === 'node' && opts.kernel;
   const fib = programKernel ? await openKernelFib({}, log) : null;
-  const restarting = fib !== null && fib.staleCount() > 0;
+  const restarting = (life.restarting = fib !== null && fib.staleCount() > 0);
   let kernel: KernelSync | null = null;
   let birdSockets: BirdSockets | null = null;
-  const speaker = new Speaker(first.config, {
+  const running = new Speaker(first.config, {
     role: opts.role,
     log,
     session: { holdTime, restarting, ...(opts.gracefulRestart ? {} : { gracefulRestartTime: 0 }) },
@@ -124,45 +115,50 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     importRejectCidrs: opts.importRejectCidrs,
     onBestChange: (changes) => kernel?.schedule(changes.map((c) => c.dest.key)),
     onConverged: () => {
+      life.converged = true;
       kernel?.converged();
       birdSockets?.converged();
     },
     installed: () => kernel?.installed ?? new Set(),
   });
   if (fib !== null) {
-    kernel = new KernelSync(fib, () => speaker.locRib, first.config, log);
+    kernel = new KernelSync(fib, () => running.locRib, first.config, log);
     kernel.start();
   }
-  await speaker.start();
+  await running.start();
+  life.speaker = running;
+  life.startedAt = Date.now();
+  const detachMetrics = attachSpeakerMetrics({
+    speaker: running,
+    kernel: () => (kernel === null ? null : { installed: kernel.installed.size, failed: kernel.failedCount }),
+    datastore: store,
+  });
   watcher.onChange((u) => {
-    speaker.applyModel(u.config);
+    running.applyModel(u.config);
     kernel?.setModel(u.config);
     birdSockets?.reconfigured();
   });
-
-  const control = new ControlServer(opts.controlSocket, (req) => answerControl(speaker, req));
-  await control.listen();
-  log.info({ controlSocket: opts.controlSocket }, 'control socket ready');
-  birdSockets = await openBirdSockets(speaker, { bird: opts.birdSocket, bird6: opts.bird6Socket, restarting, log });
+  birdSockets = await openBirdSockets(running, { bird: opts.birdSocket, bird6: opts.bird6Socket, restarting, log });
 
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
     watcher.stop();
-    await speaker.stop({ graceful: opts.gracefulRestart, message: 'calico-bgpd shutting down' });
+    detachMetrics();
+    await running.stop({ graceful: opts.gracefulRestart, message: 'calico-bgpd shutting down' });
     // Kernel routes stay (BIRD's `persist`): forwarding goes on while we are away.
     await kernel?.close();
-    await control.close();
     await birdSockets?.close();
-    await ds.stop();
+    await endpoints.close();
+    await store.stop();
   };
   // SIGHUP: re-apply the current model (peers re-checked, every route
   // re-exported, kernel re-synced); the datastore itself is watched live.
   const reload = (): void => {
     const now = watcher.current();
     if (now === undefined) return;
-    speaker.applyModel(now.config);
+    running.applyModel(now.config);
     kernel?.setModel(now.config);
     log.info({ peers: now.config.ipv4.peers.length + now.config.ipv6.peers.length }, 'SIGHUP: configuration re-applied');
   };
@@ -189,6 +185,8 @@ export function registerSpeaker(program: Command): void {
     .option('--import-reject-cidrs', 'never accept routes inside the reject CIDRs (service ranges)', false)
     .option('--bird-socket <path>', 'BIRD-compatible control socket for IPv4 peers ("" = off)', DEFAULT_BIRD_SOCKET)
     .option('--bird6-socket <path>', 'BIRD-compatible control socket for IPv6 peers ("" = off)', DEFAULT_BIRD6_SOCKET)
+    .option('--metrics-port <port>', 'serve /metrics, /readiness and /liveness on this TCP port (env CALICO_BGPD_METRICS_PORT; off by default)')
+    .option('--metrics-address <address>', 'address for the metrics endpoint (env CALICO_BGPD_METRICS_ADDRESS; default 0.0.0.0)')
     .action(async (opts: SpeakerCommandOptions) => {
       const log = logger('speaker');
       // A signal while the speaker still waits for the datastore ends the wait cleanly.
@@ -202,7 +200,7 @@ export function registerSpeaker(program: Command): void {
       } catch (e) {
         log.fatal({ err: (e as Error).message }, 'speaker could not start');
         process.stderr.write(`calico-bgpd speaker: ${(e as Error).message}\n`);
-        process.exit(1);
+        process.exit(e instanceof UsageError ? 2 : 1);
       }
       process.off('SIGTERM', stopStarting);
       process.off('SIGINT', stopStarting);

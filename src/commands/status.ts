@@ -28,7 +28,7 @@ export function registerStatus(program: Command): void {
     .option('--json', 'machine-readable output', false)
     .option('--control-socket <path>', 'the speaker\'s control socket', DEFAULT_CONTROL_SOCKET)
     .action(async (opts: { json: boolean; controlSocket: string }) => {
-      await run<{ routerId: string; asNumber: number; peers: PeerStatus[] }>(
+      await run<{ routerId: string; asNumber: number; peers: PeerStatus[]; warnings?: string[] }>(
         opts.controlSocket,
         { cmd: 'status' },
         (r) =>
@@ -36,7 +36,8 @@ export function registerStatus(program: Command): void {
           table(
             ['PEER', 'ADDRESS', 'TYPE', 'STATE', 'SINCE', 'ROUTES (RX/ACC/TX)', 'INFO'],
             r.peers.map((p) => [p.name, `${p.address}${p.port !== 179 ? `:${p.port}` : ''}`, p.type, p.state, p.since.replace('T', ' ').slice(0, 19), `${p.routesReceived}/${p.routesAccepted}/${p.routesAdvertised}`, p.info]),
-          ),
+          ) +
+          (r.warnings !== undefined && r.warnings.length > 0 ? `\nWarnings:\n${r.warnings.map((w) => `  ${w}`).join('\n')}` : ''),
         opts.json,
       );
     });

@@ -26,6 +26,7 @@ import { waitInSync } from '../datastore/in-sync.js';
 import type { Logger } from '../log.js';
 import { logger } from '../log.js';
 import type { ModelEnv, NodeBgpConfig } from '../model/types.js';
+import type { HealthResult } from '../health/checks.js';
 import { deepEqual, ModelWatcher } from '../model/watcher.js';
 import { keyMatches, type FlavorFile, type FlavorName, type TemplateResource } from './resources.js';
 import {
@@ -113,6 +114,8 @@ export interface ConfdStats {
   notRunning: number;
   /** Change batches from the datastore that touched no resource's keys. */
   ignoredChanges: number;
+  /** Unix time (ms) of the last successful reload, 0 before the first. */
+  lastReloadAt: number;
 }
 
 /** The outcome of a one-shot run. */
@@ -151,7 +154,11 @@ export class ConfdDaemon {
   /** Failures of the last batch (for `runOnce`). */
   private lastFailures: { renders: number; checks: number; reloads: ReloadOutcome[] } = { renders: 0, checks: 0, reloads: [] };
 
-  readonly stats: ConfdStats = { batches: 0, renders: 0, writes: 0, reloads: 0, checkFailures: 0, renderFailures: 0, reloadFailures: 0, notRunning: 0, ignoredChanges: 0 };
+  readonly stats: ConfdStats = { batches: 0, renders: 0, writes: 0, reloads: 0, checkFailures: 0, renderFailures: 0, reloadFailures: 0, notRunning: 0, ignoredChanges: 0, lastReloadAt: 0 };
+  /** Why the last batch did not install its files (a render or check failed), or null. */
+  private lastProblem: string | null = null;
+  /** A batch has checked and installed (or found current) the files for a synced model. */
+  private installedOnce = false;
 
   constructor(private readonly opts: ConfdOptions) {
     this.log = opts.log ?? logger('confd');
@@ -171,6 +178,27 @@ export class ConfdDaemon {
 
   get currentState(): ConfdState {
     return this.state;
+  }
+
+  /**
+   * Ready (for `health --ready`, /readiness): the datastore is in sync, the
+   * files were rendered for it, checked and installed, and no reload of a
+   * running BIRD failed. A BIRD that is not running at all is BIRD's own
+   * probe's business (calico-node -bird-ready), not confd's.
+   */
+  readiness(): HealthResult {
+    if (this.state === 'stopped') return { ok: false, reason: 'not ready: confd is stopped' };
+    if (this.state === 'waiting-for-datastore') return { ok: false, reason: 'not ready: waiting for the datastore to be in sync' };
+    if (this.state === 'blocked') return { ok: false, reason: 'not ready: datastore connection lost; the files are left as they are until it is back' };
+    if (this.lastProblem !== null) return { ok: false, reason: `not ready: ${this.lastProblem}` };
+    if (this.pendingReloads.size > 0) return { ok: false, reason: `not ready: reload failed for ${[...this.pendingReloads.keys()].join(', ')}; BIRD runs the previous configuration` };
+    if (!this.installedOnce) return { ok: false, reason: 'not ready: first render in progress' };
+    return { ok: true, reason: `ready: in sync with the datastore; ${this.opts.resources.length} file(s) current, checked and loaded` };
+  }
+
+  private markInstalled(): void {
+    this.installedOnce = true;
+    this.lastProblem = null;
   }
 
   /** Subscribes to the datastore (which the caller starts). Renders once it is in sync. */
@@ -352,7 +380,9 @@ export class ConfdDaemon {
     }
     const t2 = performance.now();
     this.lastFailures = { renders: renderFailures, checks: 0, reloads: [] };
+    // A problem stays reported until a batch gets past it (a retry in flight changes nothing yet).
     if (renderFailures > 0) {
+      this.lastProblem = `rendering failed for ${renderFailures} file(s)`;
       this.stats.renderFailures += renderFailures;
       this.log.error(
         { failed: failed.map((r) => r.dest), heldBack: planned.map((p) => p.resource.dest) },
@@ -361,7 +391,10 @@ export class ConfdDaemon {
       this.retryChecks([...failed, ...planned.map((p) => p.resource)]);
       return;
     }
-    if (planned.length === 0) return;
+    if (planned.length === 0) {
+      this.markInstalled();
+      return;
+    }
 
     const result = await writeBatch(planned, {
       noop: this.opts.noop ?? false,
@@ -376,6 +409,7 @@ export class ConfdDaemon {
     this.lastFailures = { renders: renderFailures, checks: result.checkFailures.length, reloads: result.reloads };
 
     if (result.checkFailures.length > 0) {
+      this.lastProblem = `check failed for ${result.checkFailures.map((f) => f.resource.dest).join(', ')}; the previous files stay in place`;
       this.stats.checkFailures += result.checkFailures.length;
       for (const f of result.checkFailures) {
         this.log.error(
@@ -386,6 +420,7 @@ export class ConfdDaemon {
       this.retryChecks(planned.map((p) => p.resource));
     } else {
       this.checkBackoff.reset();
+      if (renderFailures === 0) this.markInstalled();
       for (const p of planned) if (!this.opts.noop) this.synced.set(p.resource, model);
       if (this.opts.noop) {
         for (const r of result.changed) this.log.info({ dest: r.dest }, `noop: ${r.dest} would change`);
@@ -430,6 +465,7 @@ export class ConfdDaemon {
       const key = describeTarget(o.target);
       if (o.ok) {
         this.stats.reloads++;
+        this.stats.lastReloadAt = Date.now();
         this.pendingReloads.delete(key);
         this.log.info({ target: key }, `reloaded: ${o.message.split('\n').pop() ?? ''}`);
       } else if (o.notRunning) {

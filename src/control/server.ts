@@ -4,7 +4,7 @@
  * line each way. Only local users who can open the socket file can ask
  * (mode 0660, like BIRD's control socket).
  */
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -14,7 +14,8 @@ export type ControlRequest =
   | { cmd: 'status' }
   | { cmd: 'routes'; prefix?: string }
   | { cmd: 'refresh'; peer: string }
-  | { cmd: 'reset'; peer?: string };
+  | { cmd: 'reset'; peer?: string }
+  | { cmd: 'health'; kind: 'ready' | 'live' };
 
 export type ControlHandler = (req: ControlRequest) => unknown;
 
@@ -30,6 +31,9 @@ function parseRequest(line: string): ControlRequest {
       return { cmd: 'refresh', peer: v.peer };
     case 'reset':
       return typeof v.peer === 'string' ? { cmd: 'reset', peer: v.peer } : { cmd: 'reset' };
+    case 'health':
+      if (v.kind !== 'ready' && v.kind !== 'live') throw new Error('health needs "kind": "ready" or "live"');
+      return { cmd: 'health', kind: v.kind };
     default:
       throw new Error(`unknown command ${JSON.stringify(v.cmd)}`);
   }
@@ -42,6 +46,15 @@ export class ControlServer {
     readonly path: string,
     private readonly handler: ControlHandler,
   ) {}
+
+  /**
+   * Like `listen`, but leaves a socket alone that another live daemon
+   * answers on (throws instead of taking it over); a stale file is replaced.
+   */
+  async listenUnlessTaken(): Promise<void> {
+    if (existsSync(this.path) && (await answers(this.path))) throw new Error(`another process answers on ${this.path}`);
+    await this.listen();
+  }
 
   async listen(): Promise<void> {
     mkdirSync(dirname(this.path), { recursive: true });
@@ -89,4 +102,16 @@ export class ControlServer {
       // already gone
     }
   }
+}
+
+/** True when something accepts connections on the Unix socket `path`. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(path);
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
 }

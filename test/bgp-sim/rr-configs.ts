@@ -6,6 +6,8 @@
  * only, nothing installed into the kernel.
  *
  *   calico   node dist/src/cli.js speaker --role reflector (file datastore)
+ *   calico-metrics  the same with --metrics-port, /metrics scraped every
+ *            RR_BENCH_SCRAPE_MS (default 1000) ms while it runs: the cost of metrics
  *   bird2    BIRD 2 from scripts/install-bird2.sh's prefix
  *   bird1    BIRD 1.6 /usr/sbin/bird
  *   gobgp    gobgpd (gRPC API on a free 127.0.0.1 port)
@@ -23,13 +25,14 @@ import { existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
+import { get as httpGet } from 'node:http';
 import { freePort, runAll, start, stop, tempDir } from '../../bench/support/lab.js';
 import { DAEMON_NODE_FLAGS } from '../../src/runtime-flags.js';
 import { BENCH_AS, NEXT_HOP_NET, PREFIX_POOL } from './testers.js';
 
-export type RrId = 'calico' | 'bird2' | 'bird1' | 'gobgp' | 'frr';
+export type RrId = 'calico' | 'calico-metrics' | 'bird2' | 'bird1' | 'gobgp' | 'frr';
 
-export const RR_IDS: readonly RrId[] = ['calico', 'bird2', 'bird1', 'gobgp', 'frr'];
+export const RR_IDS: readonly RrId[] = ['calico', 'calico-metrics', 'bird2', 'bird1', 'gobgp', 'frr'];
 
 export const CLUSTER_ID = '1.1.1.1';
 const BIRD2_PREFIX = process.env.BIRD2_PREFIX ?? '/var/cache/calico-bgpd-test/bird2';
@@ -193,30 +196,48 @@ spec: { peerIP: "${c}:${spec.port}", asNumber: ${BENCH_AS} }`,
 // Launchers
 // ---------------------------------------------------------------------------
 
-export const calico: RrKind = {
-  id: 'calico',
-  label: 'calico-bgpd',
-  missing: () => (existsSync(CLI) ? undefined : `${CLI} not built`),
-  async version() {
-    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
-    return `${pkg.version} (node ${process.versions.node})`;
-  },
-  async start(spec) {
-    const dir = tempDir('rr-calico-');
-    const ds = join(dir, 'cluster.yaml');
-    // RR_BENCH_LOG_DIR keeps the speaker's log (e.g. its --trace-gc output) after the run.
-    const log = join(process.env.RR_BENCH_LOG_DIR ?? dir, 'speaker.log');
-    writeFileSync(ds, calicoDatastore(spec));
-    const proc = start(
-      process.execPath,
-      // RR_BENCH_NODE_ARGS: extra node flags for the speaker (e.g. --cpu-prof --cpu-prof-dir=DIR).
-      [...DAEMON_NODE_FLAGS, ...(process.env.RR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), CLI, 'speaker', '--role', 'reflector', '--node', 'rr', '--datastore-file', ds, '--listen-address', spec.address, '--listen-port', String(spec.port), '--hold-time', '180', '--control-socket', join(dir, 'ctl'), '--bird-socket', '', '--bird6-socket', ''],
-      log,
-      { env: { ...process.env, BGP_LOGSEVERITYSCREEN: 'warning' } },
-    );
-    return running(proc, log);
-  },
-};
+/** Scrapes /metrics every `everyMs` until the process exits (the metrics' cost includes being read). */
+function scrapeUntilExit(proc: ChildProcess, port: number, everyMs: number): void {
+  const timer = setInterval(() => {
+    const req = httpGet(`http://127.0.0.1:${port}/metrics`, (res) => res.resume());
+    req.on('error', () => undefined);
+  }, everyMs);
+  timer.unref();
+  proc.once('exit', () => clearInterval(timer));
+}
+
+function calicoKind(metrics: boolean): RrKind {
+  return {
+    id: metrics ? 'calico-metrics' : 'calico',
+    label: metrics ? 'calico-bgpd +metrics' : 'calico-bgpd',
+    missing: () => (existsSync(CLI) ? undefined : `${CLI} not built`),
+    async version() {
+      const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
+      return `${pkg.version} (node ${process.versions.node})`;
+    },
+    async start(spec) {
+      const dir = tempDir('rr-calico-');
+      const ds = join(dir, 'cluster.yaml');
+      // RR_BENCH_LOG_DIR keeps the speaker's log (e.g. its --trace-gc output) after the run.
+      const log = join(process.env.RR_BENCH_LOG_DIR ?? dir, 'speaker.log');
+      writeFileSync(ds, calicoDatastore(spec));
+      const metricsPort = metrics ? await freePort('127.0.0.1') : 0;
+      const metricsArgs = metrics ? ['--metrics-port', String(metricsPort), '--metrics-address', '127.0.0.1'] : [];
+      const proc = start(
+        process.execPath,
+        // RR_BENCH_NODE_ARGS: extra node flags for the speaker (e.g. --cpu-prof --cpu-prof-dir=DIR).
+        [...DAEMON_NODE_FLAGS, ...(process.env.RR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), CLI, 'speaker', '--role', 'reflector', '--node', 'rr', '--datastore-file', ds, '--listen-address', spec.address, '--listen-port', String(spec.port), '--hold-time', '180', '--control-socket', join(dir, 'ctl'), '--bird-socket', '', '--bird6-socket', '', ...metricsArgs],
+        log,
+        { env: { ...process.env, BGP_LOGSEVERITYSCREEN: 'warning' } },
+      );
+      if (metrics) scrapeUntilExit(proc, metricsPort, Number(process.env.RR_BENCH_SCRAPE_MS ?? 1000));
+      return running(proc, log);
+    },
+  };
+}
+
+export const calico = calicoKind(false);
+export const calicoMetrics = calicoKind(true);
 
 function birdKind(version: 1 | 2): RrKind {
   const bin = version === 2 ? BIRD2 : BIRD1;
@@ -282,4 +303,4 @@ export const frr: RrKind = {
   },
 };
 
-export const RR_KINDS: Readonly<Record<RrId, RrKind>> = { calico, bird2, bird1, gobgp, frr };
+export const RR_KINDS: Readonly<Record<RrId, RrKind>> = { calico, 'calico-metrics': calicoMetrics, bird2, bird1, gobgp, frr };

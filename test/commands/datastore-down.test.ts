@@ -115,7 +115,12 @@ for (const [kind, make] of KINDS) {
     });
     await waitFor(`${ds.retries} retries logged`, () => count(p.output(), ds.retryMarker) >= ds.retries || p.child.exitCode !== null, 60_000, 100);
     assert.equal(p.child.exitCode, null, `the speaker exited while the datastore was down:\n${p.output().slice(-3000)}`);
-    assert.ok(!existsSync(sock), 'no control socket before the model is there');
+    // Waiting for the datastore is normal: live (a liveness probe must not kill it), not ready.
+    const live = run(process.execPath, [cli, 'health', '--live', '--control-socket', sock]);
+    assert.equal(live.status, 0, live.stdout + live.stderr);
+    const ready = run(process.execPath, [cli, 'health', '--ready', '--control-socket', sock]);
+    assert.equal(ready.status, 1, ready.stdout + ready.stderr);
+    assert.match(ready.stdout, /^not ready: starting, /);
 
     await ds.up();
     const status = await waitFor(

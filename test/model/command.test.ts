@@ -22,7 +22,8 @@ test('model with no datastore configured shows the embedded example cluster', as
   assert.match(out, /Mesh_192_0_2_12 +192\.0\.2\.12 +179 +64512 +passive/);
   assert.match(out, /Global_192_0_2_1 +192\.0\.2\.1 +179 +64500/);
   assert.match(out, /Mesh_2001_db8__c/);
-  assert.match(out, /No problems in the datastore\./);
+  // Said loudly: an operator who forgot DATASTORE_TYPE must not mistake the example for their cluster.
+  assert.match(out, /Problems \(1;.*\n  datastore: no datastore configured .*embedded example cluster .*examples\/cluster/);
 });
 
 test('model --json is the documented document; passwords are redacted unless asked for', async (t) => {

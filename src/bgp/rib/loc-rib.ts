@@ -94,6 +94,11 @@ export class LocRib {
     return this.heads.size;
   }
 
+  /** Destinations per family, without a walk (for metrics). */
+  get sizeByFamily(): { ipv4: number; ipv6: number } {
+    return this.heads.sizeByFamily;
+  }
+
   get(key: PrefixKey): Destination | undefined {
     const best = this.heads.get(key);
     return best === undefined ? undefined : { key, best };

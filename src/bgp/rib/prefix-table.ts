@@ -39,6 +39,13 @@ export class PrefixTable<V> {
   private used4 = 0;
   /** IPv6 keys and IPv4 keys of 2^32 - 1 and above. */
   private readonly other = new Map<PrefixKey, V>();
+  /** IPv4 keys held in `other` (host routes: their keys are >= DELETED). */
+  private other4 = 0;
+
+  /** Entries per family (IPv4 keys are numbers, IPv6 keys strings). */
+  get sizeByFamily(): { ipv4: number; ipv6: number } {
+    return { ipv4: this.live4 + this.other4, ipv6: this.other.size - this.other4 };
+  }
 
   get size(): number {
     return this.live4 + this.other.size;
@@ -73,7 +80,9 @@ export class PrefixTable<V> {
 
   set(key: PrefixKey, value: V): void {
     if (typeof key === 'string' || key >= DELETED) {
+      const before = this.other.size;
       this.other.set(key, value);
+      if (typeof key === 'number') this.other4 += this.other.size - before;
       return;
     }
     const at = this.find(key);
@@ -93,7 +102,11 @@ export class PrefixTable<V> {
   }
 
   delete(key: PrefixKey): boolean {
-    if (typeof key === 'string' || key >= DELETED) return this.other.delete(key);
+    if (typeof key === 'string' || key >= DELETED) {
+      const gone = this.other.delete(key);
+      if (gone && typeof key === 'number') this.other4--;
+      return gone;
+    }
     const i = this.find(key);
     if (i < 0) return false;
     this.keys4[i] = DELETED;
@@ -104,6 +117,7 @@ export class PrefixTable<V> {
 
   clear(): void {
     this.other.clear();
+    this.other4 = 0;
     this.keys4 = new Uint32Array(MIN_CAPACITY);
     this.vals4 = emptyValues(MIN_CAPACITY);
     this.shift = 32 - Math.log2(MIN_CAPACITY);

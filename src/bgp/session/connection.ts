@@ -18,6 +18,7 @@ import {
   type DecodedUpdate,
 } from '../packet/index.js';
 import type { FsmEvent } from '../fsm/fsm.js';
+import type { SessionStats } from './session-stats.js';
 
 export type Direction = 'outgoing' | 'incoming';
 
@@ -42,6 +43,8 @@ export class Connection {
     readonly socket: Socket,
     readonly direction: Direction,
     private readonly handlers: ConnectionHandlers,
+    /** The neighbor's counters (metrics); absent in codec-level tests. */
+    private readonly stats?: SessionStats,
   ) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -74,6 +77,7 @@ export class Connection {
   write(bytes: Buffer): boolean {
     if (this.closedAlready || this.socket.destroyed) return false;
     this.txMessages++;
+    this.stats?.noteSent(bytes);
     return this.socket.write(bytes);
   }
 
@@ -118,6 +122,7 @@ export class Connection {
     for (const frame of frames) {
       if (this.closedAlready) return;
       this.rxMessages++;
+      this.stats?.noteReceived(frame);
       this.handlers.event(this.toEvent(frame));
     }
   }

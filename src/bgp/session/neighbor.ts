@@ -14,6 +14,7 @@ import type { Negotiated } from '../fsm/negotiate.js';
 import { IdleHoldBackoff, type IdleHoldPolicy } from './backoff.js';
 import { type Clock, TimerSet, systemClock } from './clock.js';
 import { Connection, type Direction } from './connection.js';
+import { SessionStats } from './session-stats.js';
 
 export interface NeighborConfig extends FsmConfig {
   /** Name for logs and status (Calico's `Mesh_192_0_2_2` style). */
@@ -79,6 +80,8 @@ export class Neighbor {
   /** When the current state was entered, and the last reason it went down. */
   since = new Date();
   lastDown: DownReason | null = null;
+  /** Messages, NOTIFICATIONs and flaps of this neighbor (read by the metrics endpoint). */
+  readonly stats = new SessionStats();
 
   constructor(
     readonly config: NeighborConfig,
@@ -255,7 +258,7 @@ export class Neighbor {
       drain: () => {
         if (leg === this.primary) this.listener.drain?.();
       },
-    });
+    }, this.stats);
   }
 
   private connectOut(leg: Leg): void {
@@ -434,6 +437,7 @@ export class Neighbor {
   }
 
   private onLegDown(leg: Leg, reason: DownReason, wasEstablished: boolean): void {
+    this.stats.noteDown(reason, wasEstablished && leg !== this.secondary);
     if (leg === this.secondary) {
       this.secondary = null;
       leg.timers.clearAll();

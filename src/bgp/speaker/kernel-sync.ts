@@ -44,6 +44,11 @@ export class KernelSync {
   /** Prefixes the kernel holds from us (for `routes --json` "installed"). */
   installed = new Set<PrefixKey>();
 
+  /** Prefixes the kernel refused at the last sync (for metrics). */
+  get failedCount(): number {
+    return this.failed.size;
+  }
+
   constructor(
     private readonly fib: Fib,
     private readonly rib: () => LocRib,

@@ -117,6 +117,13 @@ export interface RouteView {
   installed: boolean;
 }
 
+/** Per-peer state and counters for metrics, read at scrape time. */
+export interface SpeakerObservation {
+  peers: { spec: Peer; neighbor: Neighbor; received: number; accepted: number; advertised: number }[];
+  /** Prefixes changed but not yet sent, over all update groups. */
+  backlog: number;
+}
+
 /** Changed prefixes that make a batch full (see `scheduleFlush`). */
 const MAX_BATCH = 8192;
 
@@ -762,6 +769,13 @@ export class Speaker {
     }
     out.sort((x, y) => (x.prefix < y.prefix ? -1 : x.prefix > y.prefix ? 1 : Number(y.best) - Number(x.best)));
     return { routes: out };
+  }
+
+  /** What the metrics endpoint reads at scrape time (src/metrics/speaker-metrics.ts). */
+  observe(): SpeakerObservation {
+    let backlog = 0;
+    for (const g of this.groups.values()) backlog += g.pendingCount;
+    return { peers: [...this.peers.values()].map((rt) => ({ spec: rt.spec, neighbor: rt.neighbor, received: rt.received, accepted: this.rib.countFrom(rt.source), advertised: rt.group?.advertisedTo(rt.neighbor) ?? 0 })), backlog };
   }
 
   /** The Loc-RIB, read-only, for the FIB layer. */

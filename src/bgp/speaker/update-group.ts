@@ -140,6 +140,11 @@ export class UpdateGroup {
     else this.outByOriginator.set(originator, n);
   }
 
+  /** Prefixes changed but not yet published. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
   get hasPending(): boolean {
     return this.pending.size > 0;
   }

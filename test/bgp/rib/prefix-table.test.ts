@@ -70,3 +70,19 @@ test('PrefixTable: keys at the 32-bit edge (/31 of the last pair, /32s) live bes
   assert.equal(t.get(edge[0]!), undefined);
   assert.equal(t.size, edge.length - 2);
 });
+
+test('sizeByFamily counts IPv4 keys (host routes included) and IPv6 keys without a walk', () => {
+  const t = new PrefixTable<number>();
+  const host = ipv4Key(0xc0000201, 32); // 192.0.2.1/32 lives beside the IPv6 keys
+  const block = ipv4Key(0xc0000200, 26);
+  t.set(host, 1);
+  t.set(host, 2); // replacing counts once
+  t.set(block, 3);
+  t.set('2001:db8::/64', 4);
+  assert.deepEqual(t.sizeByFamily, { ipv4: 2, ipv6: 1 });
+  assert.equal(t.delete(host), true);
+  assert.equal(t.delete(host), false);
+  assert.deepEqual(t.sizeByFamily, { ipv4: 1, ipv6: 1 });
+  t.clear();
+  assert.deepEqual(t.sizeByFamily, { ipv4: 0, ipv6: 0 });
+});
