@@ -132,6 +132,7 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     speaker: running,
     kernel: () => (kernel === null ? null : { installed: kernel.installed.size, failed: kernel.failedCount }),
     datastore: store,
+    problems: () => watcher.current()?.problems.length ?? 0,
   });
   watcher.onChange((u) => {
     running.applyModel(u.config);

@@ -18,6 +18,8 @@ export interface SpeakerMetricsSource {
   /** Kernel route counts, or null when the kernel is not programmed. */
   kernel: () => { installed: number; failed: number } | null;
   datastore: Datastore;
+  /** Problems found in the datastore by the current model (bad values skipped), or 0 before there is one. */
+  problems: () => number;
 }
 
 /** FSM states as numbers, the order of RFC 4271 section 8.2.2 (as GoBGP's and FRR's exporters count). */
@@ -101,6 +103,29 @@ function registerSpeakerMetrics(): void {
   );
   statsCounter<'peer'>('calico_bgpd_bgp_session_flaps_total', 'Times an Established session went down', ['peer'], (c, peer, s) => {
     c.inc({ peer }, s.flaps);
+  });
+  counter({
+    name: 'calico_bgpd_bgp_connections_refused_total',
+    help: 'Incoming BGP connections refused: not from a configured peer, or failing its TCP-MD5/GTSM settings',
+    collect() {
+      this.reset();
+      this.inc(observed()?.refused ?? 0);
+    },
+  });
+  counter({
+    name: 'calico_bgpd_log_lines_suppressed_total',
+    help: 'Refused-connection log lines left out by the per-source rate limit (the next line says how many)',
+    collect() {
+      this.reset();
+      this.inc(observed()?.refusedNotLogged ?? 0);
+    },
+  });
+  gauge({
+    name: 'calico_bgpd_datastore_problems',
+    help: 'Problems in the datastore (malformed or inexpressible values, each costing only its own object); calico-bgpd model lists them',
+    collect() {
+      this.set(source?.problems() ?? 0);
+    },
   });
   gauge<'afi'>({
     name: 'calico_bgpd_rib_destinations',

@@ -4,6 +4,7 @@
  * confd, and cardinality: 100,000 routes add no series. Real processes on
  * loopback, a file datastore in a temp dir.
  */
+import { connect } from 'node:net';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -93,6 +94,14 @@ test('the speaker reports health and metrics like calico-node, and a peer going 
   assert.equal(valueOf(up, 'calico_bgpd_datastore_in_sync'), 1);
   assert.ok(valueOf(up, 'calico_bgpd_process_cpu_seconds_total') !== undefined, 'prom-client process metrics');
   for (const s of ours(up)) assert.match(s.name, /^calico_bgpd_[a-z0-9_]+$/);
+  assert.equal(valueOf(up, 'calico_bgpd_datastore_problems'), 0);
+  assert.equal(valueOf(up, 'calico_bgpd_bgp_connections_refused_total'), 0);
+
+  // A connection from an address that is no peer is refused and counted.
+  const stranger = connect({ host: N1, port, localAddress: '127.0.44.9' });
+  stranger.on('error', () => undefined);
+  await waitFor('the refused connection counted', async () => (valueOf(await scrape(`${url}/metrics`), 'calico_bgpd_bgp_connections_refused_total') ?? 0) >= 1, 30_000, 200);
+  stranger.destroy();
 
   const ready = health('ready', sock1);
   assert.deepEqual(ready, { status: 0, line: 'ready: all 1 BGP peers established' });

@@ -122,6 +122,9 @@ export interface SpeakerObservation {
   peers: { spec: Peer; neighbor: Neighbor; received: number; accepted: number; advertised: number }[];
   /** Prefixes changed but not yet sent, over all update groups. */
   backlog: number;
+  /** Incoming connections refused (not a peer, or failing TCP-MD5/GTSM), and their log lines left out by the rate limit. */
+  refused: number;
+  refusedNotLogged: number;
 }
 
 /** Changed prefixes that make a batch full (see `scheduleFlush`). */
@@ -775,7 +778,14 @@ export class Speaker {
   observe(): SpeakerObservation {
     let backlog = 0;
     for (const g of this.groups.values()) backlog += g.pendingCount;
-    return { peers: [...this.peers.values()].map((rt) => ({ spec: rt.spec, neighbor: rt.neighbor, received: rt.received, accepted: this.rib.countFrom(rt.source), advertised: rt.group?.advertisedTo(rt.neighbor) ?? 0 })), backlog };
+    let refused = 0;
+    let refusedNotLogged = 0;
+    for (const { listener } of this.listeners) {
+      refused += listener.refusals.counts.refused;
+      refusedNotLogged += listener.refusals.counts.suppressed;
+    }
+    const peers = [...this.peers.values()].map((rt) => ({ spec: rt.spec, neighbor: rt.neighbor, received: rt.received, accepted: this.rib.countFrom(rt.source), advertised: rt.group?.advertisedTo(rt.neighbor) ?? 0 }));
+    return { peers, backlog, refused, refusedNotLogged };
   }
 
   /** The Loc-RIB, read-only, for the FIB layer. */
