@@ -15,6 +15,7 @@ import { logger } from '../log.js';
 import { createDatastore, datastoreConfig } from '../datastore/config.js';
 import { ModelWatcher, type ModelUpdate } from '../model/watcher.js';
 import { Speaker } from '../bgp/speaker/speaker.js';
+import { processDebug } from '../control/debug.js';
 import { ControlServer, DEFAULT_CONTROL_SOCKET, type ControlRequest } from '../control/server.js';
 import { openKernelFib } from '../bgp/fib/fallback.js';
 import { KernelSync } from '../bgp/speaker/kernel-sync.js';
@@ -106,7 +107,7 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
   const control = new ControlServer(opts.controlSocket, (req: ControlRequest) => {
     switch (req.cmd) {
       case 'status':
-        return speaker.status();
+        return { ...speaker.status(), debug: processDebug() };
       case 'routes':
         return speaker.routes(req.prefix);
       case 'refresh':

@@ -38,8 +38,8 @@ export function tempDir(c: Cleanup, prefix: string): string {
 }
 
 /** Starts a process whose output goes to `logFile`-less pipes kept in memory (last 64 KB). */
-export function startProcess(c: Cleanup, cmd: string, args: string[], opts: { cwd?: string } = {}): { child: ChildProcess; output: () => string } {
-  const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startProcess(c: Cleanup, cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess; output: () => string } {
+  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (b: Buffer): void => {
     out = (out + b.toString('utf8')).slice(-65536);
