@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { encodeMessage, messageFromJson, makeContext, afiSafiKey, type CodecContext, type NotificationMessage, type OpenMessage, type Capability } from '../../src/bgp/packet/index.js';
 import { updateJson } from '../bgp/packet/arbitraries.js';
-import { cleanup, freePort, startProcess, tempDir, waitFor } from '../support/process.js';
+import { type Cleanup, cleanup, freePort, startProcess, tempDir, waitFor } from '../support/process.js';
 import { RawPeer } from '../support/raw-peer.js';
 import { Rng, mutate, type Seed } from './fuzz-corpus.js';
 import { FuzzStats, saveCrash, verdictOf, type Verdict } from './fuzz-oracle.js';
@@ -109,131 +109,169 @@ function liveUpdate(seeds: Seed[], r: Rng): Buffer {
   return b;
 }
 
+/** The speaker process under test, on a loopback address, with POOL eBGP peers configured. */
+async function startSpeaker(c: Cleanup): Promise<{ addr: string; port: number; peers: string[]; proc: ReturnType<typeof startProcess> }> {
+  const base = `127.${120 + (process.pid % 60)}.${(process.pid >> 6) % 250}`;
+  const addr = `${base}.1`;
+  const peers = Array.from({ length: POOL }, (_, i) => `${base}.${10 + i}`);
+  const dir = tempDir(c, 'cbgpd-fuzz-');
+  const port = await freePort(addr);
+  const cluster = join(dir, 'cluster.yaml');
+  // Nothing listens on the peers' port: the speaker's own connects are refused; ours are accepted.
+  writeFileSync(cluster, clusterYaml(addr, port, peers, await freePort(peers[0]!)));
+  const sock = join(dir, 'ctl');
+  const proc = startProcess(c, process.execPath, [cli, 'speaker', '--node', 'n1', '--datastore-file', cluster, '--listen-address', addr, '--control-socket', sock, '--hold-time', '90', '--no-kernel']);
+  await waitFor('speaker control socket', () => proc.child.exitCode === null && existsSync(sock), 30_000, 100);
+  return { addr, port, peers, proc };
+}
+
+/** One fuzzing run against one speaker process: sessions from the pool, batches, answers checked. */
+class LiveFuzzer {
+  readonly stats: LiveStats = Object.assign(new FuzzStats(), { resets: 0, skipped: 0, divergences: [] as string[] });
+  private seeds: Seed[] = [];
+  private peerIndex = 0;
+  private p: RawPeer | null = null;
+  ctx: CodecContext = makeContext();
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly c: Cleanup,
+    private readonly speaker: Awaited<ReturnType<typeof startSpeaker>>,
+    private readonly opts: LiveOptions,
+  ) {
+    this.timeoutMs = opts.timeoutSeconds * 1000;
+  }
+
+  dead(): boolean {
+    const ch = this.speaker.proc.child;
+    return ch.exitCode !== null || ch.signalCode !== null;
+  }
+
+  /** Connects from the next peer of the pool whose idle hold allows it; bounded at 180 s. */
+  async connect(): Promise<void> {
+    const deadline = Date.now() + 180_000;
+    for (;;) {
+      const from = this.speaker.peers[this.peerIndex % POOL]!;
+      this.peerIndex++;
+      try {
+        const p = await RawPeer.connect(this.speaker.addr, this.speaker.port, from);
+        this.c.add(() => p.close());
+        await p.handshake({ as: PEER_AS, id: from, caps: OUR_CAPS });
+        const open = p.received.find((m): m is OpenMessage => m.type === 'OPEN');
+        if (!p.closed && open !== undefined && p.received.some((m) => m.type === 'KEEPALIVE')) {
+          p.keepAlive(20);
+          this.ctx = txContext(open);
+          if (this.seeds.length === 0 || this.seeds[0]!.ctx.addPath.size !== this.ctx.addPath.size) this.seeds = updateSeeds(this.opts.seed, this.ctx);
+          p.received.length = 0;
+          this.p = p;
+          return;
+        }
+        p.close();
+      } catch {
+        // refused or reset: that peer is in its idle hold; try the next
+      }
+      if (this.dead()) throw new Error('speaker exited');
+      if (Date.now() > deadline) throw new Error('no peer of the pool could establish a session within 180 s');
+      await new Promise((res) => setTimeout(res, this.peerIndex % POOL === 0 ? 500 : 20));
+    }
+  }
+
+  /** The next mutated UPDATE and the codec's verdict for it; undefined if the codec crashed (kept). */
+  next(r: Rng): { bytes: Buffer; v: Verdict } | undefined {
+    const bytes = liveUpdate(this.seeds, r);
+    try {
+      return { bytes, v: verdictOf(bytes, this.ctx) };
+    } catch (e) {
+      // Phase (a) reports codec crashes; here the input is kept and not sent.
+      this.stats.crashes.push({ file: saveCrash(this.opts.crashDir, bytes, this.ctx, e, 'live (codec)'), error: String(e) });
+      return undefined;
+    }
+  }
+
+  send(bytes: Buffer): void {
+    this.p!.sendRaw(bytes);
+  }
+
+  keep(batch: Buffer[], why: string): void {
+    for (const b of batch) this.stats.crashes.push({ file: saveCrash(this.opts.crashDir, b, this.ctx, new Error(why), 'live'), error: why });
+  }
+
+  /** The batch ended in an UPDATE that must reset: exactly that NOTIFICATION must come. Then the next session. */
+  async expectNotification(batch: Buffer[], verdicts: Verdict[], expect: { code: number; subcode: number }): Promise<void> {
+    const p = this.p!;
+    const n = (await p.waitFor((m) => m.type === 'NOTIFICATION', this.timeoutMs)) as NotificationMessage | undefined;
+    if (this.dead()) return;
+    const want = `${expect.code}/${expect.subcode}`;
+    const last = batch.slice(-1);
+    if (n === undefined && p.closed) {
+      this.stats.divergences.push(`the speaker closed the session without a NOTIFICATION (expected ${want})`);
+      this.keep(last, `divergence: closed without NOTIFICATION, expected ${want}`);
+    } else if (n === undefined) {
+      this.stats.hangs++;
+      this.keep(batch, `no NOTIFICATION within ${this.opts.timeoutSeconds} s (expected ${want})`);
+    } else {
+      if (n.code !== expect.code || n.subcode !== expect.subcode) {
+        this.stats.divergences.push(`sent an UPDATE the codec answers with ${want}; the speaker sent ${n.code}/${n.subcode}`);
+        this.keep(last, `divergence: expected ${want}, got ${n.code}/${n.subcode}`);
+      }
+      verdicts.forEach((x) => this.stats.count(x));
+    }
+    this.stats.resets++;
+    p.close();
+    await this.connect();
+  }
+
+  /** The batch keeps the session: a ROUTE-REFRESH must be answered with EoRR (RFC 7313) on the same session. */
+  async probe(batch: Buffer[], verdicts: Verdict[]): Promise<void> {
+    const p = this.p!;
+    p.send({ type: 'ROUTE-REFRESH', afi: 1, safi: 1, subtype: 0 });
+    const eorr = await p.waitFor((m) => m.type === 'ROUTE-REFRESH' && m.subtype === 2, this.timeoutMs);
+    if (this.dead()) return;
+    if (eorr !== undefined) {
+      verdicts.forEach((x) => this.stats.count(x));
+      p.received.length = 0;
+      return;
+    }
+    if (p.closed) {
+      const n = p.received.find((m): m is NotificationMessage => m.type === 'NOTIFICATION');
+      this.stats.divergences.push(`the speaker closed the session (${n ? `NOTIFICATION ${n.code}/${n.subcode}` : 'no NOTIFICATION'}) after UPDATEs the codec keeps the session for`);
+      this.keep(batch, 'divergence: session closed after UPDATEs that keep it');
+    } else {
+      this.stats.hangs++;
+      this.keep(batch, `no EoRR within ${this.opts.timeoutSeconds} s after UPDATEs that keep the session`);
+      p.close();
+    }
+    await this.connect();
+  }
+}
+
 export async function fuzzLive(opts: LiveOptions): Promise<LiveStats> {
-  const stats = Object.assign(new FuzzStats(), { resets: 0, skipped: 0, divergences: [] as string[] }) as LiveStats;
   const c = cleanup();
   try {
-    const base = `127.${120 + (process.pid % 60)}.${(process.pid >> 6) % 250}`;
-    const speakerAddr = `${base}.1`;
-    const peers = Array.from({ length: POOL }, (_, i) => `${base}.${10 + i}`);
-    const dir = tempDir(c, 'cbgpd-fuzz-');
-    const port = await freePort(speakerAddr);
-    const cluster = join(dir, 'cluster.yaml');
-    // Nothing listens on the peers' port: the speaker's own connects are refused; ours are accepted.
-    writeFileSync(cluster, clusterYaml(speakerAddr, port, peers, await freePort(peers[0]!)));
-    const sock = join(dir, 'ctl');
-    const proc = startProcess(c, process.execPath, [cli, 'speaker', '--node', 'n1', '--datastore-file', cluster, '--listen-address', speakerAddr, '--control-socket', sock, '--hold-time', '90', '--no-kernel']);
-    await waitFor('speaker control socket', () => proc.child.exitCode === null && existsSync(sock), 30_000, 100);
-    const dead = (): boolean => proc.child.exitCode !== null || proc.child.signalCode !== null;
-
+    const speaker = await startSpeaker(c);
+    const f = new LiveFuzzer(c, speaker, opts);
+    const stats = f.stats;
     const r = new Rng(opts.seed ^ 0x5eed);
-    let seeds: Seed[] = [];
-    let peerIndex = 0;
-    let session = null as { p: RawPeer; ctx: CodecContext; eorr: number } | null;
     const t0 = process.hrtime.bigint();
-    const timeoutMs = opts.timeoutSeconds * 1000;
-
-    const connect = async (): Promise<void> => {
-      const deadline = Date.now() + 180_000;
-      for (;;) {
-        const from = peers[peerIndex % POOL]!;
-        peerIndex++;
-        try {
-          const p = await RawPeer.connect(speakerAddr, port, from);
-          c.add(() => p.close());
-          await p.handshake({ as: PEER_AS, id: from, caps: OUR_CAPS });
-          const open = p.received.find((m): m is OpenMessage => m.type === 'OPEN');
-          if (!p.closed && open !== undefined && p.received.some((m) => m.type === 'KEEPALIVE')) {
-            p.keepAlive(20);
-            const ctx = txContext(open);
-            if (seeds.length === 0 || seeds[0]!.ctx.addPath.size !== ctx.addPath.size) seeds = updateSeeds(opts.seed, ctx);
-            session = { p, ctx, eorr: 0 };
-            return;
-          }
-          p.close();
-        } catch {
-          // refused or reset: that peer is in its idle hold; try the next
-        }
-        if (dead()) throw new Error('speaker exited');
-        if (Date.now() > deadline) throw new Error('no peer of the pool could establish a session within 180 s');
-        await new Promise((res) => setTimeout(res, peerIndex % POOL === 0 ? 500 : 20));
-      }
-    };
-
-    const eorrCount = (p: RawPeer): number => p.received.filter((m) => m.type === 'ROUTE-REFRESH' && m.subtype === 2).length;
-    const keep = (batch: Buffer[], ctx: CodecContext, why: string): void => {
-      for (const b of batch) stats.crashes.push({ file: saveCrash(opts.crashDir, b, ctx, new Error(why), 'live'), error: why });
-    };
-
-    await connect();
+    await f.connect();
     let batch: Buffer[] = [];
     let verdicts: Verdict[] = [];
     let reported = 0;
-    for (let sent = 0; sent < opts.messages && !dead(); ) {
-      const s = session!;
-      const bytes = liveUpdate(seeds, r);
-      let v: Verdict;
-      try {
-        v = verdictOf(bytes, s.ctx);
-      } catch (e) {
-        // The codec itself crashed: kept, and not sent (phase (a) reports codec crashes).
-        stats.crashes.push({ file: saveCrash(opts.crashDir, bytes, s.ctx, e, 'live (codec)'), error: String(e) });
-        continue;
-      }
-      const resets = v.kind === 'notification';
+    for (let sent = 0; sent < opts.messages && !f.dead(); ) {
+      const m = f.next(r);
+      if (m === undefined) continue;
+      const resets = m.v.kind === 'notification';
       if (resets && stats.resets >= opts.maxResets) {
         stats.skipped++;
         continue;
       }
-      s.p.sendRaw(bytes);
-      batch.push(bytes);
-      verdicts.push(v);
+      f.send(m.bytes);
+      batch.push(m.bytes);
+      verdicts.push(m.v);
       sent++;
       if (!resets && batch.length < 100 && sent < opts.messages) continue;
-
-      if (resets) {
-        const expect = v as Extract<Verdict, { kind: 'notification' }>;
-        const n = (await s.p.waitFor((m) => m.type === 'NOTIFICATION', timeoutMs)) as NotificationMessage | undefined;
-        if (dead()) break;
-        if (n === undefined && s.p.closed) {
-          stats.divergences.push(`the speaker closed the session without a NOTIFICATION (expected ${expect.code}/${expect.subcode})`);
-          keep([bytes], s.ctx, `divergence: closed without NOTIFICATION, expected ${expect.code}/${expect.subcode}`);
-        } else if (n === undefined) {
-          stats.hangs++;
-          keep(batch, s.ctx, `no NOTIFICATION within ${opts.timeoutSeconds} s (expected ${expect.code}/${expect.subcode})`);
-        } else {
-          if (n.code !== expect.code || n.subcode !== expect.subcode) {
-            stats.divergences.push(`sent an UPDATE the codec answers with ${expect.code}/${expect.subcode}; the speaker sent ${n.code}/${n.subcode}`);
-            keep([bytes], s.ctx, `divergence: expected ${expect.code}/${expect.subcode}, got ${n.code}/${n.subcode}`);
-          }
-          verdicts.forEach((x) => stats.count(x));
-        }
-        stats.resets++;
-        s.p.close();
-        await connect();
-      } else {
-        // Probe: a ROUTE-REFRESH the speaker answers with BoRR ... EoRR (RFC 7313).
-        const before = s.eorr;
-        s.p.send({ type: 'ROUTE-REFRESH', afi: 1, safi: 1, subtype: 0 });
-        const ok = await waitFor('EoRR', () => eorrCount(s.p) > before || s.p.closed, timeoutMs, 5).catch(() => false);
-        if (dead()) break;
-        if (ok === false) {
-          stats.hangs++;
-          keep(batch, s.ctx, `no EoRR within ${opts.timeoutSeconds} s after UPDATEs that keep the session`);
-          s.p.close();
-          await connect();
-        } else if (s.p.closed) {
-          const n = s.p.received.find((m): m is NotificationMessage => m.type === 'NOTIFICATION');
-          stats.divergences.push(`the speaker closed the session (${n ? `NOTIFICATION ${n.code}/${n.subcode}` : 'no NOTIFICATION'}) after UPDATEs the codec keeps the session for`);
-          keep(batch, s.ctx, 'divergence: session closed after UPDATEs that keep it');
-          await connect();
-        } else {
-          s.eorr = eorrCount(s.p);
-          verdicts.forEach((x) => stats.count(x));
-          s.p.received.length = 0;
-          s.eorr = 0;
-        }
-      }
+      if (m.v.kind === 'notification') await f.expectNotification(batch, verdicts, m.v);
+      else await f.probe(batch, verdicts);
       batch = [];
       verdicts = [];
       if (opts.progress !== undefined && sent - reported >= 5000) {
@@ -241,9 +279,10 @@ export async function fuzzLive(opts: LiveOptions): Promise<LiveStats> {
         opts.progress(`live: ${sent} UPDATEs, ${stats.resets} sessions reset`);
       }
     }
-    if (dead()) {
-      keep(batch, session?.ctx ?? makeContext(), `speaker exited (status ${proc.child.exitCode}, signal ${proc.child.signalCode})`);
-      stats.crashes.push({ file: '-', error: `speaker process exited:\n${proc.output().slice(-3000)}` });
+    if (f.dead()) {
+      const ch = speaker.proc.child;
+      f.keep(batch, `speaker exited (status ${ch.exitCode}, signal ${ch.signalCode})`);
+      stats.crashes.push({ file: '-', error: `speaker process exited:\n${speaker.proc.output().slice(-3000)}` });
     }
     stats.seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     return stats;
