@@ -20,7 +20,7 @@ test('the trend verdict fails a steady RSS climb and growing handles, and passes
   assert.ok(judge('handles', samples(100, () => 60, (i) => 6 + i), 2).failures.some((f) => /active handles/.test(f)));
 });
 
-test('two minutes of flaps, resets, file and etcd churn: both speakers stay up, fds return to baseline, no growth', { timeout: 600_000 }, async () => {
+test('two minutes of flaps, resets, file and etcd churn: both speakers stay up, fds return to baseline, no growth', { timeout: 900_000 }, async () => {
   const r = await runSoak({ minutes: 2 });
   console.log(r.text);
   assert.ok(r.ok, r.text);

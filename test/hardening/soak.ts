@@ -54,8 +54,16 @@ async function allEstablished(s: SpeakerProc, expected: number, timeoutMs: numbe
   });
 }
 
-/** One churn step; `i` counts steps. Returns the step's name. */
+/**
+ * One churn step; `i` counts steps. Returns the step's name. A BIRD that is
+ * gone (killed from outside the soak: the machine is shared) is started
+ * again first, and that is reported as a step of its own.
+ */
 async function churnStep(w: SoakWorld, i: number): Promise<string> {
+  if (!w.bird.cli('show', 'status').stdout.includes('Daemon is up')) {
+    await w.bird.restart();
+    return 'BIRD found dead (not by the soak), started again';
+  }
   switch (i % 8) {
     case 0:
       w.gobgp.cli('neighbor', w.addr.s1, 'reset');
@@ -146,7 +154,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       w.writeFile([]);
       await w.writeEtcd([]);
       w.bird.cli('enable', 'cbgpd');
-      for (const s of speakers) await allEstablished(s, peersOf[s.name]!, 120_000).catch((e: Error) => failures.push(e.message));
+      for (const s of speakers) await allEstablished(s, peersOf[s.name]!, 300_000).catch((e: Error) => failures.push(e.message));
     }
     const finalFds: Record<string, number> = {};
     for (const s of speakers) {
