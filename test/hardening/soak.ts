@@ -64,6 +64,10 @@ async function churnStep(w: SoakWorld, i: number): Promise<string> {
     await w.bird.restart();
     return 'BIRD found dead (not by the soak), started again';
   }
+  if (!w.etcd.running) {
+    await w.etcd.launch();
+    return 'etcd found dead (not by the soak), started again';
+  }
   switch (i % 8) {
     case 0:
       w.gobgp.cli('neighbor', w.addr.s1, 'reset');
@@ -140,7 +144,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       }
     })();
     for (let i = 0; Date.now() < end && crashed === undefined; i++) {
-      const name = await churnStep(w, i);
+      // A step that fails (a daemon killed from outside between the check and the step) is counted, not fatal.
+    const name = await churnStep(w, i).catch((e: Error) => `step failed: ${e.message.split('\n')[0]!.slice(0, 80)}`);
       steps[name] = (steps[name] ?? 0) + 1;
       await sleep(stepMs);
       for (const s of speakers) crashed ??= exited(s);
@@ -152,7 +157,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       // Undo the churn, then positive signals: all sessions back, fds back to baseline.
       if (!w.etcd.running) await w.etcd.launch();
       w.writeFile([]);
-      await w.writeEtcd([]);
+      await waitFor('etcd churn objects removed', () => w.writeEtcd([]).then(() => true), 60_000, 1000).catch((e: Error) => failures.push(e.message));
       w.bird.cli('enable', 'cbgpd');
       for (const s of speakers) await allEstablished(s, peersOf[s.name]!, 300_000).catch((e: Error) => failures.push(e.message));
     }
