@@ -43,6 +43,10 @@ fi
 # private prefix for the bird2 flavor checks and interop tests.
 if ! $runtime_only; then bash scripts/install-bird2.sh; fi
 
+# kubectl >= 1.27 for the manifest tests and the local API server's kubectl
+# tests (Debian's kubernetes-client is 1.20: see the script).
+if ! $runtime_only; then bash scripts/install-kubectl.sh; fi
+
 # Native addons: TCP-MD5/GTSM socket options and rtnetlink for kernel
 # routes. Neither build can fail the set-up: without them the daemon runs,
 # peers with a password or TTL security stay down, and no kernel routes are

@@ -5,7 +5,7 @@
  * place, 1 = a check or reload failed or the datastore was not reachable,
  * 2 = bad usage). See docs/confd.md.
  */
-import { resolve as resolvePath } from 'node:path';
+import { dirname, resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { createDatastore, datastoreConfig, type DatastoreConfig } from '../datastore/config.js';
@@ -13,6 +13,7 @@ import type { Datastore } from '../datastore/types.js';
 import { logger } from '../log.js';
 import { ConfdDaemon, type Renderer } from '../confd/daemon.js';
 import { flavorFiles, renderFile, type Flavor } from '../confd/render.js';
+import { sweepStaleStages } from '../confd/stage-sweep.js';
 import { CALICO_BIRD6_SOCKET, CALICO_BIRD_SOCKET, CALICO_CONFIG_DIR, defaultResources, loadConfDir, type TemplateResource } from '../confd/resources.js';
 
 export interface ConfdCommandOptions {
@@ -97,6 +98,8 @@ export async function runConfd(
     process.stderr.write('calico-bgpd confd: --timeout and --coalesce-ms must be positive numbers\n');
     return 2;
   }
+  // Stages of an earlier run that was killed mid-batch (kept when asked to keep stages).
+  if (!opts.keepStageFile && !opts.noop) sweepStaleStages(resources.map((r) => dirname(r.dest)), log);
   const ds = await (deps.createDatastore ?? createDatastore)(config, { watch: !opts.onetime });
   const daemon = new ConfdDaemon({
     datastore: ds,

@@ -5,7 +5,7 @@
  * send, and decoding goes on with the next frame where the length field
  * still frames it.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   BgpCodecError,
@@ -104,6 +104,19 @@ export function decodeStream(buf: Buffer, ctx: CodecContext): { lines: string[];
   return { lines, malformed };
 }
 
+/**
+ * `--add-path` takes several families, and the option parser hands it every
+ * word up to the next option, so `--add-path 1/1 2/1 -` also swallows the
+ * file argument. When no file argument is left and the last word is not a
+ * family but is `-` or an existing file, it was meant as the file.
+ */
+export function splitFileFromFamilies(addPath: string[], file: string | undefined): { addPath: string[]; file: string | undefined } {
+  const last = addPath[addPath.length - 1];
+  if (file !== undefined || last === undefined || /^\s*\d+\/\d+\s*$/.test(last)) return { addPath, file };
+  if (last !== '-' && !existsSync(last)) return { addPath, file };
+  return { addPath: addPath.slice(0, -1), file: last };
+}
+
 function readInput(file: string | undefined, hex: string | undefined): Buffer {
   if (hex !== undefined) {
     const clean = hex.replace(/[\s:]/g, '');
@@ -122,11 +135,12 @@ export function registerDecode(program: Command): void {
     .option('--add-path <afi/safi...>', 'families whose NLRI carry ADD-PATH path identifiers (1/1 IPv4, 2/1 IPv6)', [])
     .option('--two-octet-as', 'the sender is a 2-octet AS speaker (AS_PATH with 2-octet ASes, AS4_PATH merged)', false)
     .option('--extended-message', 'accept messages up to 65535 octets (RFC 8654)', false)
-    .action((file: string | undefined, opts: DecodeOptions & { hex?: string }) => {
+    .action((fileArg: string | undefined, opts: DecodeOptions & { hex?: string }) => {
       let ctx: CodecContext;
       let input: Buffer;
       try {
-        ctx = contextFromOptions(opts);
+        const { addPath, file } = splitFileFromFamilies(opts.addPath, fileArg);
+        ctx = contextFromOptions({ ...opts, addPath });
         input = readInput(file, opts.hex);
       } catch (e) {
         process.stderr.write(`calico-bgpd decode: ${(e as Error).message}\n`);

@@ -12,7 +12,8 @@ import type { Command } from 'commander';
 import { createDatastore, datastoreConfig, type DatastoreConfig } from '../datastore/config.js';
 import { formatProblem, type Problem } from '../datastore/resources/problem.js';
 import type { Datastore } from '../datastore/types.js';
-import { buildNodeBgpConfig } from '../model/build.js';
+import { waitInSync } from '../datastore/in-sync.js';
+import { buildNodeBgpConfig, nodeInKeyView } from '../model/build.js';
 import type { FamilyConfig, NodeBgpConfig, Peer } from '../model/types.js';
 
 export interface ModelCommandOptions {
@@ -38,25 +39,6 @@ function redact(cfg: NodeBgpConfig): NodeBgpConfig {
     peers: f.peers.map((p) => (p.password === null ? p : { ...p, password: '***' })),
   });
   return { ...cfg, ipv4: fam(cfg.ipv4), ipv6: fam(cfg.ipv6) };
-}
-
-function waitInSync(ds: Datastore, timeoutMs: number): Promise<void> {
-  if (ds.status() === 'in-sync') return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`datastore not in sync after ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = ds.subscribe({
-      status: (s) => {
-        if (s === 'in-sync') {
-          clearTimeout(timer);
-          off();
-          resolve();
-        }
-      },
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------
@@ -155,12 +137,12 @@ export async function runModel(opts: ModelCommandOptions, env: NodeJS.ProcessEnv
   }
   try {
     await ds.start();
-    await waitInSync(ds, timeoutMs);
+    if (!(await waitInSync(ds, timeoutMs))) throw new Error(`datastore not in sync after ${timeoutMs} ms`);
     const keys = ds.snapshot();
     const built = buildNodeBgpConfig(keys, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});
     const dsProblems = (ds as { problems?: () => readonly Problem[] }).problems?.() ?? [];
     const problems = [...dsProblems, ...built.problems];
-    if (!keys.has(`/calico/bgp/v1/host/${config.nodeName}/ip_addr_v4`)) {
+    if (!nodeInKeyView(keys, config.nodeName)) {
       problems.push({ resource: `Node/${config.nodeName}`, message: 'this node is not in the datastore (set NODENAME or --node)' });
     }
     const model = opts.showPasswords ? built.config : redact(built.config);

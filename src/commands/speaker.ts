@@ -13,7 +13,9 @@
 import type { Command } from 'commander';
 import { logger } from '../log.js';
 import { createDatastore, datastoreConfig } from '../datastore/config.js';
-import { ModelWatcher, type ModelUpdate } from '../model/watcher.js';
+import { ModelWatcher } from '../model/watcher.js';
+import { nodeInKeyView } from '../model/build.js';
+import { waitForFirstModel } from './first-model.js';
 import { Speaker } from '../bgp/speaker/speaker.js';
 import { processDebug } from '../control/debug.js';
 import { ControlServer, DEFAULT_CONTROL_SOCKET, type ControlRequest } from '../control/server.js';
@@ -36,6 +38,15 @@ export interface SpeakerCommandOptions {
   maxPrefixAction: string;
   importOnlyPools: boolean;
   importRejectCidrs: boolean;
+  /** Aborting it while the speaker waits for its first model makes runSpeaker return a no-op handle. */
+  startSignal?: AbortSignal;
+}
+
+/** `reset [peer]`: a name that matches no peer is an error to report, not "0 sessions reset". */
+function resetPeers(speaker: Speaker, peer: string | undefined): number {
+  const n = speaker.reset(peer);
+  if (peer !== undefined && n === 0) throw new Error(`no peer named ${peer} (see calico-bgpd status)`);
+  return n;
 }
 
 export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: () => Promise<void>; reload: () => void }> {
@@ -61,19 +72,20 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
   await ds.start();
   log.info({ datastore: config.type, node: config.nodeName, role: opts.role }, 'waiting for the datastore to be in sync');
   const watcher = new ModelWatcher(ds, config.nodeName, config.routerId !== undefined ? { routerId: config.routerId } : {});
-  const first = await new Promise<ModelUpdate>((resolve) => {
-    const off = watcher.onChange((u) => {
-      off();
-      resolve(u);
-    });
-    watcher.start();
-    const now = watcher.current();
-    if (now !== undefined) {
-      off();
-      resolve(now);
-    }
+  const first = await waitForFirstModel(watcher, log, {
+    unusable: (u) => {
+      if (!nodeInKeyView(ds.snapshot(), config.nodeName)) return `node ${config.nodeName} is not in the datastore (set NODENAME or --node)`;
+      if (u.config.routerId === '') return `node ${config.nodeName} has no router id: give it an IPv4 address or set CALICO_ROUTER_ID`;
+      return null;
+    },
+    waitingFor: () => `the ${config.type} datastore is not in sync yet (${ds.status()})`,
+    ...(opts.startSignal !== undefined ? { signal: opts.startSignal } : {}),
   });
-  if (first.config.routerId === '') throw new Error(`node ${config.nodeName} has no router id: give it an IPv4 address or set CALICO_ROUTER_ID`);
+  if (first === null) {
+    watcher.stop();
+    await ds.stop();
+    return { stop: async () => undefined, reload: () => undefined };
+  }
   // Kernel routes: a node programs them (like BIRD's kernel protocol); a
   // standalone reflector does not. Routes of ours left by a previous run
   // mean we are restarting with forwarding state kept (RFC 4724 R bit).
@@ -114,7 +126,7 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
         if (!speaker.refresh(req.peer)) throw new Error(`peer ${req.peer} is not established or does not support route refresh`);
         return { refreshed: req.peer };
       case 'reset':
-        return { reset: speaker.reset(req.peer) };
+        return { reset: resetPeers(speaker, req.peer) };
     }
   });
   await control.listen();
@@ -163,13 +175,24 @@ export function registerSpeaker(program: Command): void {
     .option('--import-reject-cidrs', 'never accept routes inside the reject CIDRs (service ranges)', false)
     .action(async (opts: SpeakerCommandOptions) => {
       const log = logger('speaker');
+      // A signal while the speaker still waits for the datastore ends the wait cleanly.
+      const starting = new AbortController();
+      const stopStarting = (): void => starting.abort();
+      process.once('SIGTERM', stopStarting);
+      process.once('SIGINT', stopStarting);
       let handle: { stop: () => Promise<void>; reload: () => void };
       try {
-        handle = await runSpeaker(opts);
+        handle = await runSpeaker({ ...opts, startSignal: starting.signal });
       } catch (e) {
         log.fatal({ err: (e as Error).message }, 'speaker could not start');
         process.stderr.write(`calico-bgpd speaker: ${(e as Error).message}\n`);
         process.exit(1);
+      }
+      process.off('SIGTERM', stopStarting);
+      process.off('SIGINT', stopStarting);
+      if (starting.signal.aborted) {
+        log.info('stopped before the datastore was ready');
+        process.exit(0);
       }
       const shutdown = (signal: string): void => {
         log.info({ signal }, 'shutting down');

@@ -22,6 +22,7 @@
  */
 import { Backoff, realTimers, type BackoffOptions, type Timers } from '../datastore/backoff.js';
 import type { Datastore, KeyChange, SyncStatus } from '../datastore/types.js';
+import { waitInSync } from '../datastore/in-sync.js';
 import type { Logger } from '../log.js';
 import { logger } from '../log.js';
 import type { ModelEnv, NodeBgpConfig } from '../model/types.js';
@@ -105,6 +106,8 @@ export interface ConfdStats {
   writes: number;
   reloads: number;
   checkFailures: number;
+  /** Files whose rendering threw (their batch was held back whole). */
+  renderFailures: number;
   reloadFailures: number;
   /** Reloads skipped because that BIRD was not running (no socket, or nobody listening). */
   notRunning: number;
@@ -148,7 +151,7 @@ export class ConfdDaemon {
   /** Failures of the last batch (for `runOnce`). */
   private lastFailures: { renders: number; checks: number; reloads: ReloadOutcome[] } = { renders: 0, checks: 0, reloads: [] };
 
-  readonly stats: ConfdStats = { batches: 0, renders: 0, writes: 0, reloads: 0, checkFailures: 0, reloadFailures: 0, notRunning: 0, ignoredChanges: 0 };
+  readonly stats: ConfdStats = { batches: 0, renders: 0, writes: 0, reloads: 0, checkFailures: 0, renderFailures: 0, reloadFailures: 0, notRunning: 0, ignoredChanges: 0 };
 
   constructor(private readonly opts: ConfdOptions) {
     this.log = opts.log ?? logger('confd');
@@ -210,27 +213,9 @@ export class ConfdDaemon {
    */
   async runOnce(timeoutMs: number): Promise<OnceResult> {
     const ds = this.opts.datastore;
-    if (ds.status() !== 'in-sync') {
-      // A timer that holds the process open (the shared timers are unref'd).
-      const synced = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          off();
-          resolve(false);
-        }, timeoutMs);
-        const off = ds.subscribe({
-          status: (s) => {
-            if (s === 'in-sync') {
-              clearTimeout(timer);
-              off();
-              resolve(true);
-            }
-          },
-        });
-      });
-      if (!synced) {
-        this.log.error(`datastore not in sync after ${timeoutMs} ms; the existing configuration files and BIRD were left untouched`);
-        return { ok: false, reason: 'datastore not in sync' };
-      }
+    if (!(await waitInSync(ds, timeoutMs))) {
+      this.log.error(`datastore not in sync after ${timeoutMs} ms; the existing configuration files and BIRD were left untouched`);
+      return { ok: false, reason: 'datastore not in sync' };
     }
     this.state = 'running';
     this.full = true;
@@ -330,7 +315,10 @@ export class ConfdDaemon {
 
   /** One batch: rebuild the model, render what is dirty, write it. */
   private async batch(): Promise<void> {
-    const targets = this.full ? [...this.opts.resources] : [...this.dirty];
+    // Files that failed earlier come along with every batch: one batch moves
+    // every file to the same model or none (a new bird_aggr.cfg next to an
+    // old bird.cfg would describe two different states).
+    const targets = this.full ? [...this.opts.resources] : [...new Set([...this.dirty, ...this.retrySet])];
     this.full = false;
     this.dirty.clear();
     if (targets.length === 0) return;
@@ -343,6 +331,7 @@ export class ConfdDaemon {
     const model = update.config;
 
     const planned: PlannedFile[] = [];
+    const failed: TemplateResource[] = [];
     let renderFailures = 0;
     for (const r of targets) {
       const prev = this.synced.get(r);
@@ -356,13 +345,22 @@ export class ConfdDaemon {
         planned.push({ resource: r, content: this.opts.renderer.render(r.file, this.opts.flavor, model) });
         this.stats.renders++;
       } catch (err) {
-        this.log.error({ err, file: r.file }, `rendering ${r.file} failed; ${r.dest} is left as it is`);
+        this.log.error({ err, file: r.file }, `rendering ${r.file} failed`);
         renderFailures++;
-        this.retryChecks([r]);
+        failed.push(r);
       }
     }
     const t2 = performance.now();
     this.lastFailures = { renders: renderFailures, checks: 0, reloads: [] };
+    if (renderFailures > 0) {
+      this.stats.renderFailures += renderFailures;
+      this.log.error(
+        { failed: failed.map((r) => r.dest), heldBack: planned.map((p) => p.resource.dest) },
+        'nothing in this batch was installed: every file keeps the state it had, so the files still match each other',
+      );
+      this.retryChecks([...failed, ...planned.map((p) => p.resource)]);
+      return;
+    }
     if (planned.length === 0) return;
 
     const result = await writeBatch(planned, {

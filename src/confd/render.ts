@@ -142,7 +142,7 @@ interface PeersPart {
   globalPeers: Peer[];
   nodePeers: Peer[];
   skipped: SkippedPeer[];
-  communities: PrefixCommunities[];
+  communities: Array<{ cidr: string; adds: CommunityAdd[] }>;
 }
 
 /** What the `static` protocol originates, and the aggregation function (`_aggr` files). */
@@ -181,6 +181,7 @@ function peersPart(m: NodeBgpConfig, family: Family): PeersPart {
   const globalPeers: Peer[] = [];
   const nodePeers: Peer[] = [];
   for (const p of f.peers) {
+    if (p.invalid !== undefined) continue; // listed in the model's problems; BIRD cannot take it
     if (p.type === 'mesh') meshPeers.push(p);
     else if (p.type === 'global') globalPeers.push(p);
     else if (p.type === 'node') nodePeers.push(p);
@@ -192,8 +193,29 @@ function peersPart(m: NodeBgpConfig, family: Family): PeersPart {
     globalPeers,
     nodePeers,
     skipped: f.skipped,
-    communities: f.communities,
+    communities: f.communities.map(calicoCommunityOrder),
   };
+}
+
+/** One `bgp_community.add` / `bgp_large_community.add` line of `apply_communities`. */
+interface CommunityAdd {
+  large: boolean;
+  value: string;
+}
+
+/**
+ * Calico's syncer hands the template each prefix's communities as one list,
+ * standard and large mixed, sorted as strings (Go's `sort.Strings`, byte
+ * order), and the template adds them in that order. Same meaning in any
+ * order, but the same text as Calico only in this one.
+ */
+function calicoCommunityOrder(c: PrefixCommunities): { cidr: string; adds: CommunityAdd[] } {
+  const adds = [
+    ...c.communities.map((value) => ({ large: false, value })),
+    ...c.largeCommunities.map((value) => ({ large: true, value })),
+  ];
+  adds.sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+  return { cidr: c.cidr, adds };
 }
 
 function aggrPart(m: NodeBgpConfig, family: Family): AggrPart {
@@ -201,7 +223,7 @@ function aggrPart(m: NodeBgpConfig, family: Family): AggrPart {
   const hostLen = family === 4 ? '/32' : '/128';
   const peerRoutes: AggrPart['peerRoutes'] = [];
   for (const p of f.peers) {
-    if (p.reachableBy !== null && p.type !== 'mesh') peerRoutes.push({ prefix: `${p.address}${hostLen}`, via: p.reachableBy, peer: p.name });
+    if (p.reachableBy !== null && p.type !== 'mesh' && p.invalid === undefined) peerRoutes.push({ prefix: `${p.address}${hostLen}`, via: p.reachableBy, peer: p.name });
   }
   return {
     blockRoutes: f.blocks.filter((b) => !b.cidr.endsWith(hostLen)).map((b) => b.cidr),

@@ -26,6 +26,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
 import { birdConfigure, type ConfigureResult } from './bird-control.js';
 import { expandCheckCmd, type TemplateResource } from './resources.js';
+import { openStages, stagePrefix } from './stage-sweep.js';
 
 /** Result of a shell command. */
 export interface CommandResult {
@@ -236,7 +237,8 @@ export async function writeBatch(files: readonly PlannedFile[], opts: WriteOptio
     for (const [dir, rs] of byDir) {
       if (!opts.noop) await mkdir(dir, { recursive: true });
       // --noop must not leave anything in the destination: stage elsewhere.
-      const stage = await mkdtemp(join(opts.noop ? tmpdir() : dir, '.calico-bgpd-stage-'));
+      const stage = await mkdtemp(join(opts.noop ? tmpdir() : dir, stagePrefix()));
+      openStages.add(stage);
       stages.set(dir, stage);
       for (const r of rs) await writeStaged(join(stage, basename(r.dest)), contents.get(r)!, r);
     }
@@ -278,6 +280,7 @@ export async function writeBatch(files: readonly PlannedFile[], opts: WriteOptio
   } finally {
     for (const stage of stages.values()) {
       if (!opts.keepStageFile || opts.noop) await rm(stage, { recursive: true, force: true });
+      openStages.delete(stage);
     }
   }
 

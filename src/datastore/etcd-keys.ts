@@ -13,6 +13,7 @@
  * pass through as legacy keys.
  */
 import type { Resource } from './types.js';
+import { parseIpv4, parseIpv6, parsePrefixLength } from '../net/ip.js';
 
 // ---------------------------------------------------------------------------
 // Prefixes
@@ -118,23 +119,21 @@ export function parseV3Resource(key: string, value: string): ParsedResource {
 // ---------------------------------------------------------------------------
 
 const AS_RE = /^\d+(\.\d+)?$/;
-const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
 function isIPv4(s: string): boolean {
-  return IPV4_RE.test(s);
+  return parseIpv4(s) !== undefined;
 }
 
 function isIPv6(s: string): boolean {
-  // Deliberately loose: hex groups and colons, at most one "::", optional
-  // dotted-quad tail. The renderer/speaker parse it properly.
-  if (!/^[0-9a-fA-F:.]+$/.test(s) || !s.includes(':')) return false;
-  return (s.match(/::/g) ?? []).length <= 1;
+  return parseIpv6(s) !== undefined;
 }
 
+/** `addr/len` of the given family, checked by the address text (a mapped IPv6 address stays IPv6 here). */
 function isCidr(s: string, v: 4 | 6): boolean {
-  const [ip, len, extra] = s.split('/');
-  if (extra !== undefined || ip === undefined || len === undefined || !/^\d+$/.test(len)) return false;
-  return v === 4 ? isIPv4(ip) && Number(len) <= 32 : isIPv6(ip) && Number(len) <= 128;
+  const slash = s.indexOf('/');
+  if (slash < 0) return false;
+  const ip = s.slice(0, slash);
+  if (v === 4 ? !isIPv4(ip) : !isIPv6(ip)) return false;
+  return parsePrefixLength(s, slash + 1, s.length, v === 4 ? 32 : 128) !== undefined;
 }
 
 function jsonObject(value: string): string | undefined {

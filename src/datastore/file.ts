@@ -45,15 +45,48 @@ export interface FileDatastoreOptions {
   watch?: boolean;
   /** Coalesce bursts of file events for this long (ms, default 50). */
   debounceMs?: number;
+  /**
+   * A changed file is read once its size has not moved for this long (ms,
+   * default 100): a writer that is still appending is not read half-way.
+   */
+  writeFinishMs?: number;
 }
 
 /** What one file contributed, as last parsed successfully. */
-interface FileContents {
+export interface FileContents {
   resources: Array<{ resource: Resource; line: number }>;
   legacy: Array<{ key: string; value: string; line: number }>;
 }
 
 const YAML_EXT = /\.(ya?ml|json)$/i;
+
+/**
+ * Why a YAML file's text looks cut short, or null. YAML has no end marker,
+ * and a file truncated mid-document often still parses, silently dropping
+ * whatever came after the cut. Every editor and tool that writes YAML ends
+ * the file with a line break; a file that stops mid-line was most likely
+ * truncated (a partial copy, a full disk, `head -c`). JSON files are exempt:
+ * they often end without one, and a truncated JSON document does not parse.
+ */
+export function looksUnfinished(file: string, text: string): string | null {
+  if (/\.json$/i.test(file) || text.length === 0 || text.endsWith('\n')) return null;
+  return 'the file does not end with a line break: it looks half-written';
+}
+
+/**
+ * A cut that lands right after a line break passes `looksUnfinished`, and
+ * YAML cut between lines often still parses: the last document loses its
+ * name or spec and every document after it is gone. Why such a change looks
+ * cut short, or null: fewer entries (resources + legacy keys) than the
+ * file's last good contents *and* problems in what is left. A clean file
+ * with fewer entries is a removal and is believed.
+ */
+export function lostEntriesWithProblems(previous: FileContents | undefined, next: FileContents, problems: readonly Problem[]): string | null {
+  if (previous === undefined || problems.length === 0) return null;
+  const before = previous.resources.length + previous.legacy.length;
+  const after = next.resources.length + next.legacy.length;
+  return after < before ? `${before - after} of ${before} entries gone and what is left has problems: it looks cut short` : null;
+}
 
 /** Parses one file's text. Throws a Problem-shaped error for invalid YAML. */
 export function parseFileText(file: string, text: string): { contents: FileContents; problems: Problem[] } {
@@ -223,7 +256,12 @@ export class FileDatastore implements Datastore {
     for (const p of this.opts.paths) statSync(p); // a missing path is a configuration error: throw now
     this.reloadAll();
     if (this.opts.watch !== false) {
-      this.watcher = watch(this.opts.paths, { ignoreInitial: true, awaitWriteFinish: false, atomic: true });
+      const stable = this.opts.writeFinishMs ?? 100;
+      this.watcher = watch(this.opts.paths, {
+        ignoreInitial: true,
+        awaitWriteFinish: stable > 0 ? { stabilityThreshold: stable, pollInterval: Math.max(10, Math.min(50, stable / 2)) } : false,
+        atomic: true,
+      });
       const onEvent = (path: string): void => {
         if (!YAML_EXT.test(path)) return;
         this.dirty.add(resolve(path));
@@ -299,8 +337,20 @@ export class FileDatastore implements Datastore {
       this.parseProblems.set(file, [{ resource: file, message: `cannot read: ${(err as Error).message}`, file }]);
       return;
     }
+    const unfinished = looksUnfinished(file, text);
+    if (unfinished !== null && this.contents.has(file)) {
+      // A change that looks cut short: keep what the file said before.
+      this.parseProblems.set(file, [{ resource: file, file, message: `${unfinished}; the last good contents stay in force until the file is complete (write such files whole and replace them by rename)` }]);
+      return;
+    }
     try {
       const { contents, problems } = parseFileText(file, text);
+      if (unfinished !== null) problems.push({ resource: file, file, message: `${unfinished}; used as it is, since there is nothing earlier to keep` });
+      const cut = lostEntriesWithProblems(this.contents.get(file), contents, problems);
+      if (cut !== null) {
+        this.parseProblems.set(file, [...problems, { resource: file, file, message: `${cut}; the last good contents stay in force until the file is complete (write such files whole and replace them by rename)` }]);
+        return;
+      }
       this.contents.set(file, contents);
       this.parseProblems.set(file, problems);
     } catch (err) {

@@ -77,6 +77,9 @@ class HttpError extends Error {
   }
 }
 
+/** How a watch stream ended: cleanly, with 410 Gone, or with an error. */
+type WatchOutcome = { kind: 'end' } | { kind: 'gone'; why: string } | { kind: 'error'; err: unknown };
+
 export class ListWatch {
   private state: ListWatchState = 'idle';
   private rv = '';
@@ -220,8 +223,8 @@ export class ListWatch {
     const idleMs = this.opts.idleTimeoutMs ?? 2 * 2 * base * 1000;
     const started = this.timers.now();
     // Outcome of this stream, decided by the first thing that ends it.
-    let outcome: { kind: 'end' } | { kind: 'gone'; why: string } | { kind: 'error'; err: unknown } | undefined;
-    const finish = (o: NonNullable<typeof outcome>) => {
+    let outcome: WatchOutcome | undefined;
+    const finish = (o: WatchOutcome) => {
       if (outcome === undefined) outcome = o;
     };
     let res: IncomingMessage | undefined;
@@ -264,7 +267,7 @@ export class ListWatch {
     let events = 0;
     await new Promise<void>((resolve) => {
       let buf = '';
-      const done = (o: NonNullable<typeof outcome>) => {
+      const done = (o: WatchOutcome) => {
         finish(o);
         resolve();
       };
@@ -302,7 +305,11 @@ export class ListWatch {
     });
     this.timers.clearTimeout(this.idleTimer);
     if (run !== this.run) return;
-    const o = outcome!;
+    this.streamEnded(outcome!, events, started);
+  }
+
+  /** What follows a watch stream that ended with `o` after `events` lines, started at `started`. */
+  private streamEnded(o: WatchOutcome, events: number, started: number): void {
     if (o.kind === 'gone') return this.gone(o.why);
     if (o.kind === 'error') {
       this.stats.drops++;

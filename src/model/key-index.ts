@@ -10,7 +10,7 @@
  * finished Peer objects) so that an unchanged peer is the same object from
  * one model to the next; the model comparison then stops at identity.
  */
-import { parseIp, type ParsedIp } from '../datastore/resources/ip.js';
+import { parseIp, type ParsedIp } from '../net/index.js';
 import type { KeyChange } from '../datastore/types.js';
 import type { Family } from './types.js';
 

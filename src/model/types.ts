@@ -54,6 +54,12 @@ export interface Peer {
   numAllowLocalAs: number;
   /** Next hop through which the peer is reachable (a static /32 or /128 route is needed), or null. */
   reachableBy: string | null;
+  /**
+   * Why this peering cannot be configured (a value BIRD or the kernel cannot
+   * take, see validate.ts), or absent. Such a peer is listed (`model`,
+   * `status`) but neither rendered nor started.
+   */
+  invalid?: string;
   /** The key-view key this peering was derived from (`/calico/bgp/v1/host/kube-node-1/ip_addr_v4`, `/calico/bgp/v1/global/peer_v4/10.0.0.1-179`). */
   sourceKey: string;
 }

@@ -69,6 +69,23 @@ test('--add-path and --two-octet-as change how NLRI and AS_PATH are read', () =>
   assert.deepEqual((r.lines[0]!.attributes as { asPath: unknown }).asPath, [{ type: 'sequence', asns: [65001, 65002] }]);
 });
 
+test('--add-path with several families still leaves the file argument, - or a path', () => {
+  const addPath = update([], [ORIGIN_IGP, asPath4(1), nextHop('192.0.2.1')], [...u32(5), 24, 10, 0, 1]);
+  const stdin = run(['--add-path', '1/1', '2/1', '-'], addPath);
+  assert.equal(stdin.status, 0, stdin.stderr);
+  assert.deepEqual(stdin.lines[0]!.nlri, [{ prefix: '10.0.1.0/24', pathId: 5 }]);
+  const dir = mkdtempSync(join(tmpdir(), 'cbgpd-decode-'));
+  try {
+    const file = join(dir, 'update.bin');
+    writeFileSync(file, addPath);
+    const fromFile = run(['--add-path', '2/1', '1/1', file]);
+    assert.equal(fromFile.status, 0, fromFile.stderr);
+    assert.deepEqual(fromFile.lines[0]!.nlri, [{ prefix: '10.0.1.0/24', pathId: 5 }]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('bad options get a clear error and exit status 2', () => {
   const r = run(['--add-path', 'ipv4', '--hex', '00']);
   assert.equal(r.status, 2);

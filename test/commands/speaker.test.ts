@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanup, freePort, run, startProcess, tempDir, waitFor } from '../support/process.js';
+import { ask } from '../../src/control/client.js';
 
 const cli = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const c = cleanup();
@@ -107,6 +108,8 @@ spec: { node: n2, cidr: 198.51.100.128/26, state: confirmed, deleted: "false" }
   const unknown = run(process.execPath, [cli, 'reset', 'Mesh_192_0_2_99', '--control-socket', sock1]);
   assert.equal(unknown.status, 1);
   assert.match(unknown.stderr, /no peer named Mesh_192_0_2_99/);
+  // The control socket itself answers an error, not {"ok":true,"result":{"reset":0}}.
+  await assert.rejects(ask(sock1, { cmd: 'reset', peer: 'Mesh_192_0_2_99' }), /no peer named Mesh_192_0_2_99/);
   const upSince = status(sock1)!.peers[0]!.since;
   const reset = run(process.execPath, [cli, 'reset', 'Mesh_127_0_41_2', '--control-socket', sock1]);
   assert.equal(reset.status, 0, reset.stderr);

@@ -35,6 +35,7 @@ import { compareBird } from '../../src/confd/bird-directives.js';
 import { setLogLevel } from '../../src/log.js';
 import { EtcdServer, waitFor } from '../support/etcd.js';
 import { FakeApiServer, type K8sObject } from '../k8s-api-server/server.js';
+import { shippedRbac } from '../k8s-api-server/rbac.js';
 import { CONFORMANCE_ROOT, conformanceAvailable, conformanceSkip } from '../support/conformance.js';
 
 const ROOT = CONFORMANCE_ROOT;
@@ -297,7 +298,8 @@ for (const c of cases) {
 for (const c of cases) {
   test(`kubernetes backend: the calico flavor renders what Calico's confd renders for ${c.name}`, async () => {
     setLogLevel('silent');
-    const server = new FakeApiServer();
+    // The shipped RBAC, enforced: a request it does not allow fails the case.
+    const server = new FakeApiServer({ rbac: shippedRbac('calico-system') });
     const url = await server.start();
     let ds: KubernetesDatastore | undefined;
     try {
@@ -319,6 +321,7 @@ for (const c of cases) {
         }
         await expectConverges(c, ds!, step);
       }
+      assert.deepEqual(server.denials, [], 'requests the shipped RBAC refused');
     } finally {
       await ds?.stop();
       await server.stop();

@@ -249,7 +249,8 @@ test('--onetime: exit status follows the check; a datastore that never syncs lea
   b.ds.setStatus('in-sync');
   assert.equal((await b.d.runOnce(1000)).ok, false);
   assert.deepEqual(readdirSync(b.dir), []);
-  // A model the templates cannot express (no router id): that file is not written, exit non-zero.
+  // A model the templates cannot express (no router id): no file is written
+  // (not even the ones that did render), exit non-zero.
   const e = setup();
   e.ds.keys.delete(`${H}a/ip_addr_v4`);
   e.ds.setStatus('in-sync');
@@ -259,7 +260,7 @@ test('--onetime: exit status follows the check; a datastore that never syncs lea
   });
   daemons.push(throwing);
   assert.deepEqual(await throwing.runOnce(1000), { ok: false, reason: 'render failed' });
-  assert.deepEqual(readdirSync(e.dir), ['bird_aggr.cfg']);
+  assert.deepEqual(readdirSync(e.dir), []);
   const c = setup();
   writeFileSync(join(c.dir, 'bird.cfg'), 'kept\n');
   const r = await c.d.runOnce(100);
@@ -330,4 +331,43 @@ test('the BIRD 1.6 templates of a family read nothing of the other family (what 
     }
   }
   assert.equal(sameInputForFamily(m, { ...m, ipv4: other.ipv4 }, 4), false);
+});
+
+test('a file that fails to render holds back its whole batch; once it renders, every file moves together', async () => {
+  const counter = { renders: 0 };
+  const base = stubRenderer(counter);
+  // bird.cfg cannot be rendered while node d (192.0.2.9) is a peer.
+  const renderer: Renderer = {
+    files: base.files,
+    render: (name, flavor, m) => {
+      if (name === 'bird.cfg' && m.ipv4.peers.some((p) => p.address === '192.0.2.9')) throw new Error('cannot render this peer');
+      return base.render(name, flavor, m);
+    },
+  };
+  const { ds, d, file, cap } = setup({ renderer });
+  ds.setStatus('in-sync');
+  d.start();
+  await waitFor(() => d.stats.batches === 1, 'first batch');
+  const before = { main: file('bird.cfg'), aggr: file('bird_aggr.cfg') };
+
+  // One change that touches both files: a new peer (bird.cfg, fails) and a new block (bird_aggr.cfg, fine).
+  ds.apply([
+    { key: `${H}d/ip_addr_v4`, value: '192.0.2.9' },
+    { key: `${BLOCKS}a/ipv4/block/198.51.100.192-26`, value: '{"state":"confirmed"}' },
+  ]);
+  await waitFor(() => d.stats.renderFailures >= 2, 'the failed render and its retry');
+  assert.equal(file('bird_aggr.cfg'), before.aggr, 'bird_aggr.cfg did not move ahead of bird.cfg');
+  assert.equal(file('bird.cfg'), before.main);
+  assert.ok(cap.errors().some((m) => /nothing in this batch was installed/.test(m)));
+
+  // An unrelated later change to bird_aggr.cfg alone must not slip through either.
+  ds.apply([{ key: `${BLOCKS}a/ipv4/block/198.51.100.0-26`, value: '{"state":""}' }]);
+  const failures = d.stats.renderFailures;
+  await waitFor(() => d.stats.renderFailures > failures, 'the next batch failed too');
+  assert.equal(file('bird_aggr.cfg'), before.aggr);
+
+  // Node d goes: both files move to the newest model at once.
+  ds.apply([{ key: `${H}d/ip_addr_v4`, value: null }]);
+  await waitFor(() => file('bird_aggr.cfg').includes('198.51.100.192/26'), 'bird_aggr.cfg follows');
+  assert.equal(file('bird.cfg'), before.main, 'bird.cfg renders as before (d is gone again)');
 });

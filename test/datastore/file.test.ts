@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileDatastore, parseFileText } from '../../src/datastore/file.js';
+import { FileDatastore, looksUnfinished, parseFileText } from '../../src/datastore/file.js';
 import type { KeyChange } from '../../src/datastore/types.js';
 import { setLogLevel } from '../../src/log.js';
 
@@ -208,4 +208,66 @@ test('the watcher applies a file change as a diff of the changed keys only', asy
 test('a missing path is a configuration error at start', async () => {
   const ds = new FileDatastore({ paths: ['/nonexistent/calico-bgpd-test.yaml'], watch: false });
   await assert.rejects(ds.start(), /ENOENT/);
+});
+
+test('a file cut mid-line looks half-written; JSON and files ending in a line break do not', () => {
+  assert.match(looksUnfinished('/d/c.yaml', 'kind: Node\nmetadata:\n  na') ?? '', /half-written/);
+  assert.equal(looksUnfinished('/d/c.yaml', 'kind: Node\n'), null);
+  assert.equal(looksUnfinished('/d/c.yaml', ''), null);
+  assert.equal(looksUnfinished('/d/c.json', '{"kind": "Node"}'), null);
+});
+
+test('a truncated rewrite of a watched file keeps its last good contents until the file is whole again', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'cluster.yaml');
+  writeFileSync(file, NODES);
+  const ds = new FileDatastore({ paths: [dir], debounceMs: 20, writeFinishMs: 20 });
+  await ds.start();
+  try {
+    const before = new Map(ds.snapshot());
+    assert.ok(before.has('/calico/bgp/v1/host/n1/ip_addr_v4'));
+    // What `head -c 412 good.yaml > cluster.yaml` leaves: it still parses, and loses documents.
+    const cut = NODES.slice(0, NODES.indexOf('192.0.2.11/24') + 'ipv4Address: 192.0.2.1'.length - 'ipv4Address: '.length);
+    assert.ok(!cut.endsWith('\n') && NODES.length - cut.length > 100);
+    assert.doesNotThrow(() => parseFileText(file, cut), 'the cut text is valid YAML');
+    writeFileSync(file, cut);
+    const deadline = Date.now() + 10_000;
+    while (!ds.problems().some((p) => /half-written/.test(p.message)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(ds.problems().some((p) => p.file === file && /last good contents stay in force/.test(p.message)), 'the problem names the file');
+    assert.deepEqual(new Map(ds.snapshot()), before, 'nothing of the good state was lost');
+
+    // The complete file (a real change) is applied.
+    const next = waitForChanges(ds);
+    writeFileSync(file, NODES.replace('192.0.2.11/24', '192.0.2.12/24'));
+    assert.ok((await next).some((c) => c.key === '/calico/bgp/v1/host/n1/ip_addr_v4' && c.value === '192.0.2.12'));
+    assert.ok(!ds.problems().some((p) => /half-written/.test(p.message)));
+  } finally {
+    await ds.stop();
+  }
+});
+
+test('a change cut right after a line break inside a document (fewer entries, problems in what is left) is not applied; a clean removal is', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'cluster.yaml');
+  const node = (n: string, ip: string) => `apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: ${n}\nspec:\n  bgp:\n    ipv4Address: ${ip}/24\n`;
+  const pool = 'apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p1\nspec:\n  cidr: 10.1.0.0/16\n';
+  const good = [node('n1', '192.0.2.1'), node('n2', '192.0.2.2'), pool].join('---\n');
+  writeFileSync(file, good);
+  const ds = new FileDatastore({ paths: [dir], watch: false });
+  await ds.start();
+  const before = new Map(ds.snapshot());
+  assert.ok(before.has('/calico/v1/ipam/v4/pool/10.1.0.0-16'));
+
+  // Cut after "metadata:\n" of the second document: it ends with a line break and parses, but n2 lost its name and the pool is gone.
+  writeFileSync(file, good.slice(0, good.indexOf('metadata:\n  name: n2')) + 'metadata:\n');
+  assert.deepEqual(ds.reloadFiles([file]), [], 'nothing applied');
+  assert.deepEqual(new Map(ds.snapshot()), before);
+  assert.match(ds.problems().map((p) => p.message).join('\n'), /2 of 3 entries gone and what is left has problems: it looks cut short; the last good contents stay in force/);
+
+  // A whole, clean file with one resource fewer is a removal: applied.
+  writeFileSync(file, [node('n1', '192.0.2.1'), node('n2', '192.0.2.2')].join('---\n'));
+  const removed = ds.reloadFiles([file]);
+  assert.deepEqual(removed.map((c) => [c.key, c.value]), [['/calico/v1/ipam/v4/pool/10.1.0.0-16', null]]);
+  assert.deepEqual(ds.problems(), []);
+  await ds.stop();
 });

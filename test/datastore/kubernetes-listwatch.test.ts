@@ -10,6 +10,7 @@ import { ListWatch } from '../../src/datastore/kubernetes-listwatch.js';
 import { kubeConfigFromEnv, kubeConfigTransport } from '../../src/datastore/kubernetes-http.js';
 import type { Resource } from '../../src/datastore/types.js';
 import { FakeApiServer } from '../k8s-api-server/server.js';
+import { shippedRbac } from '../k8s-api-server/rbac.js';
 import { waitFor } from '../support/etcd.js';
 
 test('backoff doubles from the initial delay up to the cap, with equal jitter, and resets', () => {
@@ -62,9 +63,12 @@ afterEach(async () => {
 });
 
 async function loop(timers: ManualTimers, idleTimeoutMs = 60_000, requestTimeoutMs = 30_000) {
-  const server = new FakeApiServer();
+  const server = new FakeApiServer({ rbac: shippedRbac('calico-system') });
   const url = await server.start();
-  cleanups.push(() => server.stop());
+  cleanups.push(async () => {
+    await server.stop();
+    assert.deepEqual(server.denials, [], 'requests the shipped RBAC refused');
+  });
   const held = new Map<string, Resource>();
   const synced: boolean[] = [];
   const lw = new ListWatch(

@@ -3,6 +3,9 @@
  * test/k8s-api-server, through the production transport (client-node
  * KubeConfig built from K8S_API_ENDPOINT / K8S_TOKEN).
  *
+ * The server enforces the shipped RBAC (deploy/kubernetes/rbac): any
+ * request it refuses fails the test.
+ *
  * The conversion is a stand-in here (Node annotation -> ip_addr_v4, Secret
  * -> one key) so these tests are about list/watch/sync behaviour only.
  */
@@ -15,6 +18,7 @@ import { kubeConfigFromEnv } from '../../src/datastore/kubernetes-http.js';
 import type { KeyViewConverter } from '../../src/datastore/diff.js';
 import type { KeyChange, SyncStatus } from '../../src/datastore/types.js';
 import { FakeApiServer, type K8sObject, type FakeApiServerOptions } from '../k8s-api-server/server.js';
+import { shippedRbac } from '../k8s-api-server/rbac.js';
 import { waitFor } from '../support/etcd.js';
 
 const NODES = 'api/v1/nodes';
@@ -59,9 +63,13 @@ function node(name: string, ip: string, extra: Partial<K8sObject> = {}): K8sObje
 }
 
 async function setup(serverOpts: FakeApiServerOptions = {}, extra: Partial<KubernetesDatastoreOptions> = {}, token?: string) {
-  const server = new FakeApiServer(serverOpts);
+  // The shipped RBAC, enforced: a request it does not allow fails the test.
+  const server = new FakeApiServer({ rbac: shippedRbac('calico-system'), ...serverOpts });
   const url = await server.start();
-  cleanups.push(() => server.stop());
+  cleanups.push(async () => {
+    await server.stop();
+    assert.deepEqual(server.denials, [], 'requests the shipped RBAC refused');
+  });
   const lines: string[] = [];
   const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
   const ds = new KubernetesDatastore({

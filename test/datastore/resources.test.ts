@@ -1,13 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  cidrContains,
-  formatV6,
-  parseAsNumber,
-  parseCidr,
-  parseGoDurationSeconds,
-  parseIp,
-} from '../../src/datastore/resources/ip.js';
+import { parseAsNumber, parseGoDurationSeconds } from '../../src/datastore/resources/ip.js';
 import { splitPeerIp } from '../../src/datastore/resources/peers.js';
 import { resourcesToKeyView } from '../../src/datastore/resources/to-keys.js';
 import type { Resource } from '../../src/datastore/types.js';
@@ -22,29 +15,7 @@ const node = (name: string, v4: string, extra: Record<string, unknown> = {}, lab
   v3('Node', name, { bgp: { ipv4Address: v4, ...extra } }, labels);
 const peerJson = (keys: Map<string, string>, key: string): Record<string, unknown> => JSON.parse(keys.get(key)!) as Record<string, unknown>;
 
-// ---------------------------------------------------------------------------
-// Address helpers
-// ---------------------------------------------------------------------------
-
-test('IPv6 addresses print as Go prints them (RFC 5952)', () => {
-  assert.equal(parseIp('2001:0db8:0000:0000:0000:0000:0000:0001')!.text, '2001:db8::1');
-  assert.equal(parseIp('AC13::57')!.text, 'ac13::57');
-  assert.equal(parseIp('2001:db8:0:1:0:0:0:1')!.text, '2001:db8:0:1::1');
-  assert.equal(parseIp('::')!.text, '::');
-  assert.equal(formatV6([1, 0, 1, 0, 1, 0, 1, 0]), '1:0:1:0:1:0:1:0');
-  for (const bad of ['2001:db8::1::2', '2001:db8:::1', '12345::', 'fe80::1%eth0', '1:2:3:4:5:6:7:8:9']) assert.equal(parseIp(bad), undefined, bad);
-});
-
-test('CIDRs keep the address and compute the network; prefix lengths are checked', () => {
-  assert.deepEqual(parseCidr('fdf5:10::2/112'), { family: 6, ip: 'fdf5:10::2', prefixLength: 112, network: 'fdf5:10::/112' });
-  assert.equal(parseCidr('10.1.2.3/8')!.network, '10.0.0.0/8');
-  assert.equal(parseCidr('10.1.2.3'), undefined);
-  assert.equal(parseCidr('10.1.2.3', true)!.network, '10.1.2.3/32');
-  assert.equal(parseCidr('10.0.0.0/33'), undefined);
-  assert.equal(parseCidr('10.0.0.0/08'), undefined);
-  assert.ok(cidrContains(parseCidr('80.15.0.0/24')!, parseIp('80.15.0.1')!));
-  assert.ok(!cidrContains(parseCidr('80.15.0.0/24')!, parseIp('80.15.1.1')!));
-});
+// Address and CIDR parsing is tested in test/net/ip.test.ts.
 
 test('AS numbers: plain, asdot, strings and numbers; out of range rejected', () => {
   assert.equal(parseAsNumber('64512'), 64512);

@@ -218,3 +218,49 @@ test('a problem is logged once however often the model is rebuilt, and passwords
   assert.ok(lines.every((l) => !l.includes(secret)), 'no password in logs');
   w.stop();
 });
+
+test('values BIRD cannot express cost only their own object: a password with a quote or line break, an interface name with a quote', () => {
+  const secret = (s: string) => Buffer.from(s).toString('base64');
+  const res = [
+    ...cluster(),
+    v3('BGPConfiguration', 'default', { asNumber: 64512, ignoredInterfaces: ['eth9', 'bad"if', 'eth8'] }),
+    v3('BGPPeer', 'quote-pw', { peerIP: '198.51.100.2', asNumber: 65002, password: { secretKeyRef: { name: 'bgp', key: 'quote' } } }),
+    v3('BGPPeer', 'newline-pw', { peerIP: '198.51.100.3', asNumber: 65003, password: { secretKeyRef: { name: 'bgp', key: 'nl' } } }),
+    v3('BGPPeer', 'long-pw', { peerIP: '198.51.100.4', asNumber: 65004, password: { secretKeyRef: { name: 'bgp', key: 'long' } } }),
+    v3('BGPPeer', 'fine-pw', { peerIP: '198.51.100.5', asNumber: 65005, password: { secretKeyRef: { name: 'bgp', key: 'fine' } } }),
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bgp', namespace: 'kube-system' }, data: { quote: secret('pa"ss'), nl: secret('pa\nss'), long: secret('x'.repeat(81)), fine: secret('s3cret') } },
+  ];
+  const { config, problems } = model(res);
+  const byName = new Map(config.ipv4.peers.map((p) => [p.name, p]));
+  assert.match(byName.get('Global_198_51_100_2')?.invalid ?? '', /double quote/);
+  assert.match(byName.get('Global_198_51_100_3')?.invalid ?? '', /line break/);
+  assert.match(byName.get('Global_198_51_100_4')?.invalid ?? '', /longer than 80 bytes/);
+  assert.equal(byName.get('Global_198_51_100_5')?.invalid, undefined);
+  assert.equal(byName.get('Global_198_51_100_1')?.invalid, undefined, 'the peer without a password is untouched');
+  assert.equal(byName.get('Mesh_192_0_2_2')?.invalid, undefined, 'the mesh is untouched');
+  for (const ip of ['198_51_100_2', '198_51_100_3', '198_51_100_4']) {
+    assert.ok(problems.some((p) => p.resource.includes(ip.replaceAll('_', '.')) && /is not configured/.test(p.message)), `a problem names peer ${ip}`);
+  }
+  for (const p of problems) assert.ok(!/pa"ss|pa\nss|xxxxxxxx/.test(JSON.stringify(p)), 'no password text in problems');
+  assert.deepEqual(config.ignoredInterfaces, ['eth9', 'eth8']);
+  assert.ok(problems.some((p) => /ignored_interfaces/.test(p.resource) && /bad\\"if/.test(p.message)));
+});
+
+test('a node-to-node mesh password BIRD cannot express leaves every mesh peer unconfigured, with one problem', () => {
+  const kv = resourcesToKeyView(cluster(), { nodeName: 'n1' });
+  kv.keys.set('/calico/bgp/v1/global/node_mesh_password', 'two\nlines');
+  const { config, problems } = buildNodeBgpConfig(kv.keys, 'n1');
+  const mesh = config.ipv4.peers.filter((p) => p.type === 'mesh');
+  assert.equal(mesh.length, 2);
+  for (const p of mesh) assert.match(p.invalid ?? '', /mesh password: the password contains a line break/);
+  assert.equal(problems.filter((p) => p.resource === '/calico/bgp/v1/global/node_mesh_password').length, 1);
+  assert.equal(config.ipv4.peers.find((p) => p.type === 'global')?.invalid, undefined);
+});
+
+test('an IP pool whose IP-in-IP interface name BIRD cannot express is skipped with a problem', () => {
+  const kv = resourcesToKeyView(cluster(), { nodeName: 'n1' });
+  kv.keys.set('/calico/v1/ipam/v4/pool/10.20.0.0-16', JSON.stringify({ cidr: '10.20.0.0/16', ipip: 'tun"l0', ipip_mode: 'always' }));
+  const { config, problems } = buildNodeBgpConfig(kv.keys, 'n1');
+  assert.deepEqual(config.ipv4.pools.map((p) => p.cidr), ['10.10.0.0/16']);
+  assert.ok(problems.some((p) => p.resource === '/calico/v1/ipam/v4/pool/10.20.0.0-16' && /pool skipped/.test(p.message)));
+});

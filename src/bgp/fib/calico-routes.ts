@@ -29,9 +29,10 @@
  * node's own address is dropped (the kernel would refuse or loop it).
  */
 import type { Block, Family, FamilyConfig, NodeBgpConfig, Pool } from '../../model/types.js';
-import { parseIpv4, parseIpv6 } from '../packet/ip.js';
+import { parseIpv4, parseIpv6 } from '../../net/ip.js';
 import type { KernelNextHop, KernelRoute } from './kernel.js';
 import { parsePrefixInto, prefixWords, type PrefixWords } from './netlink-codec.js';
+import { familyOf } from '../family.js';
 
 /** A best route from the Loc-RIB: its prefix and BGP next hops (several with multipath). */
 export interface BestRoute {
@@ -91,7 +92,7 @@ function within(inner: PrefixWords, outer: PrefixWords): boolean {
 
 /** Blocks that get a blackhole: every affine block except host-length ones (Calico skips /32 and /128 blocks). */
 function blackholeBlocks(blocks: Block[], family: Family): string[] {
-  const host = family === 4 ? 32 : 128;
+  const host = familyOf(family).maxPrefixLength;
   const out: string[] = [];
   for (const b of blocks) {
     const w = prefixWords();
@@ -231,7 +232,7 @@ export class CalicoKernelFilter {
     if (g !== undefined) return g;
     const a = prefixWords();
     a.family = this.family;
-    a.len = this.family === 4 ? 32 : 128;
+    a.len = familyOf(this.family).maxPrefixLength;
     let valid = false;
     if (this.family === 4) {
       const v = text.includes(':') ? undefined : parseIpv4(text);

@@ -28,7 +28,8 @@
  *    |                           flags (u32)                              |
  */
 import { constants as osConstants, endianness } from 'node:os';
-import { ipv4ToString, ipv6BytesToString, parseIpv4, parseIpv6 } from '../packet/ip.js';
+import { ipv4ToString, ipv6BytesToString, parseIpv4, parseIpv6, parsePrefixLength } from '../../net/ip.js';
+import { familyOf } from '../family.js';
 
 // ---------------------------------------------------------------------------
 // Constants (<linux/netlink.h>, <linux/rtnetlink.h>)
@@ -185,54 +186,22 @@ export function prefixWords(): PrefixWords {
  * Parses `addr/len` (a bare address means a host route) into `out` and
  * returns the canonical text (`parsePrefix(text).text`): `text` itself
  * when it already is canonical, so a caller's strings are kept, not
- * copied. IPv4 is read in one pass over the characters, allocating
+ * copied. IPv4 is read in place by src/net's parser, allocating
  * nothing; IPv6 goes through `parsePrefix`. Throws RangeError when invalid.
  */
 export function parsePrefixInto(text: string, out: PrefixWords): string {
   const n = text.length;
-  let value = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  let canonical = true;
-  let i = 0;
-  for (; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      if (digits > 0 && octet === 0) canonical = false; // a leading zero
-      octet = octet * 10 + (c - 48);
-      if (++digits > 3 || octet > 255) break;
-    } else if (c === 46 && digits > 0 && dots < 3) {
-      value = value * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots++;
-    } else {
-      break;
-    }
-  }
-  if (dots === 3 && digits > 0 && (i === n || text.charCodeAt(i) === 47)) {
-    const addr = (value * 256 + octet) >>> 0;
-    let len = 32;
-    if (i < n) {
-      len = 0;
-      const lenDigits = n - i - 1;
-      if (lenDigits < 1 || lenDigits > 3) throw new RangeError(`invalid prefix length in '${text}'`);
-      for (let j = i + 1; j < n; j++) {
-        const c = text.charCodeAt(j) - 48;
-        if (c < 0 || c > 9) throw new RangeError(`invalid prefix length in '${text}'`);
-        if (j > i + 1 && len === 0) canonical = false;
-        len = len * 10 + c;
-      }
-      if (len > 32) throw new RangeError(`invalid prefix length in '${text}'`);
-    } else {
-      canonical = false; // a bare address: "/32" is added
-    }
+  const slash = text.indexOf('/');
+  const addr = text.charCodeAt(0) === 58 ? undefined : parseIpv4(text, 0, slash < 0 ? n : slash);
+  if (addr !== undefined) {
+    const len = slash < 0 ? 32 : parsePrefixLength(text, slash + 1, n, 32);
+    if (len === undefined) throw new RangeError(`invalid prefix length in '${text}'`);
     const masked = len === 0 ? 0 : (addr & (0xffffffff << (32 - len))) >>> 0;
     out.family = 4;
     out.len = len;
     out.v4 = masked;
-    return canonical && masked === addr ? text : `${ipv4ToString(masked)}/${len}`;
+    // Canonical already when written with its length ("/32" is added to a bare address) and no host bits.
+    return slash >= 0 && masked === addr ? text : `${ipv4ToString(masked)}/${len}`;
   }
   const p = parsePrefix(text);
   out.family = p.family;
@@ -284,17 +253,8 @@ export function parsePrefix(text: string): ParsedPrefix {
   const addr = v4 !== undefined ? Buffer.allocUnsafe(4) : addressBytes(addrText);
   if (addr === undefined) throw new RangeError(`invalid prefix '${text}'`);
   const max = addr.length * 8;
-  let len = slash < 0 ? max : 0;
-  if (slash >= 0) {
-    const digits = text.length - slash - 1;
-    if (digits < 1 || digits > 3) throw new RangeError(`invalid prefix length in '${text}'`);
-    for (let i = slash + 1; i < text.length; i++) {
-      const c = text.charCodeAt(i) - 48;
-      if (c < 0 || c > 9) throw new RangeError(`invalid prefix length in '${text}'`);
-      len = len * 10 + c;
-    }
-    if (len > max) throw new RangeError(`invalid prefix length in '${text}'`);
-  }
+  const len = slash < 0 ? max : parsePrefixLength(text, slash + 1, text.length, max);
+  if (len === undefined) throw new RangeError(`invalid prefix length in '${text}'`);
   if (v4 !== undefined) {
     // IPv4 fast path: mask as a number.
     const masked = len === 0 ? 0 : (v4 & (0xffffffff << (32 - len))) >>> 0;
@@ -370,7 +330,7 @@ function attrLen(valueLen: number): number {
 }
 
 function addrLen(family: Family): number {
-  return family === 4 ? 4 : 16;
+  return familyOf(family).addressLength;
 }
 
 function multipathLength(r: RouteMessage): number {
@@ -443,7 +403,7 @@ export function encodeRoute(r: RouteMessage, h: RequestHeader, buf: Buffer, offs
   buf.fill(0, offset, offset + len);
   writeHeader(buf, offset, len, h);
   let at = offset + NLMSG_HDRLEN;
-  buf[at] = r.family === 4 ? AF_INET : AF_INET6;
+  buf[at] = familyOf(r.family).netlinkFamily;
   buf[at + 1] = r.dstLen;
   buf[at + 2] = 0; // src_len
   buf[at + 3] = 0; // tos
@@ -496,7 +456,7 @@ export class RouteTemplate {
 
   /** The template of `r` (its `dst` and `dstLen` are ignored) as a request of `type` (RTM_NEWROUTE, RTM_DELROUTE). */
   static of(r: RouteMessage, type: number): RouteTemplate {
-    const m: RouteMessage = { ...r, dstLen: 0, dst: r.family === 4 ? '0.0.0.0' : '::' };
+    const m: RouteMessage = { ...r, dstLen: 0, dst: familyOf(r.family).anyAddress };
     const bytes = Buffer.alloc(routeMessageLength(m));
     encodeRoute(m, { type, flags: 0, seq: 0 }, bytes, 0);
     return new RouteTemplate(bytes, r.family);
@@ -559,7 +519,7 @@ export function setRequestFlags(buf: Buffer, offset: number, flags: number): voi
 export function encodeRouteDump(family: Family, seq: number): Buffer {
   const buf = Buffer.alloc(NLMSG_HDRLEN + RTMSG_LEN);
   writeHeader(buf, 0, buf.length, { type: RTM_GETROUTE, flags: NLM_F_REQUEST | NLM_F_DUMP, seq });
-  buf[NLMSG_HDRLEN] = family === 4 ? AF_INET : AF_INET6;
+  buf[NLMSG_HDRLEN] = familyOf(family).netlinkFamily;
   return buf;
 }
 

@@ -245,140 +245,181 @@ export class SessionFsm {
     this.toIdle(out, { kind: 'stopped', reason }, false);
   }
 
+  /**
+   * One event in the current state. Laid out as RFC 4271 section 8.2.2:
+   * the events handled alike in every state but Idle first, then one
+   * handler per state.
+   */
   private step(ev: FsmEvent, out: FsmAction[]): void {
-    const s = this.current;
-    // Events with the same handling in every non-Idle state.
-    if (s !== 'Idle') {
-      switch (ev.type) {
-        case 'ManualStop':
-          return this.stop(out, ev);
-        case 'TcpConnectionFails':
-          if (s === 'Connect' || s === 'OpenSent') {
-            // Connect: "restarts the ConnectRetryTimer, continues to listen
-            // for a connection ... changes its state to Active". OpenSent:
-            // "closes the BGP connection, restarts the ConnectRetryTimer,
-            // continues to listen ... changes its state to Active".
-            out.push({ type: 'close' }, { type: 'clearTimer', timer: 'hold' });
-            if (!this.passive) out.push({ type: 'setTimer', timer: 'connectRetry', seconds: this.jitter(this.config.connectRetryTime) });
-            this.go('Active');
-            out.push({ type: 'down', reason: { kind: 'connectionFailed', error: ev.error ?? 'connection failed' }, wasEstablished: false });
-            return;
-          }
-          return this.toIdle(out, { kind: 'connectionFailed', error: ev.error ?? 'connection closed' });
-        case 'NotifMsg':
-          return this.receivedNotification(out, ev.notification);
-        case 'MessageError':
-          if (ev.error.kind === 'malformedNotification') return this.toIdle(out, { kind: 'connectionFailed', error: 'malformed NOTIFICATION' });
-          return this.notifyAndIdle(out, { type: 'NOTIFICATION', ...toNotification(ev.error) });
-        case 'HoldTimer_Expires':
-          if (s === 'Connect' || s === 'Active') break;
-          out.push({ type: 'send', message: { type: 'NOTIFICATION', code: ErrCode.HOLD_TIMER_EXPIRED, subcode: 0, data: Buffer.alloc(0) } });
-          return this.toIdle(out, { kind: 'holdTimerExpired' });
-        case 'OpenCollisionDump':
-          if (s === 'Connect' || s === 'Active') break;
-          out.push({ type: 'send', message: { type: 'NOTIFICATION', code: ErrCode.CEASE, subcode: CeaseSub.CONNECTION_COLLISION_RESOLUTION, data: Buffer.alloc(0) } });
-          return this.toIdle(out, { kind: 'collision' }, false);
-        default:
-          break;
-      }
-    }
-
-    switch (s) {
+    if (this.current !== 'Idle' && this.commonEvent(ev, out)) return;
+    switch (this.current) {
       case 'Idle':
-        // "In this state, BGP FSM refuses all incoming BGP connections ...
-        //  Any other event is ignored."
-        if (ev.type === 'ManualStart') {
-          this.passive = false;
-          out.push({ type: 'setTimer', timer: 'connectRetry', seconds: this.jitter(this.config.connectRetryTime) });
-          out.push({ type: 'connect' });
-          this.go('Connect');
-        } else if (ev.type === 'ManualStart_with_PassiveTcpEstablishment') {
-          // A passive session only waits: no connect-retry timer to run
-          // (with a thousand passive mesh peers those timers are real load).
-          this.passive = true;
-          this.go('Active');
-        }
-        return;
-
+        return this.inIdle(ev, out);
       case 'Connect':
       case 'Active':
-        switch (ev.type) {
-          case 'ConnectRetryTimer_Expires':
-            // A passive peer never connects; it just keeps waiting in Active.
-            if (this.passive) return;
-            out.push({ type: 'setTimer', timer: 'connectRetry', seconds: this.jitter(this.config.connectRetryTime) });
-            out.push({ type: 'close' }, { type: 'connect' });
-            this.go('Connect');
-            return;
-          case 'TcpConnectionConfirmed':
-            return this.sendOpen(out);
-          default:
-            // Any other event (a message before any OPEN was sent, timers
-            // that cannot run here): drop the connection, back to Idle.
-            return this.toIdle(out, { kind: 'connectionFailed', error: `unexpected ${ev.type} in ${s}` });
-        }
-
+        return this.inConnectOrActive(ev, out);
       case 'OpenSent':
-        switch (ev.type) {
-          case 'BGPOpen': {
-            const bad = this.checkOpen(ev.open);
-            if (bad !== undefined) return this.notifyAndIdle(out, bad);
-            this.neg = negotiate(this.ourOpen, ev.open, this.peerType);
-            out.push({ type: 'clearTimer', timer: 'connectRetry' });
-            out.push({ type: 'send', message: { type: 'KEEPALIVE' } });
-            // "If the negotiated hold time value is zero, then the HoldTimer
-            //  and KeepaliveTimer are not started."
-            if (this.neg.holdTime === 0) out.push({ type: 'clearTimer', timer: 'hold' });
-            else this.restartHold(out);
-            this.startKeepalive(out);
-            this.go('OpenConfirm');
-            return;
-          }
-          default:
-            return this.fsmError(out);
-        }
-
+        return this.inOpenSent(ev, out);
       case 'OpenConfirm':
-        switch (ev.type) {
-          case 'KeepaliveTimer_Expires':
-            out.push({ type: 'send', message: { type: 'KEEPALIVE' } });
-            this.startKeepalive(out);
-            return;
-          case 'KeepAliveMsg':
-            this.restartHold(out);
-            this.connectRetryCounter = 0;
-            this.go('Established');
-            out.push({ type: 'established', negotiated: this.neg! });
-            return;
-          default:
-            return this.fsmError(out);
-        }
-
+        return this.inOpenConfirm(ev, out);
       case 'Established':
-        switch (ev.type) {
-          case 'KeepaliveTimer_Expires':
-            out.push({ type: 'send', message: { type: 'KEEPALIVE' } });
-            this.startKeepalive(out);
-            return;
-          case 'UpdateSent':
-            // "Each time the local system sends a KEEPALIVE or UPDATE message,
-            //  it restarts its KeepaliveTimer."
-            this.startKeepalive(out);
-            return;
-          case 'KeepAliveMsg':
-            this.restartHold(out);
-            return;
-          case 'UpdateMsg':
-            this.restartHold(out);
-            out.push({ type: 'update', verdict: ev.verdict });
-            return;
-          case 'RouteRefreshMsg':
-            this.restartHold(out);
-            out.push({ type: 'routeRefresh', message: ev.message });
-            return;
-          default:
-            return this.fsmError(out);
-        }
+        return this.inEstablished(ev, out);
+    }
+  }
+
+  /** Events with the same handling in every non-Idle state; false when `ev` is not one of them here. */
+  private commonEvent(ev: FsmEvent, out: FsmAction[]): boolean {
+    const s = this.current;
+    switch (ev.type) {
+      case 'ManualStop':
+        this.stop(out, ev);
+        return true;
+      case 'TcpConnectionFails':
+        this.connectionFailed(out, ev.error);
+        return true;
+      case 'NotifMsg':
+        this.receivedNotification(out, ev.notification);
+        return true;
+      case 'MessageError':
+        this.messageError(out, ev.error);
+        return true;
+      case 'HoldTimer_Expires':
+        if (s === 'Connect' || s === 'Active') return false;
+        out.push({ type: 'send', message: { type: 'NOTIFICATION', code: ErrCode.HOLD_TIMER_EXPIRED, subcode: 0, data: Buffer.alloc(0) } });
+        this.toIdle(out, { kind: 'holdTimerExpired' });
+        return true;
+      case 'OpenCollisionDump':
+        if (s === 'Connect' || s === 'Active') return false;
+        out.push({ type: 'send', message: { type: 'NOTIFICATION', code: ErrCode.CEASE, subcode: CeaseSub.CONNECTION_COLLISION_RESOLUTION, data: Buffer.alloc(0) } });
+        this.toIdle(out, { kind: 'collision' }, false);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** TcpConnectionFails (Event 18). */
+  private connectionFailed(out: FsmAction[], error: string | undefined): void {
+    const s = this.current;
+    if (s === 'Connect' || s === 'OpenSent') {
+      // Connect: "restarts the ConnectRetryTimer, continues to listen
+      // for a connection ... changes its state to Active". OpenSent:
+      // "closes the BGP connection, restarts the ConnectRetryTimer,
+      // continues to listen ... changes its state to Active".
+      out.push({ type: 'close' }, { type: 'clearTimer', timer: 'hold' });
+      if (!this.passive) out.push({ type: 'setTimer', timer: 'connectRetry', seconds: this.jitter(this.config.connectRetryTime) });
+      this.go('Active');
+      out.push({ type: 'down', reason: { kind: 'connectionFailed', error: error ?? 'connection failed' }, wasEstablished: false });
+      return;
+    }
+    this.toIdle(out, { kind: 'connectionFailed', error: error ?? 'connection closed' });
+  }
+
+  /** BGPHeaderErr, BGPOpenMsgErr, UpdateMsgErr and their kin (Events 21, 22, 28). */
+  private messageError(out: FsmAction[], error: DecodeError): void {
+    if (error.kind === 'malformedNotification') return this.toIdle(out, { kind: 'connectionFailed', error: 'malformed NOTIFICATION' });
+    const n = toNotification(error);
+    // Established: "In response to any other event (Events 9, 12-13, 20-22),
+    // the local system: - sends a NOTIFICATION message with the Error Code
+    // Finite State Machine Error". An OPEN, well-formed or not (Event 22,
+    // BGPOpenMsgErr), has no place in Established: RFC 6608 subcode 3.
+    if (this.current === 'Established' && n.code === ErrCode.OPEN_MESSAGE) return this.fsmError(out);
+    this.notifyAndIdle(out, { type: 'NOTIFICATION', ...n });
+  }
+
+  /** Idle: "refuses all incoming BGP connections ... Any other event is ignored." */
+  private inIdle(ev: FsmEvent, out: FsmAction[]): void {
+    if (ev.type === 'ManualStart') {
+      this.passive = false;
+      out.push({ type: 'setTimer', timer: 'connectRetry', seconds: this.jitter(this.config.connectRetryTime) });
+      out.push({ type: 'connect' });
+      this.go('Connect');
+    } else if (ev.type === 'ManualStart_with_PassiveTcpEstablishment') {
+      // A passive session only waits: no connect-retry timer to run
+      // (with a thousand passive mesh peers those timers are real load).
+      this.passive = true;
+      this.go('Active');
+    }
+  }
+
+  /** Connect and Active: waiting for the TCP connection. */
+  private inConnectOrActive(ev: FsmEvent, out: FsmAction[]): void {
+    switch (ev.type) {
+      case 'ConnectRetryTimer_Expires':
+        // A passive peer never connects; it just keeps waiting in Active.
+        if (this.passive) return;
+        out.push({ type: 'setTimer', timer: 'connectRetry', seconds: this.jitter(this.config.connectRetryTime) });
+        out.push({ type: 'close' }, { type: 'connect' });
+        this.go('Connect');
+        return;
+      case 'TcpConnectionConfirmed':
+        return this.sendOpen(out);
+      default:
+        // Any other event (a message before any OPEN was sent, timers
+        // that cannot run here): drop the connection, back to Idle.
+        return this.toIdle(out, { kind: 'connectionFailed', error: `unexpected ${ev.type} in ${this.current}` });
+    }
+  }
+
+  /** OpenSent: our OPEN is out, waiting for theirs. */
+  private inOpenSent(ev: FsmEvent, out: FsmAction[]): void {
+    if (ev.type !== 'BGPOpen') return this.fsmError(out);
+    const bad = this.checkOpen(ev.open);
+    if (bad !== undefined) return this.notifyAndIdle(out, bad);
+    this.neg = negotiate(this.ourOpen, ev.open, this.peerType);
+    out.push({ type: 'clearTimer', timer: 'connectRetry' });
+    out.push({ type: 'send', message: { type: 'KEEPALIVE' } });
+    // "If the negotiated hold time value is zero, then the HoldTimer
+    //  and KeepaliveTimer are not started."
+    if (this.neg.holdTime === 0) out.push({ type: 'clearTimer', timer: 'hold' });
+    else this.restartHold(out);
+    this.startKeepalive(out);
+    this.go('OpenConfirm');
+  }
+
+  /** OpenConfirm: OPENs exchanged, waiting for their KEEPALIVE. */
+  private inOpenConfirm(ev: FsmEvent, out: FsmAction[]): void {
+    switch (ev.type) {
+      case 'KeepaliveTimer_Expires':
+        out.push({ type: 'send', message: { type: 'KEEPALIVE' } });
+        this.startKeepalive(out);
+        return;
+      case 'KeepAliveMsg':
+        this.restartHold(out);
+        this.connectRetryCounter = 0;
+        this.go('Established');
+        out.push({ type: 'established', negotiated: this.neg! });
+        return;
+      default:
+        return this.fsmError(out);
+    }
+  }
+
+  /** Established: UPDATEs, KEEPALIVEs and ROUTE-REFRESHes flow. */
+  private inEstablished(ev: FsmEvent, out: FsmAction[]): void {
+    switch (ev.type) {
+      case 'KeepaliveTimer_Expires':
+        out.push({ type: 'send', message: { type: 'KEEPALIVE' } });
+        this.startKeepalive(out);
+        return;
+      case 'UpdateSent':
+        // "Each time the local system sends a KEEPALIVE or UPDATE message,
+        //  it restarts its KeepaliveTimer."
+        this.startKeepalive(out);
+        return;
+      case 'KeepAliveMsg':
+        this.restartHold(out);
+        return;
+      case 'UpdateMsg':
+        this.restartHold(out);
+        out.push({ type: 'update', verdict: ev.verdict });
+        return;
+      case 'RouteRefreshMsg':
+        this.restartHold(out);
+        out.push({ type: 'routeRefresh', message: ev.message });
+        return;
+      default:
+        return this.fsmError(out);
     }
   }
 }

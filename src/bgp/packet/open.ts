@@ -14,7 +14,7 @@
  * parameter then has a 2-octet length.
  */
 import { fail } from './errors.js';
-import { ipv4ToString, writeIpv4 } from './ip.js';
+import { ipv4ToString, writeIpv4 } from '../../net/ip.js';
 import { type Capability, capabilityValueLength, decodeCapability, encodeCapability } from './capabilities.js';
 
 export interface OpenMessage {

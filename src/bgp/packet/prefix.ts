@@ -11,7 +11,7 @@
  * Host bits beyond the prefix length are always zero.
  */
 import { Afi, type AfiCode } from './iana.js';
-import { ipv4ToString, ipv6ToString, parseIpv4, parseIpv6 } from './ip.js';
+import { ipv4ToString, ipv6ToString, maskWord, parseIpv4, parseIpv6 } from '../../net/ip.js';
 
 export class PrefixList {
   constructor(
@@ -91,13 +91,6 @@ export class PrefixList {
     }
     return new PrefixList(afi, lens, words, ids);
   }
-}
-
-/** Keeps the top `bits` bits of a 32-bit word (bits <= 0: none, >= 32: all). */
-export function maskWord(word: number, bits: number): number {
-  if (bits <= 0) return 0;
-  if (bits >= 32) return word >>> 0;
-  return (word & (0xffffffff << (32 - bits))) >>> 0;
 }
 
 const EMPTY_V4 = new PrefixList(Afi.IPV4, new Uint8Array(0), new Uint32Array(0), null);

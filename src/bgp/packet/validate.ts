@@ -11,7 +11,7 @@
 import { AttrType } from './iana.js';
 import type { CodecContext } from './context.js';
 import type { DecodeError } from './errors.js';
-import { parseIpv4 } from './ip.js';
+import { parseIpv4 } from '../../net/ip.js';
 import type { PrefixList } from './prefix.js';
 import type { AttrIssue } from './attributes/index.js';
 import type { DecodedUpdate, UpdateMessage } from './update.js';

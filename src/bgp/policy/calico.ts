@@ -13,7 +13,8 @@
  * opt-in filters (only routes inside pools; never routes inside reject
  * CIDRs), plus the loop checks every BGP speaker must make.
  */
-import { Afi, PrefixList, maskWord, parseIpv4, parseIpv6, type PathAttributes } from '../packet/index.js';
+import { Afi, PrefixList, type PathAttributes } from '../packet/index.js';
+import { maskWord, parseIpv4, parseIpv6, parsePrefixLength } from '../../net/ip.js';
 import type { NodeBgpConfig, PrefixCommunities } from '../../model/types.js';
 
 /** A CIDR in a form that makes containment a few integer operations. */
@@ -24,18 +25,20 @@ export interface Cidr {
   text: string;
 }
 
+/** Parses `addr/len` (strictly, as src/net does) into the word form; undefined when invalid. */
 export function parseCidr(text: string): Cidr | undefined {
   const slash = text.indexOf('/');
   if (slash < 0) return undefined;
-  const len = Number(text.slice(slash + 1));
   const addr = text.slice(0, slash);
   if (addr.includes(':')) {
     const w = parseIpv6(addr);
-    if (w === undefined || !(len >= 0 && len <= 128)) return undefined;
+    const len = parsePrefixLength(text, slash + 1, text.length, 128);
+    if (w === undefined || len === undefined) return undefined;
     return { afi: 2, words: w.map((x, i) => maskWord(x, len - 32 * i)), len, text };
   }
   const v = parseIpv4(addr);
-  if (v === undefined || !(len >= 0 && len <= 32)) return undefined;
+  const len = parsePrefixLength(text, slash + 1, text.length, 32);
+  if (v === undefined || len === undefined) return undefined;
   return { afi: 1, words: [maskWord(v, len)], len, text };
 }
 

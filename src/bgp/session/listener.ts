@@ -5,11 +5,14 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Neighbor } from './neighbor.js';
+import { RefusalLog, type RefusalLogOptions } from './refusal-log.js';
 
 export interface ListenerOptions {
   /** Address to bind; undefined = all addresses (dual-stack). */
   host?: string;
   port: number;
+  /** Rate limit of the refused-connection log lines (per source). */
+  refusalLog?: RefusalLogOptions;
 }
 
 /** `::ffff:192.0.2.1` -> `192.0.2.1`, so IPv4 peers match on a dual-stack socket. */
@@ -19,6 +22,8 @@ export function normaliseAddress(address: string): string {
 
 export class BgpListener {
   private server: Server | null = null;
+  /** Refused connections: counted always, logged at most once a minute per source. */
+  readonly refusals: RefusalLog;
 
   constructor(
     private readonly options: ListenerOptions,
@@ -26,7 +31,9 @@ export class BgpListener {
     private readonly log: (level: 'info' | 'warn', msg: string, extra: Record<string, unknown>) => void = () => {},
     /** Last check before a connection reaches its neighbor (TCP-MD5/GTSM): a reason refuses it. */
     private readonly vet: (socket: Socket, neighbor: Neighbor) => string | null = () => null,
-  ) {}
+  ) {
+    this.refusals = new RefusalLog(log, options.refusalLog);
+  }
 
   /** The listening server (for socket options such as TCP-MD5 keys); null before listen(). */
   get netServer(): Server | null {
@@ -55,16 +62,23 @@ export class BgpListener {
   }
 
   private onConnection(socket: Socket): void {
-    const address = normaliseAddress(socket.remoteAddress ?? '');
+    if (socket.remoteAddress === undefined) {
+      // Reset by the other side before we looked: the address is gone with
+      // the socket. Not "a stranger": it may well have been a peer.
+      this.refusals.refused('(closed)', 'info', 'a BGP connection was closed by the other side before its address could be read', {});
+      socket.destroy();
+      return;
+    }
+    const address = normaliseAddress(socket.remoteAddress);
     const neighbor = this.lookup(address);
     if (neighbor === undefined) {
-      this.log('warn', 'refused BGP connection from an address that is not a configured peer', { address, port: socket.remotePort });
+      this.refusals.refused(address, 'warn', 'refused BGP connection from an address that is not a configured peer', { address, port: socket.remotePort });
       socket.destroy();
       return;
     }
     const refused = this.vet(socket, neighbor);
     if (refused !== null) {
-      this.log('warn', 'refused BGP connection', { address, neighbor: neighbor.config.name, reason: refused });
+      this.refusals.refused(address, 'warn', 'refused BGP connection', { address, neighbor: neighbor.config.name, reason: refused });
       socket.destroy();
       return;
     }

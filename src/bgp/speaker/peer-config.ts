@@ -7,6 +7,7 @@
 import type { Capability } from '../packet/index.js';
 import type { NeighborConfig } from '../session/neighbor.js';
 import type { NodeBgpConfig, Peer } from '../../model/types.js';
+import { familyOf } from '../family.js';
 
 export interface SessionDefaults {
   holdTime: number;
@@ -28,7 +29,7 @@ export const DEFAULT_SESSION: SessionDefaults = {
 };
 
 export function capabilitiesFor(peer: Peer, d: SessionDefaults): Capability[] {
-  const afi = peer.family === 4 ? 1 : 2;
+  const afi = familyOf(peer.family).afi;
   const caps: Capability[] = [
     { code: 1, afi, safi: 1 },
     { code: 2 },

@@ -261,7 +261,7 @@ export class Speaker {
     for (const spec of wanted.values()) if (!this.peers.has(spec.name)) this.addPeer(spec);
     // TCP-MD5 keys and GTSM on the listening sockets follow the peer set
     // (a rotated password is replaced in place).
-    const secured = [...this.peers.values()].map((p) => ({ name: p.spec.name, address: p.spec.address, password: p.spec.password, ttlSecurity: p.spec.ttlSecurity }));
+    const secured = [...this.peers.values()].filter((p) => p.spec.invalid === undefined).map((p) => ({ name: p.spec.name, address: p.spec.address, password: p.spec.password, ttlSecurity: p.spec.ttlSecurity }));
     const problems = new Set<string>();
     for (const l of this.listeners) for (const pr of l.security?.update(secured) ?? []) problems.add(pr);
     for (const pr of problems) this.log.error(pr);
@@ -304,10 +304,15 @@ export class Speaker {
       overLimitLogged: false,
       neighbor,
     };
-    const problem = transportProblem(spec, spec);
-    if (problem !== null) this.log.error(`${problem}; this session stays down`);
     this.peers.set(spec.name, rt);
     this.sources.set(source, rt);
+    if (spec.invalid !== undefined) {
+      // Listed in status with the reason, never started; its connections are refused as unknown.
+      this.log.error({ peer: spec.name, address: spec.address, key: spec.sourceKey }, `peer ${spec.name} is not configured: ${spec.invalid}; this session stays down`);
+      return;
+    }
+    const problem = transportProblem(spec, spec);
+    if (problem !== null) this.log.error(`${problem}; this session stays down`);
     if (!this.byAddress.has(spec.address)) this.byAddress.set(spec.address, rt);
     rt.neighbor.start();
   }
@@ -322,7 +327,7 @@ export class Speaker {
     this.sources.delete(rt.source);
     if (this.byAddress.get(rt.spec.address) === rt) {
       this.byAddress.delete(rt.spec.address);
-      for (const other of this.peers.values()) if (other.spec.address === rt.spec.address) this.byAddress.set(other.spec.address, other);
+      for (const other of this.peers.values()) if (other.spec.address === rt.spec.address && other.spec.invalid === undefined) this.byAddress.set(other.spec.address, other);
     }
   }
 
@@ -770,6 +775,7 @@ export class Speaker {
 
 /** The concrete reason a session is not up, as `status` shows it. */
 export function describeDown(reason: DownReason | null, spec: Peer, state: string): string {
+  if (spec.invalid !== undefined) return `not configured: ${spec.invalid}`;
   if (reason === null) return state === 'Active' && spec.passive ? 'waiting for the peer to connect (passive)' : `${state}`;
   switch (reason.kind) {
     case 'connectionFailed': {

@@ -21,6 +21,7 @@ import type { AttrSet, AttrTable } from '../rib/intern.js';
 import { type PrefixKey, keysToList } from '../rib/prefix-key.js';
 import { PrefixTable } from '../rib/prefix-table.js';
 import type { ExportClass } from './export.js';
+import { familyOf } from '../family.js';
 
 /** What a group advertises for one prefix: nothing, one route, or (ADD-PATH) routes by path id. */
 export type Advertised = AttrSet | Map<number, AttrSet> | null;
@@ -77,7 +78,7 @@ export class UpdateGroup {
   ) {}
 
   get afi(): 1 | 2 {
-    return this.cls.family === 4 ? Afi.IPV4 : Afi.IPV6;
+    return familyOf(this.cls.family).afi;
   }
 
   get addPath(): boolean {

@@ -20,7 +20,7 @@
  */
 import type { Resource } from '../types.js';
 import { isRecord, resourceName, str, type ProblemSink } from './common.js';
-import { cidrContains, cidrToKeyPart, parseCidr, parseIp, type ParsedCidr } from './ip.js';
+import { cidrContains, cidrToKeyPart, parseCidr, parseIp, type ParsedCidr } from '../../net/index.js';
 
 export interface ServiceInputs {
   clusterCidrs: ParsedCidr[];

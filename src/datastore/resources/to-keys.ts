@@ -37,7 +37,8 @@ import {
   ProblemSink,
   type NodeInfo,
 } from './common.js';
-import { cidrToKeyPart, parseAsNumber, parseCidr, parseGoDurationSeconds, parseIp, type ParsedCidr } from './ip.js';
+import { cidrToKeyPart, parseCidr, parseIp, type ParsedCidr } from '../../net/index.js';
+import { parseAsNumber, parseGoDurationSeconds } from './ip.js';
 import { convertPeers } from './peers.js';
 import type { Problem } from './problem.js';
 import { convertServices } from './services.js';
@@ -138,6 +139,43 @@ const isCoreNode = (r: Resource): boolean => r.kind === 'Node' && r.apiVersion =
 // Entry point
 // ---------------------------------------------------------------------------
 
+/** The CIDRs of a BGPConfiguration service-range field (bad entries were reported by convertBgpConfig). */
+function serviceRanges(spec: Record<string, unknown>, field: string): ParsedCidr[] {
+  const list = spec[field];
+  if (!Array.isArray(list)) return [];
+  const out: ParsedCidr[] = [];
+  for (const item of list) {
+    const cidr = isRecord(item) ? str(item.cidr) : undefined;
+    const p = cidr !== undefined ? parseCidr(cidr) : undefined;
+    if (p) out.push(p);
+  }
+  return out;
+}
+
+/** The peer keys and problems of the BGPPeers, recorded; reused while peers, nodes, secrets and settings are the same objects. */
+function peerRecord(
+  keys: Map<string, string>,
+  peers: Resource[],
+  nodes: NodeInfo[],
+  secrets: Resource[],
+  globalListenPort: number,
+  nodeListenPorts: Map<string, number>,
+  secret: (name: string, key: string) => string | undefined,
+): Recorded {
+  const sig = `${keys.get('/calico/bgp/v1/global/as_num') ?? ''}|${globalListenPort}|${[...nodeListenPorts].sort().join(',')}`;
+  const last = lastPeers;
+  if (last && last.sig === sig && sameItems(last.peers, peers) && sameItems(last.nodes, nodes) && sameItems(last.secrets, secrets)) return last.rec;
+  const rec = record((k, sk) => {
+    // The conversion reads the global AS from the keys it writes into.
+    const asNum = keys.get('/calico/bgp/v1/global/as_num');
+    if (asNum !== undefined) k.set('/calico/bgp/v1/global/as_num', asNum);
+    convertPeers({ peers, nodes, keys: k, globalListenPort, nodeListenPorts, secret, problems: sk });
+    k.delete('/calico/bgp/v1/global/as_num');
+  });
+  lastPeers = { sig, peers, nodes, secrets, rec };
+  return rec;
+}
+
 /**
  * Converts a set of resources into the legacy key view. Bad entries are
  * skipped and reported in `problems`; everything else is converted.
@@ -214,42 +252,11 @@ export function resourcesToKeyView(
   }
 
   // -- Peers ---------------------------------------------------------------------
-  {
-    const peers = all('BGPPeer');
-    const secrets = all('Secret');
-    const sig = `${keys.get('/calico/bgp/v1/global/as_num') ?? ''}|${globalListenPort}|${[...nodeListenPorts].sort().join(',')}`;
-    const last = lastPeers;
-    let rec: Recorded;
-    if (last && last.sig === sig && sameItems(last.peers, peers) && sameItems(last.nodes, nodes) && sameItems(last.secrets, secrets)) {
-      rec = last.rec;
-    } else {
-      rec = record((k, sk) => {
-        // The conversion reads the global AS from the keys it writes into.
-        const asNum = keys.get('/calico/bgp/v1/global/as_num');
-        if (asNum !== undefined) k.set('/calico/bgp/v1/global/as_num', asNum);
-        convertPeers({ peers, nodes, keys: k, globalListenPort, nodeListenPorts, secret, problems: sk });
-        k.delete('/calico/bgp/v1/global/as_num');
-      });
-      lastPeers = { sig, peers, nodes, secrets, rec };
-    }
-    replay(rec, keys, sink);
-  }
+  replay(peerRecord(keys, all('BGPPeer'), nodes, all('Secret'), globalListenPort, nodeListenPorts, secret), keys, sink);
 
   // -- Services ------------------------------------------------------------------
   const spec = defaultConfig && isRecord(defaultConfig.spec) ? defaultConfig.spec : {};
-  const ranges = (field: string): ParsedCidr[] => {
-    const list = spec[field];
-    if (!Array.isArray(list)) return [];
-    const out: ParsedCidr[] = [];
-    for (const item of list) {
-      const cidr = isRecord(item) ? str(item.cidr) : undefined;
-      const p = cidr !== undefined ? parseCidr(cidr) : undefined;
-      if (p) out.push(p);
-      // bad entries were reported by convertBgpConfig
-    }
-    return out;
-  };
-  let clusterCidrs = ranges('serviceClusterIPs');
+  let clusterCidrs = serviceRanges(spec, 'serviceClusterIPs');
   if (opts.advertiseClusterIps) {
     const p = parseCidr(opts.advertiseClusterIps);
     if (p) clusterCidrs = [p];
@@ -260,8 +267,8 @@ export function resourcesToKeyView(
   const self = opts.nodeName !== undefined ? nodes.find((n) => n.name === opts.nodeName) : undefined;
   convertServices({
     clusterCidrs,
-    externalCidrs: ranges('serviceExternalIPs'),
-    loadBalancerCidrs: ranges('serviceLoadBalancerIPs'),
+    externalCidrs: serviceRanges(spec, 'serviceExternalIPs'),
+    loadBalancerCidrs: serviceRanges(spec, 'serviceLoadBalancerIPs'),
     services: all('Service'),
     endpoints,
     ...(opts.nodeName !== undefined ? { nodeName: opts.nodeName } : {}),

@@ -381,9 +381,9 @@ describe('prefixes', () => {
     assert.throws(() => parsePrefix('nonsense/8'), RangeError);
   });
 
-  it('the in-place parser gives the same canonical prefix and numbers, leading zeros and host bits included', () => {
+  it('the in-place parser gives the same canonical prefix and numbers (host bits included) and refuses leading zeros', () => {
     const out = prefixWords();
-    for (const t of ['198.51.100.0/24', '198.51.100.77/26', '198.051.100.0/24', '0.0.0.0/0', '198.51.100.1/032', '198.51.100.1/00', '2001:db8::1/64', '2001:0db8::/32', '192.0.2.9', '::ffff:192.0.2.1/128']) {
+    for (const t of ['198.51.100.0/24', '198.51.100.77/26', '0.0.0.0/0', '2001:db8::1/64', '2001:0db8::/32', '192.0.2.9', '::ffff:192.0.2.1/128']) {
       const p = parsePrefix(t);
       assert.equal(parsePrefixInto(t, out), p.text, t);
       assert.equal(out.family, p.family, t);
@@ -391,7 +391,7 @@ describe('prefixes', () => {
       const words = p.family === 4 ? [out.v4] : [...out.v6];
       assert.deepEqual(words, p.family === 4 ? [p.addr.readUInt32BE(0)] : [0, 4, 8, 12].map((o) => p.addr.readUInt32BE(o)), t);
     }
-    for (const bad of ['198.51.100.0/', '198.51.100.0/40', '198.51.100.0/2x', '198.51.100/24', '198.51.100.256/32', '1.2.3.4.5/32', 'nonsense/8', '']) {
+    for (const bad of ['198.051.100.0/24', '198.51.100.1/032', '198.51.100.1/00', '198.51.100.0/', '198.51.100.0/40', '198.51.100.0/2x', '198.51.100/24', '198.51.100.256/32', '1.2.3.4.5/32', 'nonsense/8', '']) {
       assert.throws(() => parsePrefixInto(bad, out), RangeError, bad);
     }
   });

@@ -175,6 +175,28 @@ test('a malformed message gets the NOTIFICATION for its error', () => {
   assert.deepEqual([notification(acts)?.code, notification(acts)?.subcode], [3, 1]);
 });
 
+test('an OPEN with a malformed body in Established gets the FSM error 5/3, not an OPEN error', () => {
+  // RFC 4271 8.2.2, Established: Event 22 (BGPOpenMsgErr) is among "any other
+  // event", answered with Finite State Machine Error; RFC 6608 subcode 3.
+  const openErrors = [
+    { kind: 'malformedOpen' as const, reason: 'optional parameters overrun the message' },
+    { kind: 'unsupportedVersion' as const, version: 3 },
+    { kind: 'unacceptableHoldTime' as const, holdTime: 2 },
+  ];
+  for (const error of openErrors) {
+    const fsm = toState('Established');
+    const acts = fsm.process({ type: 'MessageError', error });
+    assert.deepEqual([notification(acts)?.code, notification(acts)?.subcode], [5, 3], error.kind);
+    assert.equal(fsm.state, 'Idle');
+  }
+  // In OpenSent the same error is the OPEN error it names (RFC 4271 6.2).
+  const inOpenSent = toState('OpenSent').process({ type: 'MessageError', error: { kind: 'unsupportedVersion', version: 3 } });
+  assert.deepEqual([notification(inOpenSent)?.code, notification(inOpenSent)?.subcode], [2, 1]);
+  // A header error in Established stays a Message Header Error (RFC 4271 6.1).
+  const header = toState('Established').process({ type: 'MessageError', error: { kind: 'badMessageType', msgType: 9 } });
+  assert.deepEqual([notification(header)?.code, notification(header)?.subcode], [1, 3]);
+});
+
 test('a TCP failure in Connect moves to Active and retries when the timer fires', () => {
   const fsm = new SessionFsm(base, 'internal', () => 1);
   fsm.process({ type: 'ManualStart' });

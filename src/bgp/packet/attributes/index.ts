@@ -17,7 +17,7 @@ import type { CodecContext } from '../context.js';
 import type { DecodeError } from '../errors.js';
 import { AttrMalformed } from './malformed.js';
 import { mergeAs4Path } from './as-path.js';
-import { ATTR_TABLE, ENCODE_ORDER, type AttrDecodeState } from './registry.js';
+import { ATTR_TABLE, ENCODE_ORDER, type AttrDecodeState, type AttrSpec } from './registry.js';
 import type { ErrorAction, PathAttributes } from './types.js';
 
 export * from './types.js';
@@ -111,42 +111,52 @@ export function decodeAttributes(buf: Buffer, start: number, end: number, ctx: C
           error: { kind: 'unrecognizedWellKnownAttribute', attribute: Buffer.from(buf.subarray(attrStart, vend)) },
         });
       } else {
-        (st.attrs.unknown ??= []).push({ type, flags: flags & ~AttrFlag.EXTENDED_LENGTH, data: Buffer.from(buf.subarray(vstart, vend)) });
+        keepUnknown(st, type, flags, buf, vstart, vend);
       }
       continue;
     }
 
-    // RFC 7606 section 3 (c): Optional/Transitive bits that conflict with the
-    // type code make the attribute malformed, handled with its own action.
-    // RFC 4271: the Partial bit must be 0 for well-known and for optional
-    // non-transitive attributes.
-    const partialWrong = (flags & AttrFlag.PARTIAL) !== 0 && spec.flags !== (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE);
-    if ((flags & FLAG_BITS) !== spec.flags || partialWrong) {
-      issues.push({
-        typeCode: type,
-        action: spec.action,
-        reason: `${spec.name} has flags 0x${flags.toString(16)}`,
-        error: { kind: 'attributeFlagsError', attribute: Buffer.from(buf.subarray(attrStart, vend)) },
-      });
-      continue;
-    }
-    try {
-      if (spec.decode(buf, vstart, vend, st) === false) {
-        (st.attrs.unknown ??= []).push({ type, flags: flags & ~AttrFlag.EXTENDED_LENGTH, data: Buffer.from(buf.subarray(vstart, vend)) });
-      }
-    } catch (e) {
-      if (!(e instanceof AttrMalformed)) throw e;
-      const raw = Buffer.from(buf.subarray(attrStart, vend));
-      issues.push({
-        typeCode: type,
-        action: spec.action,
-        reason: `${spec.name}: ${e.reason}`,
-        error: e.isLength ? { kind: 'attributeLengthError', attribute: raw } : spec.valueError(raw, e.reason),
-      });
-    }
+    const issue = decodeKnown(spec, buf, flags, attrStart, vstart, vend, st);
+    if (issue !== undefined) issues.push(issue);
   }
   applyAs4(st);
   return { attrs: st.attrs, issues };
+}
+
+/** Keeps an attribute we do not decode (unknown optional, or one the registry passes on) as raw octets. */
+function keepUnknown(st: AttrDecodeState, type: number, flags: number, buf: Buffer, vstart: number, vend: number): void {
+  (st.attrs.unknown ??= []).push({ type, flags: flags & ~AttrFlag.EXTENDED_LENGTH, data: Buffer.from(buf.subarray(vstart, vend)) });
+}
+
+/** Checks the flags of a registered attribute and decodes its value into `st`; the issue, if it is malformed. */
+function decodeKnown(spec: AttrSpec, buf: Buffer, flags: number, attrStart: number, vstart: number, vend: number, st: AttrDecodeState): AttrIssue | undefined {
+  const type = buf[attrStart + 1]!;
+  // RFC 7606 section 3 (c): Optional/Transitive bits that conflict with the
+  // type code make the attribute malformed, handled with its own action.
+  // RFC 4271: the Partial bit must be 0 for well-known and for optional
+  // non-transitive attributes.
+  const partialWrong = (flags & AttrFlag.PARTIAL) !== 0 && spec.flags !== (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE);
+  if ((flags & FLAG_BITS) !== spec.flags || partialWrong) {
+    return {
+      typeCode: type,
+      action: spec.action,
+      reason: `${spec.name} has flags 0x${flags.toString(16)}`,
+      error: { kind: 'attributeFlagsError', attribute: Buffer.from(buf.subarray(attrStart, vend)) },
+    };
+  }
+  try {
+    if (spec.decode(buf, vstart, vend, st) === false) keepUnknown(st, type, flags, buf, vstart, vend);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof AttrMalformed)) throw e;
+    const raw = Buffer.from(buf.subarray(attrStart, vend));
+    return {
+      typeCode: type,
+      action: spec.action,
+      reason: `${spec.name}: ${e.reason}`,
+      error: e.isLength ? { kind: 'attributeLengthError', attribute: raw } : spec.valueError(raw, e.reason),
+    };
+  }
 }
 
 /**

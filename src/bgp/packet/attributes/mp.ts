@@ -19,7 +19,7 @@
  */
 import { Afi, Safi, type AfiCode } from '../iana.js';
 import { type CodecContext, afiSafiKey } from '../context.js';
-import { ipv4ToString, ipv6BytesToString, writeIpv4, writeIpv6 } from '../ip.js';
+import { ipv4ToString, ipv6BytesToString, writeIpv4, writeIpv6 } from '../../../net/ip.js';
 import { decodePrefixes, prefixesWireSize, writePrefixes } from '../nlri.js';
 import { AttrMalformed } from './malformed.js';
 import type { AttrDecodeState } from './registry.js';

@@ -9,7 +9,7 @@
 import { AS_TRANS, AttrFlag, AttrType } from '../iana.js';
 import type { CodecContext } from '../context.js';
 import type { DecodeError } from '../errors.js';
-import { ipv4ToString, writeIpv4 } from '../ip.js';
+import { ipv4ToString, writeIpv4 } from '../../../net/ip.js';
 import { AttrMalformed } from './malformed.js';
 import { asPathLength, as4PathOf, decodeAsPath, encodeAsPath, needsAs4Path } from './as-path.js';
 import { decodeMpReach, decodeMpUnreach, encodeMpReach, encodeMpUnreach, mpReachLength, mpUnreachLength } from './mp.js';
