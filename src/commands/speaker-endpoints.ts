@@ -10,6 +10,7 @@ import { ControlServer, type ControlRequest } from '../control/server.js';
 import { speakerLiveness, speakerReadiness, startingHealth, type HealthKind, type HealthResult } from '../health/checks.js';
 import { MetricsServer, type MetricsListen } from '../metrics/server.js';
 import { UsageError } from '../usage-error.js';
+import { processDebug } from '../control/debug.js';
 
 /** The speaker's life as the endpoints see it; runSpeaker fills it in as it goes. */
 export interface SpeakerLifecycle {
@@ -48,7 +49,7 @@ function answer(life: SpeakerLifecycle, req: ControlRequest): unknown {
   if (speaker === null) throw new Error(`the speaker is starting: ${life.waitingFor}`);
   switch (req.cmd) {
     case 'status':
-      return { ...speaker.status(), warnings: life.warnings() };
+      return { ...speaker.status(), warnings: life.warnings(), debug: processDebug() };
     case 'routes':
       return speaker.routes(req.prefix);
     case 'refresh':
