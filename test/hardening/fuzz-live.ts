@@ -120,7 +120,7 @@ async function startSpeaker(c: Cleanup): Promise<{ addr: string; port: number; p
   // Nothing listens on the peers' port: the speaker's own connects are refused; ours are accepted.
   writeFileSync(cluster, clusterYaml(addr, port, peers, await freePort(peers[0]!)));
   const sock = join(dir, 'ctl');
-  const proc = startProcess(c, process.execPath, [cli, 'speaker', '--node', 'n1', '--datastore-file', cluster, '--listen-address', addr, '--control-socket', sock, '--hold-time', '90', '--no-kernel']);
+  const proc = startProcess(c, process.execPath, [cli, 'speaker', '--node', 'n1', '--datastore-file', cluster, '--listen-address', addr, '--control-socket', sock, '--hold-time', '90', '--no-kernel', '--bird-socket', '', '--bird6-socket', '']);
   await waitFor('speaker control socket', () => proc.child.exitCode === null && existsSync(sock), 30_000, 100);
   return { addr, port, peers, proc };
 }

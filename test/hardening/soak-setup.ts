@@ -79,7 +79,7 @@ export function churnObjects(i: number, ghost: string, ghostPort: number): Resou
 
 function startSpeaker(c: Cleanup, name: string, args: string[], env: Record<string, string> = {}): SpeakerProc {
   const socket = args[args.indexOf('--control-socket') + 1]!;
-  const p = startProcess(c, process.execPath, [cli, 'speaker', '--node', 'n1', '--hold-time', '9', '--no-kernel', ...args], { env: { ...process.env, ...env } });
+  const p = startProcess(c, process.execPath, [cli, 'speaker', '--node', 'n1', '--hold-time', '9', '--no-kernel', '--bird-socket', '', '--bird6-socket', '', ...args], { env: { ...process.env, ...env } });
   return { name, child: p.child, socket, output: p.output };
 }
 

@@ -41,6 +41,8 @@ import { UpdateGroup, type Advertised } from './update-group.js';
 import { RejectedRoutes, importPolicyInputs, reapplyImportPolicy } from './rejected-routes.js';
 import { DEFAULT_SESSION, type SessionDefaults, neighborConfigFor, peerIdentity } from './peer-config.js';
 import { describeDown } from './describe-down.js';
+import type { SpeakerObservation } from './observation.js';
+export type { SpeakerObservation } from './observation.js';
 
 export interface SpeakerOptions {
   role: 'node' | 'reflector';
@@ -115,16 +117,6 @@ export interface RouteView {
   originatorId?: string;
   clusterList?: string[];
   installed: boolean;
-}
-
-/** Per-peer state and counters for metrics, read at scrape time. */
-export interface SpeakerObservation {
-  peers: { spec: Peer; neighbor: Neighbor; received: number; accepted: number; advertised: number }[];
-  /** Prefixes changed but not yet sent, over all update groups. */
-  backlog: number;
-  /** Incoming connections refused (not a peer, or failing TCP-MD5/GTSM), and their log lines left out by the rate limit. */
-  refused: number;
-  refusedNotLogged: number;
 }
 
 /** Changed prefixes that make a batch full (see `scheduleFlush`). */
