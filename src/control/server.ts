@@ -4,9 +4,9 @@
  * line each way. Only local users who can open the socket file can ask
  * (mode 0660, like BIRD's control socket).
  */
-import { connect, createServer, type Server } from 'node:net';
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createServer, type Server } from 'node:net';
+import { existsSync, unlinkSync } from 'node:fs';
+import { closeUnix, listenUnix, socketAnswers } from './unix-socket.js';
 
 export const DEFAULT_CONTROL_SOCKET = '/var/run/calico/bgpd.ctl';
 
@@ -52,12 +52,11 @@ export class ControlServer {
    * answers on (throws instead of taking it over); a stale file is replaced.
    */
   async listenUnlessTaken(): Promise<void> {
-    if (existsSync(this.path) && (await answers(this.path))) throw new Error(`another process answers on ${this.path}`);
+    if (existsSync(this.path) && (await socketAnswers(this.path))) throw new Error(`another process answers on ${this.path}`);
     await this.listen();
   }
 
   async listen(): Promise<void> {
-    mkdirSync(dirname(this.path), { recursive: true });
     // A socket file left by a previous run would make listen() fail.
     if (existsSync(this.path)) unlinkSync(this.path);
     const server = createServer((sock) => {
@@ -82,36 +81,13 @@ export class ControlServer {
       });
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.path, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    chmodSync(this.path, 0o660);
+    await listenUnix(server, this.path);
   }
 
   async close(): Promise<void> {
     const s = this.server;
     this.server = null;
-    if (s !== null) await new Promise<void>((resolve) => s.close(() => resolve()));
-    try {
-      unlinkSync(this.path);
-    } catch {
-      // already gone
-    }
+    await closeUnix(s, this.path);
   }
 }
 
-/** True when something accepts connections on the Unix socket `path`. */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(path);
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}

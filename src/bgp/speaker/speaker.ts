@@ -41,6 +41,7 @@ import { UpdateGroup, type Advertised } from './update-group.js';
 import { RejectedRoutes, importPolicyInputs, reapplyImportPolicy } from './rejected-routes.js';
 import { DEFAULT_SESSION, type SessionDefaults, neighborConfigFor, peerIdentity } from './peer-config.js';
 import { describeDown } from './describe-down.js';
+import { familyOf } from '../family.js';
 import type { SpeakerObservation } from './observation.js';
 export type { SpeakerObservation } from './observation.js';
 
@@ -429,7 +430,7 @@ export class Speaker {
     const n = rt.negotiated;
     rt.negotiated = null;
     this.leaveGroup(rt);
-    const family = afiSafiKey(rt.spec.family === 4 ? 1 : 2, 1);
+    const family = afiSafiKey(familyOf(rt.spec.family).afi, 1);
     // RFC 4724 section 4.2: when the session drops without a NOTIFICATION and
     // the peer can restart gracefully for this family, keep its routes as
     // stale for its restart time. A collision Cease counts as no NOTIFICATION:
@@ -547,7 +548,7 @@ export class Speaker {
     this.log.error({ peer: rt.spec.name, prefixes: held, limit: max.limit }, 'peer exceeds the prefix limit: closing the session');
     // RFC 4486 section 4: the data is AFI (2), SAFI (1) and the limit (4).
     const data = Buffer.alloc(7);
-    data.writeUInt16BE(rt.spec.family === 4 ? 1 : 2, 0);
+    data.writeUInt16BE(familyOf(rt.spec.family).afi, 0);
     data[2] = 1;
     data.writeUInt32BE(Math.min(max.limit, 0xffffffff), 3);
     rt.neighbor.drop(`more than ${max.limit} prefixes`, 1, data);
@@ -575,7 +576,7 @@ export class Speaker {
   }
 
   private onRouteRefresh(rt: PeerRuntime, m: RouteRefreshMessage): void {
-    const family = rt.spec.family === 4 ? 1 : 2;
+    const family = familyOf(rt.spec.family).afi;
     if (m.afi !== family || m.safi !== 1) return;
     if (m.subtype === RefreshSubtype.BORR) {
       // RFC 7313: the peer re-sends everything; what it does not re-send by
@@ -606,7 +607,7 @@ export class Speaker {
   refresh(peerName: string): boolean {
     const rt = this.peers.get(peerName);
     if (rt?.negotiated == null || !rt.negotiated.routeRefresh) return false;
-    return rt.neighbor.send({ type: 'ROUTE-REFRESH', afi: rt.spec.family === 4 ? 1 : 2, safi: 1, subtype: RefreshSubtype.NORMAL });
+    return rt.neighbor.send({ type: 'ROUTE-REFRESH', afi: familyOf(rt.spec.family).afi, safi: 1, subtype: RefreshSubtype.NORMAL });
   }
 
   /** Resets one session (or all with no name). */

@@ -5,9 +5,9 @@
  * BIRD's greeting, then one framed reply per command line, in order; any
  * number of clients at once; a client that goes away mid-reply costs nothing.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createServer, type Server, type Socket } from 'node:net';
+import { existsSync, unlinkSync } from 'node:fs';
+import { closeUnix, listenUnix, socketAnswers } from '../unix-socket.js';
 import { answer } from './commands.js';
 import { ReplyCode, singleLine } from './reply.js';
 import type { BirdDaemonView, ViewDetail } from './view.js';
@@ -23,21 +23,6 @@ export const DEFAULT_BIRD6_SOCKET = '/var/run/calico/bird6.ctl';
 /** Longest command line accepted; BIRD's own CLI buffer is smaller. */
 const MAX_LINE = 4096;
 
-/** Whether something accepts connections on the Unix socket at `path`. */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect(path);
-    // A daemon too busy to accept within the bound still owns the socket.
-    const timer = setTimeout(() => done(true), 2000);
-    const done = (inUse: boolean): void => {
-      clearTimeout(timer);
-      probe.destroy();
-      resolve(inUse);
-    };
-    probe.once('connect', () => done(true));
-    probe.once('error', () => done(false));
-  });
-}
 
 /** One BIRD-compatible Unix socket: greeting, then one reply per command line, for any number of clients. */
 export class BirdSocketServer {
@@ -108,23 +93,15 @@ export class BirdSocketServer {
 
   /** Listens at `path` (mode 0660); fails if another daemon answers there. */
   async listen(): Promise<void> {
-    mkdirSync(dirname(this.path), { recursive: true });
     // A socket file left by a previous run would make listen() fail; one
     // that answers belongs to a running daemon (a BIRD, another speaker) and stays.
     if (existsSync(this.path)) {
-      if (await answers(this.path)) throw new Error(`${this.path} is in use by a running daemon`);
+      if (await socketAnswers(this.path)) throw new Error(`${this.path} is in use by a running daemon`);
       unlinkSync(this.path);
     }
     const server = createServer((sock) => this.serve(sock));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.path, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    chmodSync(this.path, 0o660);
+    await listenUnix(server, this.path);
   }
 
   /** Drops the clients, stops listening and removes the socket file. */
@@ -132,11 +109,6 @@ export class BirdSocketServer {
     const s = this.server;
     this.server = null;
     for (const c of this.clients) c.destroy();
-    if (s !== null) await new Promise<void>((resolve) => s.close(() => resolve()));
-    try {
-      unlinkSync(this.path);
-    } catch {
-      // already gone
-    }
+    await closeUnix(s, this.path);
   }
 }
