@@ -11,6 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanup, freePort, run, startProcess, tempDir, waitFor } from '../support/process.js';
+import { bgpConfiguration, node, yamlDocs } from '../support/cluster-yaml.js';
 
 const cli = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const c = cleanup();
@@ -21,36 +22,26 @@ const N2 = '127.0.44.2';
 
 function cluster(port: number): string {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
-  return `apiVersion: projectcalico.org/v3
-kind: BGPConfiguration
-metadata: { name: default }
-spec: { asNumber: 64512, nodeToNodeMeshEnabled: true, listenPort: ${port}, ignoredInterfaces: ["eth9", "bad\\"if"] }
----
-apiVersion: projectcalico.org/v3
-kind: Node
-metadata: { name: n1 }
-spec: { bgp: { ipv4Address: ${N1}/8 } }
----
-apiVersion: projectcalico.org/v3
-kind: Node
-metadata: { name: n2 }
-spec: { bgp: { ipv4Address: ${N2}/8 } }
----
-apiVersion: projectcalico.org/v3
+  return yamlDocs(
+    bgpConfiguration(port, true, 'ignoredInterfaces: ["eth9", "bad\\"if"]'),
+    node('n1', N1),
+    node('n2', N2),
+    `apiVersion: projectcalico.org/v3
 kind: BGPPeer
 metadata: { name: tor-bad }
 spec: { peerIP: 198.51.100.7, asNumber: 65007, password: { secretKeyRef: { name: bgp, key: bad } } }
----
-apiVersion: projectcalico.org/v3
+`,
+    `apiVersion: projectcalico.org/v3
 kind: BGPPeer
 metadata: { name: tor-good }
 spec: { peerIP: 198.51.100.8, asNumber: 65008, password: { secretKeyRef: { name: bgp, key: good } } }
----
-apiVersion: v1
+`,
+    `apiVersion: v1
 kind: Secret
 metadata: { name: bgp, namespace: kube-system }
 data: { bad: ${b64('say "hi"')}, good: ${b64('fine-secret')} }
-`;
+`,
+  );
 }
 
 test('confd renders every file with the other peers when one password holds a quote, and BIRD accepts bird.cfg', async () => {

@@ -14,42 +14,14 @@ import { fileURLToPath } from 'node:url';
 import { cleanup, freePort, run, startProcess, tempDir, waitFor } from '../support/process.js';
 import { httpGet, scrape, seriesOf, valueOf, type Sample } from '../support/prometheus.js';
 import { MiniSpeaker } from '../support/mini-speaker.js';
+import { meshedPair } from '../support/cluster-yaml.js';
 
 const cli = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const c = cleanup();
 after(() => c.run());
 
 function clusterYaml(port: number, n1: string, n2: string): string {
-  return `apiVersion: projectcalico.org/v3
-kind: BGPConfiguration
-metadata: { name: default }
-spec: { asNumber: 64512, nodeToNodeMeshEnabled: true, listenPort: ${port} }
----
-apiVersion: projectcalico.org/v3
-kind: Node
-metadata: { name: n1 }
-spec: { bgp: { ipv4Address: ${n1}/8 } }
----
-apiVersion: projectcalico.org/v3
-kind: Node
-metadata: { name: n2 }
-spec: { bgp: { ipv4Address: ${n2}/8 } }
----
-apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata: { name: pool }
-spec: { cidr: 198.51.100.0/24, blockSize: 26 }
----
-apiVersion: crd.projectcalico.org/v1
-kind: BlockAffinity
-metadata: { name: n1-a }
-spec: { node: n1, cidr: 198.51.100.0/26, state: confirmed, deleted: "false" }
----
-apiVersion: crd.projectcalico.org/v1
-kind: BlockAffinity
-metadata: { name: n2-a }
-spec: { node: n2, cidr: 198.51.100.64/26, state: confirmed, deleted: "false" }
-`;
+  return meshedPair(port, n1, n2);
 }
 
 function health(kind: 'ready' | 'live', sock: string): { status: number | null; line: string } {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanup, freePort, run, startProcess, tempDir, waitFor } from '../support/process.js';
 import { ask } from '../../src/control/client.js';
+import { meshedPair } from '../support/cluster-yaml.js';
 
 const cli = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const c = cleanup();
@@ -19,36 +20,7 @@ const N1 = '127.0.41.1';
 const N2 = '127.0.41.2';
 
 function clusterYaml(port: number, extraBlocks = ''): string {
-  return `apiVersion: projectcalico.org/v3
-kind: BGPConfiguration
-metadata: { name: default }
-spec: { asNumber: 64512, nodeToNodeMeshEnabled: true, listenPort: ${port} }
----
-apiVersion: projectcalico.org/v3
-kind: Node
-metadata: { name: n1 }
-spec: { bgp: { ipv4Address: ${N1}/8 } }
----
-apiVersion: projectcalico.org/v3
-kind: Node
-metadata: { name: n2 }
-spec: { bgp: { ipv4Address: ${N2}/8 } }
----
-apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata: { name: pool }
-spec: { cidr: 198.51.100.0/24, blockSize: 26 }
----
-apiVersion: crd.projectcalico.org/v1
-kind: BlockAffinity
-metadata: { name: n1-a }
-spec: { node: n1, cidr: 198.51.100.0/26, state: confirmed, deleted: "false" }
----
-apiVersion: crd.projectcalico.org/v1
-kind: BlockAffinity
-metadata: { name: n2-a }
-spec: { node: n2, cidr: 198.51.100.64/26, state: confirmed, deleted: "false" }
-${extraBlocks}`;
+  return `${meshedPair(port, N1, N2)}${extraBlocks}`;
 }
 
 function status(sock: string): { peers: { name: string; state: string; since: string; info: string }[] } | undefined {

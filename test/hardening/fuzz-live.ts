@@ -20,6 +20,7 @@ import { type Cleanup, cleanup, freePort, startProcess, tempDir, waitFor } from 
 import { RawPeer } from '../support/raw-peer.js';
 import { Rng, mutate, type Seed } from './fuzz-corpus.js';
 import { FuzzStats, saveCrash, verdictOf, type Verdict } from './fuzz-oracle.js';
+import { block, bgpConfiguration, node, POOL as IP_POOL, yamlDocs } from '../support/cluster-yaml.js';
 
 const cli = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const PEER_AS = 65001;
@@ -46,26 +47,7 @@ export interface LiveStats extends FuzzStats {
 
 function clusterYaml(speaker: string, port: number, peers: string[], peerPort: number): string {
   const peerDocs = peers.map((p, i) => `---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: { name: fuzz-${i} }\nspec: { peerIP: "${p}:${peerPort}", asNumber: ${PEER_AS} }\n`).join('');
-  return `apiVersion: projectcalico.org/v3
-kind: BGPConfiguration
-metadata: { name: default }
-spec: { asNumber: 64512, nodeToNodeMeshEnabled: false, listenPort: ${port} }
----
-apiVersion: projectcalico.org/v3
-kind: Node
-metadata: { name: n1 }
-spec: { bgp: { ipv4Address: ${speaker}/8 } }
----
-apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata: { name: pool }
-spec: { cidr: 198.51.100.0/24, blockSize: 26 }
----
-apiVersion: crd.projectcalico.org/v1
-kind: BlockAffinity
-metadata: { name: n1-a }
-spec: { node: n1, cidr: 198.51.100.0/26, state: confirmed, deleted: "false" }
-${peerDocs}`;
+  return `${yamlDocs(bgpConfiguration(port, false), node('n1', speaker), IP_POOL, block('n1', '198.51.100.0/26'))}${peerDocs}`;
 }
 
 const OUR_CAPS: Capability[] = [
