@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { birdRequest, parseGracefulRestart, parsePeers } from '../support/bird-client.js';
 import { CLI, type Lab, type LabProcess, clusterLab, netnsAvailable, until } from './lab.js';
+import { LAB_MESH_CONFIG, labPool } from '../support/cluster-yaml.js';
 
 const skip = !netnsAvailable() ? 'needs root and ip netns' : false;
 
@@ -31,14 +32,8 @@ after(async () => {
 
 function clusterYaml(): string {
   const docs = [
-    `apiVersion: projectcalico.org/v3
-kind: BGPConfiguration
-metadata: { name: default }
-spec: { asNumber: 64512, nodeToNodeMeshEnabled: true }`,
-    `apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata: { name: pool }
-spec: { cidr: 198.51.100.0/24, blockSize: 26, ipipMode: Never, vxlanMode: Never }`,
+    LAB_MESH_CONFIG,
+    labPool(),
   ];
   for (const i of [1, 2]) {
     docs.push(`apiVersion: projectcalico.org/v3

@@ -26,6 +26,7 @@ import { flavorFiles } from '../../src/confd/render.js';
 import { type BirdFlavor, birdBinaries } from '../support/daemons/bird.js';
 import { birdRequest, looseLine, maskLine, parsePeers, readyAfterGrace } from '../support/bird-client.js';
 import { CLI, type Lab, type KernelRoute, type LabProcess, type PeerStatus, clusterLab, control, netnsAvailable, peerName, until } from './lab.js';
+import { LAB_MESH_CONFIG, labPool } from '../support/cluster-yaml.js';
 
 type Family = 4 | 6;
 const FAMILIES = [4, 6] as const;
@@ -51,14 +52,8 @@ const BLOCKS: Record<Family, Map<number, string[]>> = { 4: blocks(4), 6: blocks(
 
 function clusterYaml(): string {
   const docs = [
-    `apiVersion: projectcalico.org/v3
-kind: BGPConfiguration
-metadata: { name: default }
-spec: { asNumber: 64512, nodeToNodeMeshEnabled: true }`,
-    `apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata: { name: pool }
-spec: { cidr: 198.51.100.0/24, blockSize: 27, ipipMode: Never, vxlanMode: Never }`,
+    LAB_MESH_CONFIG,
+    labPool(27),
     `apiVersion: projectcalico.org/v3
 kind: IPPool
 metadata: { name: pool6 }

@@ -27,6 +27,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { birdBinaries, birdConfig } from '../support/daemons/bird.js';
 import { type Lab, type LabProcess, type PeerStatus, clusterLab, control, netnsAvailable, peerName, until } from '../cluster/lab.js';
+import { LAB_MESH_CONFIG, labPool } from '../support/cluster-yaml.js';
 
 const BIRD = birdBinaries('bird1')!;
 const skip = !netnsAvailable() || !existsSync(BIRD.bird) ? 'needs root, ip netns and BIRD 1.6' : false;
@@ -49,14 +50,8 @@ const EXTERNAL = '203.0.113.0/24';
 
 function clusterYaml(): string {
   const docs = [
-    `apiVersion: projectcalico.org/v3
-kind: BGPConfiguration
-metadata: { name: default }
-spec: { asNumber: 64512, nodeToNodeMeshEnabled: true }`,
-    `apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata: { name: pool }
-spec: { cidr: 198.51.100.0/24, blockSize: 26, ipipMode: Never, vxlanMode: Never }`,
+    LAB_MESH_CONFIG,
+    labPool(),
     `apiVersion: v1
 kind: Secret
 metadata: { name: bgp-password, namespace: kube-system }

@@ -46,3 +46,17 @@ export function yamlDocs(...docs: string[]): string {
 export function meshedPair(port: number, n1: string, n2: string): string {
   return yamlDocs(bgpConfiguration(port, true), node('n1', n1), node('n2', n2), POOL, block('n1', '198.51.100.0/26'), block('n2', '198.51.100.64/26'));
 }
+
+/** The namespace labs' BGPConfiguration: AS 64512, mesh on, the default port (no trailing newline: labs join documents themselves). */
+export const LAB_MESH_CONFIG = `apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: { name: default }
+spec: { asNumber: 64512, nodeToNodeMeshEnabled: true }`;
+
+/** The namespace labs' pool 198.51.100.0/24, no IP-in-IP or VXLAN (the lab hosts share one segment). */
+export function labPool(blockSize = 26): string {
+  return `apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: { name: pool }
+spec: { cidr: 198.51.100.0/24, blockSize: ${blockSize}, ipipMode: Never, vxlanMode: Never }`;
+}
