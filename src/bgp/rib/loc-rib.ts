@@ -7,12 +7,19 @@
  * marking) walk the table once.
  *
  * Memory is the design constraint (issue #6: at most 250 bytes per route at a
- * million routes, measured as process RSS). As in BIRD's `net`/`rte`, a
- * destination is its key and the head of a singly linked list of candidate
- * paths, kept with the best path first; a prefix with one path costs one
- * small destination object and one path object, no arrays. The multipath
- * set and the deciding step are derived from the list when asked for, which
- * is rare next to the number of routes held.
+ * million routes, measured as process RSS; issue #14: within 1.5x of BIRD
+ * 2). As in BIRD's `net`/`rte`, a destination is its key and the head of a
+ * singly linked list of candidate paths, kept with the best path first. The
+ * multipath set and the deciding step are derived from the list when asked
+ * for, which is rare next to the number of routes held.
+ *
+ * Most destinations of a reflector or a Calico node have one fresh path
+ * without a path id. Such a destination is stored without any path object:
+ * the table slot holds the path's interned attribute set and, in a 2-byte
+ * tag beside it, its source's number (a path object is 64 bytes, most of the
+ * Loc-RIB at a million routes). Readers get a path object made on the spot;
+ * it lives for one operation, and every change is stored back through
+ * `store`, which picks the compact form whenever it applies.
  *
  * Best path and multipath are updated per destination when its candidates
  * change; callers hear only about real changes.
@@ -20,9 +27,13 @@
 import type { AttrSet, AttrTable } from './intern.js';
 import { MULTIPATH_STEPS, comparePaths, type DecisionStep, oneNeighborAs, type Path, type PathSource, selectBest } from './best-path.js';
 import type { PrefixKey } from './prefix-key.js';
-import { PrefixTable } from './prefix-table.js';
+import { MAX_TAG, PrefixTable, taggable } from './prefix-table.js';
 
-/** A path in the Loc-RIB: linked to its destination's next candidate. */
+/**
+ * A path in the Loc-RIB: linked to its destination's next candidate. A path
+ * read from a compact destination is a fresh copy, so identity means "the
+ * same path" only within one Loc-RIB operation.
+ */
 export interface RibPath extends Path {
   next: RibPath | null;
 }
@@ -78,8 +89,16 @@ function sameMultipath(a: readonly RibPath[], b: readonly RibPath[]): boolean {
 }
 
 export class LocRib {
-  /** Head (best path) of each destination's candidate list. */
-  private readonly heads = new PrefixTable<RibPath>();
+  /**
+   * Head (best path) of each destination's candidate list; for a compact
+   * destination (tag > 0), the attribute set of its only path, whose source
+   * is `sourceByTag[tag]`.
+   */
+  private readonly heads = new PrefixTable<RibPath | AttrSet>({ tagged: true });
+  /** Source numbers for compact destinations (1..MAX_TAG; 0 means "a path object"). */
+  private readonly tagBySource = new Map<PathSource | null, number>();
+  private readonly sourceByTag: (PathSource | null)[] = [null];
+  private readonly freeTags: number[] = [];
   private readonly counts = new Map<PathSource | null, number>();
   /**
    * Stale paths per source: sweeping a source with none (every End-of-RIB
@@ -99,19 +118,53 @@ export class LocRib {
     return this.heads.sizeByFamily;
   }
 
+  /** The head path of a table entry (made on the spot for a compact one). */
+  private headOf(value: RibPath | AttrSet, tag: number): RibPath {
+    if (tag === 0) return value as RibPath;
+    return { source: this.sourceByTag[tag]!, attrs: value as AttrSet, pathId: 0, stale: 0, next: null };
+  }
+
+  private readonly toHead = (value: RibPath | AttrSet, tag: number): RibPath => this.headOf(value, tag);
+
   get(key: PrefixKey): Destination | undefined {
-    const best = this.heads.get(key);
+    const best = this.heads.lookup(key, this.toHead);
     return best === undefined ? undefined : { key, best };
   }
 
   *destinations(): IterableIterator<Destination> {
-    for (const [key, best] of this.heads) yield { key, best };
+    for (const [key, value, tag] of this.heads.tagged()) yield { key, best: this.headOf(value, tag) };
   }
 
-  /** Writes a destination's (new) head back, or drops it when empty. */
+  /** Walks every destination (no iterator objects; `fn` may store the destination back). */
+  private forEachDestination(fn: (dest: Destination) => void): void {
+    this.heads.forEach((value, key, tag) => fn({ key, best: this.headOf(value, tag) }));
+  }
+
+  /**
+   * Writes a destination's (new) head back, or drops it when empty. One
+   * fresh path without a path id is stored compact when its source has (or
+   * can get) a number.
+   */
   private store(dest: Destination): void {
-    if (dest.best === null) this.heads.delete(dest.key);
-    else this.heads.set(dest.key, dest.best);
+    const best = dest.best;
+    if (best === null) {
+      this.heads.delete(dest.key);
+      return;
+    }
+    const tag = best.next === null && best.stale === 0 && best.pathId === 0 && taggable(dest.key) ? this.tagOf(best.source) : 0;
+    if (tag === 0) this.heads.set(dest.key, best);
+    else this.heads.set(dest.key, best.attrs, tag);
+  }
+
+  /** The number of a source holding paths, assigned on first use; 0 when all are taken. */
+  private tagOf(source: PathSource | null): number {
+    const known = this.tagBySource.get(source);
+    if (known !== undefined) return known;
+    const tag = this.freeTags.pop() ?? (this.sourceByTag.length <= MAX_TAG ? this.sourceByTag.length : 0);
+    if (tag === 0) return 0;
+    this.sourceByTag[tag] = source;
+    this.tagBySource.set(source, tag);
+    return tag;
   }
 
   /** Paths held from a source (null = local). */
@@ -126,6 +179,13 @@ export class LocRib {
 
   private count(source: PathSource | null, delta: number): void {
     LocRib.adjust(this.counts, source, delta);
+    if (this.counts.has(source)) return;
+    // No path of the source is left, so no compact destination names it.
+    const tag = this.tagBySource.get(source);
+    if (tag === undefined) return;
+    this.tagBySource.delete(source);
+    this.sourceByTag[tag] = null;
+    this.freeTags.push(tag);
   }
 
   /** A path of `source` stops being held or stops being stale. */
@@ -162,8 +222,9 @@ export class LocRib {
       // The common case: a prefix's first path.
       const path: RibPath = { source, attrs, pathId, stale: 0, next: null };
       this.count(source, 1);
-      this.heads.set(key, path);
-      return { dest: { key, best: path }, previousBest: null };
+      const created = { key, best: path };
+      this.store(created);
+      return { dest: created, previousBest: null };
     }
     const found = LocRib.find(dest, source, pathId);
     if (found !== null) {
@@ -174,7 +235,10 @@ export class LocRib {
         const wasLlgr = old.stale === 2;
         this.unstale(old);
         if (!wasLlgr) {
-          old.stale = 0;
+          if (old.stale !== 0) {
+            old.stale = 0;
+            this.store(dest);
+          }
           return null;
         }
         const before = multipathOf(dest);
@@ -225,8 +289,7 @@ export class LocRib {
   removeSources(sources: ReadonlySet<PathSource | null>, filter: (key: PrefixKey, p: Path) => boolean = () => true): BestChange[] {
     const changes: BestChange[] = [];
     if (![...sources].some((s) => this.countFrom(s) > 0)) return changes;
-    this.heads.forEach((head, key) => {
-      const dest: Destination = { key, best: head };
+    this.forEachDestination((dest) => {
       let before: RibPath[] | null = null;
       let prev: RibPath | null = null;
       for (let p = dest.best; p !== null; p = p.next) {
@@ -260,20 +323,21 @@ export class LocRib {
   markStale(source: PathSource, level: 1 | 2, filter: (key: PrefixKey) => boolean = () => true): BestChange[] {
     const changes: BestChange[] = [];
     if ((level === 1 ? this.countFrom(source) - this.staleFrom(source) : this.staleFrom(source)) === 0) return changes;
-    this.heads.forEach((head, key) => {
-      if (!filter(key)) return;
-      const dest: Destination = { key, best: head };
+    this.forEachDestination((dest) => {
+      if (!filter(dest.key)) return;
       let before: RibPath[] | null = null;
+      let marked = false;
       for (let p = dest.best; p !== null; p = p.next) {
         if (p.source !== source || p.stale !== level - 1) continue;
         if (level === 2) before ??= multipathOf(dest);
         else LocRib.adjust(this.staleCounts, source, 1);
         p.stale = level;
+        marked = true;
       }
       if (before !== null) {
         const c = this.reselect(dest, before);
         if (c !== null) changes.push(c);
-      }
+      } else if (marked) this.store(dest); // a stale path is never compact
     });
     return changes;
   }
@@ -307,6 +371,7 @@ export class LocRib {
     }
     path.next = best.next;
     best.next = path;
+    this.store(dest); // a compact head becomes a path object here
     return equalCost(best, path) ? { dest, previousBest: best } : null;
   }
 

@@ -13,7 +13,14 @@
  * Deleted IPv4 slots become tombstones rather than being back-filled, so
  * iterating while deleting (a peer going down walks its table and drops
  * emptied destinations) neither skips nor repeats entries. Inserting while
- * iterating is not supported (the table may be rebuilt).
+ * iterating is not supported (the table may be rebuilt); replacing the value
+ * of a key already present is.
+ *
+ * A table made with `{ tagged: true }` keeps a small number (0 to 65,535)
+ * beside each IPv4 value, 2 bytes per slot, so a caller can store a pair
+ * without an object per entry (the Loc-RIB keeps a single path as its
+ * attribute set and its source's number). Keys in the Map take no tag:
+ * `taggable(key)` says which keys can carry one.
  */
 import type { PrefixKey } from './prefix-key.js';
 
@@ -29,9 +36,19 @@ function emptyValues<V>(n: number): (V | undefined)[] {
   return new Array<V | undefined>(n);
 }
 
+/** Largest tag a tagged table stores. */
+export const MAX_TAG = 0xffff;
+
+/** Can `key` carry a tag (an IPv4 key held in the typed arrays)? */
+export function taggable(key: PrefixKey): key is number {
+  return typeof key === 'number' && key < DELETED;
+}
+
 export class PrefixTable<V> {
   private keys4 = new Uint32Array(MIN_CAPACITY);
   private vals4: (V | undefined)[] = emptyValues(MIN_CAPACITY);
+  /** One tag per IPv4 slot (tagged tables only). */
+  private tags4: Uint16Array | null;
   /** 32 - log2(capacity): the hash's top bits pick the slot. */
   private shift = 32 - Math.log2(MIN_CAPACITY);
   private live4 = 0;
@@ -41,6 +58,10 @@ export class PrefixTable<V> {
   private readonly other = new Map<PrefixKey, V>();
   /** IPv4 keys held in `other` (host routes: their keys are >= DELETED). */
   private other4 = 0;
+
+  constructor(options: { tagged?: boolean } = {}) {
+    this.tags4 = options.tagged === true ? new Uint16Array(MIN_CAPACITY) : null;
+  }
 
   /** Entries per family (IPv4 keys are numbers, IPv6 keys strings). */
   get sizeByFamily(): { ipv4: number; ipv6: number } {
@@ -74,12 +95,28 @@ export class PrefixTable<V> {
     return i < 0 ? undefined : this.vals4[i];
   }
 
+  /**
+   * The value and tag of `key` in one probe: calls `fn(value, tag)` and
+   * returns its result, or undefined when the key is absent. Keys in the Map
+   * have tag 0.
+   */
+  lookup<R>(key: PrefixKey, fn: (value: V, tag: number) => R): R | undefined {
+    if (!taggable(key)) {
+      const v = this.other.get(key);
+      return v === undefined ? undefined : fn(v, 0);
+    }
+    const i = this.find(key);
+    return i < 0 ? undefined : fn(this.vals4[i]!, this.tags4 === null ? 0 : this.tags4[i]!);
+  }
+
   has(key: PrefixKey): boolean {
     return typeof key === 'string' || key >= DELETED ? this.other.has(key) : this.find(key) >= 0;
   }
 
-  set(key: PrefixKey, value: V): void {
+  /** Sets `key` to `value`; `tag` (tagged tables, taggable keys only) goes beside it. */
+  set(key: PrefixKey, value: V, tag = 0): void {
     if (typeof key === 'string' || key >= DELETED) {
+      if (tag !== 0) throw new RangeError(`prefix key ${key} cannot carry a tag`);
       const before = this.other.size;
       this.other.set(key, value);
       if (typeof key === 'number') this.other4 += this.other.size - before;
@@ -88,6 +125,7 @@ export class PrefixTable<V> {
     const at = this.find(key);
     if (at >= 0) {
       this.vals4[at] = value;
+      if (this.tags4 !== null) this.tags4[at] = tag;
       return;
     }
     if (this.used4 + 1 > this.keys4.length * MAX_LOAD) this.rebuild();
@@ -98,6 +136,7 @@ export class PrefixTable<V> {
     if (keys[i] === EMPTY) this.used4++;
     keys[i] = key;
     this.vals4[i] = value;
+    if (this.tags4 !== null) this.tags4[i] = tag;
     this.live4++;
   }
 
@@ -111,6 +150,7 @@ export class PrefixTable<V> {
     if (i < 0) return false;
     this.keys4[i] = DELETED;
     this.vals4[i] = undefined;
+    if (this.tags4 !== null) this.tags4[i] = 0;
     this.live4--;
     return true;
   }
@@ -120,6 +160,7 @@ export class PrefixTable<V> {
     this.other4 = 0;
     this.keys4 = new Uint32Array(MIN_CAPACITY);
     this.vals4 = emptyValues(MIN_CAPACITY);
+    if (this.tags4 !== null) this.tags4 = new Uint16Array(MIN_CAPACITY);
     this.shift = 32 - Math.log2(MIN_CAPACITY);
     this.live4 = 0;
     this.used4 = 0;
@@ -135,8 +176,10 @@ export class PrefixTable<V> {
     else while (capacity > MIN_CAPACITY && this.live4 + 1 < capacity / 8) capacity /= 2;
     const oldKeys = this.keys4;
     const oldVals = this.vals4;
+    const oldTags = this.tags4;
     this.keys4 = new Uint32Array(capacity);
     this.vals4 = emptyValues(capacity);
+    if (oldTags !== null) this.tags4 = new Uint16Array(capacity);
     this.shift = 32 - Math.log2(capacity);
     const mask = capacity - 1;
     for (let j = 0; j < oldKeys.length; j++) {
@@ -146,19 +189,36 @@ export class PrefixTable<V> {
       while (this.keys4[i] !== EMPTY) i = (i + 1) & mask;
       this.keys4[i] = k;
       this.vals4[i] = oldVals[j];
+      if (oldTags !== null) this.tags4![i] = oldTags[j]!;
     }
     this.used4 = this.live4;
   }
 
-  /** Calls `fn` for every entry; the fast way to walk a large table (no iterator objects). */
-  forEach(fn: (value: V, key: PrefixKey) => void): void {
+  /**
+   * Calls `fn` for every entry (with its tag; 0 in untagged tables); the
+   * fast way to walk a large table (no iterator objects).
+   */
+  forEach(fn: (value: V, key: PrefixKey, tag: number) => void): void {
     const keys = this.keys4;
     const vals = this.vals4;
+    const tags = this.tags4;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
-      if (k !== EMPTY && k !== DELETED) fn(vals[i]!, k);
+      if (k !== EMPTY && k !== DELETED) fn(vals[i]!, k, tags === null ? 0 : tags[i]!);
     }
-    this.other.forEach(fn);
+    this.other.forEach((v, k) => fn(v, k, 0));
+  }
+
+  /** Entries with their tags, as `forEach` walks them (deleted ones are not yielded). */
+  *tagged(): IterableIterator<[PrefixKey, V, number]> {
+    const keys = this.keys4;
+    const vals = this.vals4;
+    const tags = this.tags4;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (k !== EMPTY && k !== DELETED) yield [k, vals[i]!, tags === null ? 0 : tags[i]!];
+    }
+    for (const [k, v] of this.other) yield [k, v, 0];
   }
 
   *entries(): IterableIterator<[PrefixKey, V]> {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { PrefixTable } from '../../../src/bgp/rib/prefix-table.js';
+import { MAX_TAG, PrefixTable, taggable } from '../../../src/bgp/rib/prefix-table.js';
 import { ipv4Key, type PrefixKey } from '../../../src/bgp/rib/prefix-key.js';
 
 const sorted = <T>(it: Iterable<T>): T[] => [...it].sort((a, b) => String(a).localeCompare(String(b)));
@@ -38,6 +38,35 @@ test('PrefixTable behaves like a Map under random sets and deletes, through grow
     }),
     { seed: 17, numRuns: 300 },
   );
+});
+
+test('a tagged PrefixTable keeps each IPv4 value\'s tag through replacement, growth, shrinking and walks', () => {
+  const key = fc.oneof(
+    fc.tuple(fc.integer({ min: 0, max: 400 }), fc.integer({ min: 0, max: 32 })).map(([i, len]) => ipv4Key((0xcb007100 + i * 7919) >>> 0, len) as PrefixKey),
+    fc.integer({ min: 0, max: 10 }).map((i) => `2001:db8:${i.toString(16)}::/48` as PrefixKey),
+  );
+  const op = fc.tuple(fc.constantFrom('set', 'set', 'delete'), key, fc.integer({ min: 0, max: MAX_TAG }));
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 3000 }), (ops) => {
+      const t = new PrefixTable<string>({ tagged: true });
+      const m = new Map<PrefixKey, [string, number]>();
+      for (const [kind, k, rawTag] of ops) {
+        const tag = taggable(k) ? rawTag : 0;
+        if (kind === 'set') {
+          t.set(k, `v${rawTag}`, tag);
+          m.set(k, [`v${rawTag}`, tag]);
+        } else assert.equal(t.delete(k), m.delete(k));
+        assert.deepEqual(t.lookup(k, (v, g) => [v, g]), m.get(k));
+      }
+      const walked: string[] = [];
+      t.forEach((v, k, g) => walked.push(`${k}=${v}/${g}`));
+      const expected = sorted([...m].map(([k, [v, g]]) => `${k}=${v}/${g}`));
+      assert.deepEqual(sorted(walked), expected);
+      assert.deepEqual(sorted([...t.tagged()].map(([k, v, g]) => `${k}=${v}/${g}`)), expected);
+    }),
+    { seed: 29, numRuns: 200 },
+  );
+  assert.throws(() => new PrefixTable<string>({ tagged: true }).set('2001:db8::/32', 'x', 1), /cannot carry a tag/);
 });
 
 test('PrefixTable: deleting while iterating visits every entry once', () => {
