@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=50
 /**
  * `calico-bgpd` entry point. Each subcommand lives in `src/commands/` and
  * registers itself on the shared program; this file only wires global options.

@@ -25,6 +25,8 @@ export interface AttrSet {
 
 export class AttrTable {
   private readonly byKey = new Map<string, AttrSet>();
+  /** The same sets by id, for tables that store a set as its id (the Adj-RIB-Out). */
+  private readonly byIdMap = new Map<number, AttrSet>();
   private nextId = 1;
 
   /**
@@ -42,6 +44,7 @@ export class AttrTable {
     if (set === undefined) {
       set = { id: this.nextId++, attrs: Object.freeze(clean), nextHops: Object.freeze([...nextHops]), key, refs: 0 };
       this.byKey.set(key, set);
+      this.byIdMap.set(set.id, set);
     }
     set.refs++;
     return set;
@@ -54,7 +57,17 @@ export class AttrTable {
   }
 
   release(set: AttrSet): void {
-    if (--set.refs === 0) this.byKey.delete(set.key);
+    if (--set.refs === 0) {
+      this.byKey.delete(set.key);
+      this.byIdMap.delete(set.id);
+    }
+  }
+
+  /** The interned set with this id (it must still be held by someone). */
+  byId(id: number): AttrSet {
+    const set = this.byIdMap.get(id);
+    if (set === undefined) throw new Error(`attribute set ${id} is not interned`);
+    return set;
   }
 
   get size(): number {

@@ -94,7 +94,7 @@ export class LocRib {
    * destination (tag > 0), the attribute set of its only path, whose source
    * is `sourceByTag[tag]`.
    */
-  private readonly heads = new PrefixTable<RibPath | AttrSet>({ tagged: true });
+  private readonly heads = new PrefixTable<RibPath | AttrSet>({ tagBits: 16 });
   /** Source numbers for compact destinations (1..MAX_TAG; 0 means "a path object"). */
   private readonly tagBySource = new Map<PathSource | null, number>();
   private readonly sourceByTag: (PathSource | null)[] = [null];

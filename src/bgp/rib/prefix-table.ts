@@ -16,10 +16,12 @@
  * iterating is not supported (the table may be rebuilt); replacing the value
  * of a key already present is.
  *
- * A table made with `{ tagged: true }` keeps a small number (0 to 65,535)
- * beside each IPv4 value, 2 bytes per slot, so a caller can store a pair
- * without an object per entry (the Loc-RIB keeps a single path as its
- * attribute set and its source's number). Keys in the Map take no tag:
+ * A table made with `{ tagBits: 16 }` or `{ tagBits: 32 }` keeps a number
+ * (a tag) beside each IPv4 value, 2 or 4 bytes per slot, so a caller can
+ * store a pair without an object per entry (the Loc-RIB keeps a single path
+ * as its attribute set and its source's number), or a number alone (the
+ * Adj-RIB-Out keeps an attribute set's id): the value array is allocated only
+ * when a value other than undefined is stored. Keys in the Map take no tag:
  * `taggable(key)` says which keys can carry one.
  */
 import type { PrefixKey } from './prefix-key.js';
@@ -36,7 +38,7 @@ function emptyValues<V>(n: number): (V | undefined)[] {
   return new Array<V | undefined>(n);
 }
 
-/** Largest tag a tagged table stores. */
+/** Largest tag a table with 16-bit tags stores. */
 export const MAX_TAG = 0xffff;
 
 /** Can `key` carry a tag (an IPv4 key held in the typed arrays)? */
@@ -46,9 +48,11 @@ export function taggable(key: PrefixKey): key is number {
 
 export class PrefixTable<V> {
   private keys4 = new Uint32Array(MIN_CAPACITY);
-  private vals4: (V | undefined)[] = emptyValues(MIN_CAPACITY);
+  /** Values per IPv4 slot; null while every value stored is undefined. */
+  private vals4: (V | undefined)[] | null = null;
   /** One tag per IPv4 slot (tagged tables only). */
-  private tags4: Uint16Array | null;
+  private tags4: Uint16Array | Uint32Array | null;
+  private readonly maxTag: number;
   /** 32 - log2(capacity): the hash's top bits pick the slot. */
   private shift = 32 - Math.log2(MIN_CAPACITY);
   private live4 = 0;
@@ -59,8 +63,24 @@ export class PrefixTable<V> {
   /** IPv4 keys held in `other` (host routes: their keys are >= DELETED). */
   private other4 = 0;
 
-  constructor(options: { tagged?: boolean } = {}) {
-    this.tags4 = options.tagged === true ? new Uint16Array(MIN_CAPACITY) : null;
+  constructor(options: { tagBits?: 16 | 32 } = {}) {
+    this.tags4 = PrefixTable.tagArray(options.tagBits, MIN_CAPACITY);
+    this.maxTag = options.tagBits === undefined ? 0 : 2 ** options.tagBits - 1;
+  }
+
+  private static tagArray(bits: 16 | 32 | undefined, n: number): Uint16Array | Uint32Array | null {
+    return bits === undefined ? null : bits === 16 ? new Uint16Array(n) : new Uint32Array(n);
+  }
+
+  /** A new tag array like the current one, of `n` slots. */
+  private tagsLike(n: number): Uint16Array | Uint32Array | null {
+    return this.tags4 === null ? null : this.tags4 instanceof Uint16Array ? new Uint16Array(n) : new Uint32Array(n);
+  }
+
+  /** Stores slot i's value (allocating the value array on the first real value). */
+  private putValue(i: number, value: V | undefined): void {
+    if (value !== undefined) (this.vals4 ??= emptyValues(this.keys4.length))[i] = value;
+    else if (this.vals4 !== null) this.vals4[i] = undefined;
   }
 
   /** Entries per family (IPv4 keys are numbers, IPv6 keys strings). */
@@ -92,7 +112,7 @@ export class PrefixTable<V> {
   get(key: PrefixKey): V | undefined {
     if (typeof key === 'string' || key >= DELETED) return this.other.get(key);
     const i = this.find(key);
-    return i < 0 ? undefined : this.vals4[i];
+    return i < 0 ? undefined : this.vals4?.[i];
   }
 
   /**
@@ -106,25 +126,39 @@ export class PrefixTable<V> {
       return v === undefined ? undefined : fn(v, 0);
     }
     const i = this.find(key);
-    return i < 0 ? undefined : fn(this.vals4[i]!, this.tags4 === null ? 0 : this.tags4[i]!);
+    return i < 0 ? undefined : fn(this.vals4?.[i] as V, this.tags4 === null ? 0 : this.tags4[i]!);
   }
 
   has(key: PrefixKey): boolean {
     return typeof key === 'string' || key >= DELETED ? this.other.has(key) : this.find(key) >= 0;
   }
 
-  /** Sets `key` to `value`; `tag` (tagged tables, taggable keys only) goes beside it. */
+  /**
+   * Sets `key` to `value`; `tag` (tagged tables, taggable keys only) goes
+   * beside it. In a tagged table `value` may be undefined for a taggable key
+   * (the tag alone is the entry).
+   */
   set(key: PrefixKey, value: V, tag = 0): void {
+    this.put(key, value, tag);
+  }
+
+  /** Sets a taggable `key` to a tag alone (1 or more), with no value. */
+  setTag(key: PrefixKey, tag: number): void {
+    if (tag === 0) throw new RangeError('a tag alone must not be 0');
+    this.put(key, undefined, tag);
+  }
+
+  private put(key: PrefixKey, value: V | undefined, tag: number): void {
+    if (tag !== 0 && !(tag <= this.maxTag && taggable(key))) throw new RangeError(`prefix key ${key} cannot carry tag ${tag}`);
     if (typeof key === 'string' || key >= DELETED) {
-      if (tag !== 0) throw new RangeError(`prefix key ${key} cannot carry a tag`);
       const before = this.other.size;
-      this.other.set(key, value);
+      this.other.set(key, value as V); // a tag alone was refused above
       if (typeof key === 'number') this.other4 += this.other.size - before;
       return;
     }
     const at = this.find(key);
     if (at >= 0) {
-      this.vals4[at] = value;
+      this.putValue(at, value);
       if (this.tags4 !== null) this.tags4[at] = tag;
       return;
     }
@@ -135,7 +169,7 @@ export class PrefixTable<V> {
     while (keys[i] !== EMPTY && keys[i] !== DELETED) i = (i + 1) & mask; // bounded: the load stays below 1
     if (keys[i] === EMPTY) this.used4++;
     keys[i] = key;
-    this.vals4[i] = value;
+    this.putValue(i, value);
     if (this.tags4 !== null) this.tags4[i] = tag;
     this.live4++;
   }
@@ -149,7 +183,7 @@ export class PrefixTable<V> {
     const i = this.find(key);
     if (i < 0) return false;
     this.keys4[i] = DELETED;
-    this.vals4[i] = undefined;
+    this.putValue(i, undefined);
     if (this.tags4 !== null) this.tags4[i] = 0;
     this.live4--;
     return true;
@@ -159,8 +193,8 @@ export class PrefixTable<V> {
     this.other.clear();
     this.other4 = 0;
     this.keys4 = new Uint32Array(MIN_CAPACITY);
-    this.vals4 = emptyValues(MIN_CAPACITY);
-    if (this.tags4 !== null) this.tags4 = new Uint16Array(MIN_CAPACITY);
+    this.vals4 = null;
+    this.tags4 = this.tagsLike(MIN_CAPACITY);
     this.shift = 32 - Math.log2(MIN_CAPACITY);
     this.live4 = 0;
     this.used4 = 0;
@@ -178,8 +212,8 @@ export class PrefixTable<V> {
     const oldVals = this.vals4;
     const oldTags = this.tags4;
     this.keys4 = new Uint32Array(capacity);
-    this.vals4 = emptyValues(capacity);
-    if (oldTags !== null) this.tags4 = new Uint16Array(capacity);
+    this.vals4 = oldVals === null ? null : emptyValues(capacity);
+    this.tags4 = this.tagsLike(capacity);
     this.shift = 32 - Math.log2(capacity);
     const mask = capacity - 1;
     for (let j = 0; j < oldKeys.length; j++) {
@@ -188,7 +222,7 @@ export class PrefixTable<V> {
       let i = this.slotOf(k);
       while (this.keys4[i] !== EMPTY) i = (i + 1) & mask;
       this.keys4[i] = k;
-      this.vals4[i] = oldVals[j];
+      if (oldVals !== null) this.vals4![i] = oldVals[j];
       if (oldTags !== null) this.tags4![i] = oldTags[j]!;
     }
     this.used4 = this.live4;
@@ -204,7 +238,7 @@ export class PrefixTable<V> {
     const tags = this.tags4;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
-      if (k !== EMPTY && k !== DELETED) fn(vals[i]!, k, tags === null ? 0 : tags[i]!);
+      if (k !== EMPTY && k !== DELETED) fn(vals?.[i] as V, k, tags === null ? 0 : tags[i]!);
     }
     this.other.forEach((v, k) => fn(v, k, 0));
   }
@@ -216,7 +250,7 @@ export class PrefixTable<V> {
     const tags = this.tags4;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
-      if (k !== EMPTY && k !== DELETED) yield [k, vals[i]!, tags === null ? 0 : tags[i]!];
+      if (k !== EMPTY && k !== DELETED) yield [k, vals?.[i] as V, tags === null ? 0 : tags[i]!];
     }
     for (const [k, v] of this.other) yield [k, v, 0];
   }
@@ -227,7 +261,7 @@ export class PrefixTable<V> {
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
       // Re-read the slot: an entry deleted while we iterate is not yielded.
-      if (k !== EMPTY && k !== DELETED) yield [k, vals[i]!];
+      if (k !== EMPTY && k !== DELETED) yield [k, vals?.[i] as V];
     }
     yield* this.other;
   }
@@ -237,7 +271,7 @@ export class PrefixTable<V> {
     const vals = this.vals4;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
-      if (k !== EMPTY && k !== DELETED) yield vals[i]!;
+      if (k !== EMPTY && k !== DELETED) yield vals?.[i] as V;
     }
     yield* this.other.values();
   }

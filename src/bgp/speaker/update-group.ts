@@ -19,7 +19,7 @@
 import { Afi, type CodecContext, endOfRib, encodeMessage, packUpdates, packWithdrawals, afiSafiKey } from '../packet/index.js';
 import type { AttrSet, AttrTable } from '../rib/intern.js';
 import { type PrefixKey, keysToList } from '../rib/prefix-key.js';
-import { PrefixTable } from '../rib/prefix-table.js';
+import { AdjRibOut } from './adj-rib-out.js';
 import type { ExportClass } from './export.js';
 import { familyOf } from '../family.js';
 
@@ -95,7 +95,7 @@ function joinRuns(common: readonly Buffer[], runs: readonly { originator: string
 export class UpdateGroup {
   readonly members = new Set<GroupMember>();
   /** What every member has been sent. */
-  readonly out = new PrefixTable<AttrSet | Map<number, AttrSet>>();
+  readonly out: AdjRibOut;
   /** Routes in `out`, in all and per ORIGINATOR_ID (kept as `out` changes, so `status` costs nothing per route). */
   private outCount = 0;
   private readonly outByOriginator = new Map<string, number>();
@@ -114,7 +114,9 @@ export class UpdateGroup {
     readonly cls: ExportClass,
     readonly ctx: CodecContext,
     private readonly table: AttrTable,
-  ) {}
+  ) {
+    this.out = new AdjRibOut(table);
+  }
 
   get afi(): 1 | 2 {
     return familyOf(this.cls.family).afi;
@@ -164,7 +166,9 @@ export class UpdateGroup {
 
   /** Forgets everything (the group is empty); releases attribute references. */
   clear(): void {
-    for (const v of this.out.values()) for (const [, a] of entries(v)) this.table.release(a);
+    this.out.forEach((v) => {
+      for (const [, a] of entries(v)) this.table.release(a);
+    });
     for (const v of this.pending.values()) for (const [, a] of entries(v)) this.table.release(a);
     this.out.clear();
     this.outCount = 0;
@@ -242,14 +246,14 @@ export class UpdateGroup {
   fullTable(member: GroupMember, withEndOfRib = true): Buffer[] {
     const id = member.negotiated?.peerId;
     const byAttrs = new Map<AttrSet, KeyRun>();
-    for (const [key, v] of this.out) {
+    this.out.forEach((v, key) => {
       for (const [pathId, a] of entries(v)) {
         if (id !== undefined && originatorOf(a) === id) continue;
         const r = runFor(byAttrs, a);
         r.keys.push(key);
         r.ids.push(pathId);
       }
-    }
+    });
     const msgs: Buffer[] = [];
     for (const [attrs, b] of byAttrs) msgs.push(...this.encode(attrs, b.keys, b.ids));
     if (withEndOfRib) msgs.push(encodeMessage(endOfRib(this.afi), this.ctx));

@@ -48,7 +48,7 @@ test('a tagged PrefixTable keeps each IPv4 value\'s tag through replacement, gro
   const op = fc.tuple(fc.constantFrom('set', 'set', 'delete'), key, fc.integer({ min: 0, max: MAX_TAG }));
   fc.assert(
     fc.property(fc.array(op, { maxLength: 3000 }), (ops) => {
-      const t = new PrefixTable<string>({ tagged: true });
+      const t = new PrefixTable<string>({ tagBits: 16 });
       const m = new Map<PrefixKey, [string, number]>();
       for (const [kind, k, rawTag] of ops) {
         const tag = taggable(k) ? rawTag : 0;
@@ -66,7 +66,7 @@ test('a tagged PrefixTable keeps each IPv4 value\'s tag through replacement, gro
     }),
     { seed: 29, numRuns: 200 },
   );
-  assert.throws(() => new PrefixTable<string>({ tagged: true }).set('2001:db8::/32', 'x', 1), /cannot carry a tag/);
+  assert.throws(() => new PrefixTable<string>({ tagBits: 16 }).set('2001:db8::/32', 'x', 1), /cannot carry tag/);
 });
 
 test('PrefixTable: deleting while iterating visits every entry once', () => {
