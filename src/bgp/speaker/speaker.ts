@@ -393,7 +393,6 @@ export class Speaker {
     const cls = this.exportClass(rt);
     const sig = classSignature(cls) + JSON.stringify({ four: n.txCtx.fourOctetAs, ap: [...n.txCtx.addPath].sort(), max: n.txCtx.maxMessageLength });
     let group = this.groups.get(sig);
-    const fresh = group === undefined;
     if (group === undefined) {
       group = new UpdateGroup(sig, cls, n.txCtx, this.table);
       this.groups.set(sig, group);
@@ -401,20 +400,19 @@ export class Speaker {
       for (const d of this.rib.destinations()) this.exportTo(group, d.key);
       group.publish(); // no members yet: this only fills the Adj-RIB-Out
     }
-    group.members.add(rt.neighbor);
+    // The table and End-of-RIB go out with the next flush, after the changes
+    // still pending (so the new member starts from the table the others have),
+    // one encoding for every member joining in between.
+    group.join(rt.neighbor);
     rt.group = group;
-    if (!fresh && group.hasPending) {
-      // Bring existing members up to date first so the new one starts from the same table.
-      this.flushNow();
-    }
-    rt.neighbor.writeUpdates(group.fullTable(rt.neighbor, true));
+    this.scheduleFlush();
   }
 
   private leaveGroup(rt: PeerRuntime): void {
     const g = rt.group;
     rt.group = null;
     if (g === null) return;
-    g.members.delete(rt.neighbor);
+    g.leave(rt.neighbor);
     if (g.members.size === 0) {
       g.clear();
       this.groups.delete(g.signature);
@@ -590,7 +588,7 @@ export class Speaker {
     }
     if (m.subtype !== RefreshSubtype.NORMAL || rt.group === null) return;
     const n = rt.negotiated;
-    const msgs = rt.group.fullTable(rt.neighbor, false);
+    const msgs = rt.group.fullTable(rt.neighbor);
     if (n?.enhancedRouteRefresh === true) {
       const ctx = n.txCtx;
       rt.neighbor.writeUpdates([
@@ -703,10 +701,10 @@ export class Speaker {
   }
 
   private flushNow(): void {
-    if (this.dirty.size === 0) return;
     const keys = [...this.dirty];
     this.dirty.clear();
     for (const group of this.groups.values()) {
+      if (keys.length === 0 && !group.hasJoining) continue;
       for (const key of keys) this.exportTo(group, key);
       group.publish();
     }

@@ -93,7 +93,16 @@ function joinRuns(common: readonly Buffer[], runs: readonly { originator: string
 }
 
 export class UpdateGroup {
+  /** Every member, joining ones included. */
   readonly members = new Set<GroupMember>();
+  /**
+   * Members that joined since the last publish. Each is owed the whole
+   * table, and all of them get it from one encoding at the next publish
+   * (when a restarted reflector's clients reconnect by the thousand, an
+   * encoding per member was most of its CPU and, queued on the sockets, most
+   * of its memory).
+   */
+  private readonly joining = new Set<GroupMember>();
   /** What every member has been sent. */
   readonly out: AdjRibOut;
   /** Routes in `out`, in all and per ORIGINATOR_ID (kept as `out` changes, so `status` costs nothing per route). */
@@ -151,6 +160,22 @@ export class UpdateGroup {
     return this.pending.size > 0;
   }
 
+  /** Members waiting for their full table. */
+  get hasJoining(): boolean {
+    return this.joining.size > 0;
+  }
+
+  /** Adds a member; it gets the whole table and End-of-RIB at the next publish. */
+  join(member: GroupMember): void {
+    this.members.add(member);
+    this.joining.add(member);
+  }
+
+  leave(member: GroupMember): void {
+    this.members.delete(member);
+    this.joining.delete(member);
+  }
+
   /** Sets what the group advertises for `key`; the attribute references move to the group. */
   setPrefix(key: PrefixKey, wanted: Advertised): void {
     const prev = this.pending.get(key);
@@ -171,6 +196,7 @@ export class UpdateGroup {
     });
     for (const v of this.pending.values()) for (const [, a] of entries(v)) this.table.release(a);
     this.out.clear();
+    this.joining.clear();
     this.outCount = 0;
     this.outByOriginator.clear();
     this.pending.clear();
@@ -179,9 +205,16 @@ export class UpdateGroup {
 
   /**
    * Encodes the queued changes, applies them to the Adj-RIB-Out, and writes
-   * each member its UPDATEs. Returns the number of messages encoded.
+   * each member its UPDATEs; then members that joined since get the whole
+   * table. Returns the number of messages encoded.
    */
   publish(): number {
+    const changes = this.publishChanges();
+    return changes + this.welcome();
+  }
+
+  /** The queued changes, to the members that already have the table. */
+  private publishChanges(): number {
     const withdrawKeys: PrefixKey[] = [];
     const withdrawIds: number[] = [];
     const byAttrs = new Map<AttrSet, KeyRun>();
@@ -230,6 +263,7 @@ export class UpdateGroup {
     if (count === 0) return 0;
     const batch = joinRuns(common, runs);
     for (const member of this.members) {
+      if (this.joining.has(member)) continue; // it gets the table as it is now
       const id = member.negotiated?.peerId;
       const out = batch.forMember(id);
       const mine = id === undefined ? undefined : own.get(id);
@@ -239,25 +273,36 @@ export class UpdateGroup {
     return count;
   }
 
-  /**
-   * The whole Adj-RIB-Out for one member as UPDATEs plus End-of-RIB (after
-   * joining, or for a refresh), without the routes it originated.
-   */
-  fullTable(member: GroupMember, withEndOfRib = true): Buffer[] {
-    const id = member.negotiated?.peerId;
+  /** Writes the joining members the whole table and End-of-RIB, encoded once for all of them. */
+  private welcome(): number {
+    if (this.joining.size === 0) return 0;
+    const table = this.encodeTable();
+    const eor = encodeMessage(endOfRib(this.afi), this.ctx);
+    for (const member of this.joining) member.writeUpdates([...table.batch.forMember(member.negotiated?.peerId), eor]);
+    this.joining.clear();
+    return table.count + 1;
+  }
+
+  /** The whole Adj-RIB-Out as UPDATEs, sliceable per member (split horizon). */
+  private encodeTable(): { batch: ReturnType<typeof joinRuns>; count: number } {
     const byAttrs = new Map<AttrSet, KeyRun>();
     this.out.forEach((v, key) => {
       for (const [pathId, a] of entries(v)) {
-        if (id !== undefined && originatorOf(a) === id) continue;
         const r = runFor(byAttrs, a);
         r.keys.push(key);
         r.ids.push(pathId);
       }
     });
-    const msgs: Buffer[] = [];
-    for (const [attrs, b] of byAttrs) msgs.push(...this.encode(attrs, b.keys, b.ids));
-    if (withEndOfRib) msgs.push(encodeMessage(endOfRib(this.afi), this.ctx));
-    return msgs;
+    const runs = [...byAttrs].map(([attrs, r]) => ({ originator: originatorOf(attrs), msgs: this.encode(attrs, r.keys, r.ids) }));
+    return { batch: joinRuns([], runs), count: runs.reduce((n, r) => n + r.msgs.length, 0) };
+  }
+
+  /**
+   * The whole Adj-RIB-Out for one member as UPDATEs (a route refresh),
+   * without the routes it originated.
+   */
+  fullTable(member: GroupMember): Buffer[] {
+    return this.encodeTable().batch.forMember(member.negotiated?.peerId);
   }
 
   private withdrawals(r: KeyRun): Buffer[] {
