@@ -2,6 +2,9 @@
 /**
  * `calico-bgpd` entry point. Each subcommand lives in `src/commands/` and
  * registers itself on the shared program; this file only wires global options.
+ * The daemons' registrations (`*-command.ts`) load their daemon only when it
+ * runs: the speaker never loads the BIRD renderer, confd never loads the
+ * BGP speaker, and neither loads prom-client without a metrics port.
  *
  * Exit codes, the same for every command: 0 ok, 1 failure, 2 usage (an
  * unknown option or command, a bad option value).
@@ -9,11 +12,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { setLogFormat, setLogLevel } from './log.js';
-import { registerConfd } from './commands/confd.js';
-import { registerDecode } from './commands/decode.js';
+import { registerConfd } from './commands/confd-command.js';
+import { registerDecode } from './commands/decode-command.js';
 import { registerHealth } from './commands/health.js';
 import { registerModel } from './commands/model.js';
-import { registerSpeaker } from './commands/speaker.js';
+import { registerSpeaker } from './commands/speaker-command.js';
 import { registerStatus } from './commands/status.js';
 
 /** Exit status for bad usage (commander's own default would be 1). */

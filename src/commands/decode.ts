@@ -6,7 +6,6 @@
  * still frames it.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { Command } from 'commander';
 import {
   BgpCodecError,
   HEADER_LENGTH,
@@ -117,38 +116,12 @@ export function splitFileFromFamilies(addPath: string[], file: string | undefine
   return { addPath: addPath.slice(0, -1), file: last };
 }
 
-function readInput(file: string | undefined, hex: string | undefined): Buffer {
+/** The raw bytes: `--hex`, a file, or stdin. */
+export function readInput(file: string | undefined, hex: string | undefined): Buffer {
   if (hex !== undefined) {
     const clean = hex.replace(/[\s:]/g, '');
     if (!/^([0-9a-fA-F]{2})*$/.test(clean)) throw new RangeError('--hex needs an even number of hexadecimal digits');
     return Buffer.from(clean, 'hex');
   }
   return readFileSync(file === undefined || file === '-' ? 0 : file);
-}
-
-export function registerDecode(program: Command): void {
-  program
-    .command('decode')
-    .description('decode raw BGP messages (concatenated, each starting with the 0xff marker) into JSON lines')
-    .argument('[file]', 'file of raw messages, or - for stdin (default)')
-    .option('--hex <hex>', 'decode one message given as hexadecimal')
-    .option('--add-path <afi/safi...>', 'families whose NLRI carry ADD-PATH path identifiers (1/1 IPv4, 2/1 IPv6)', [])
-    .option('--two-octet-as', 'the sender is a 2-octet AS speaker (AS_PATH with 2-octet ASes, AS4_PATH merged)', false)
-    .option('--extended-message', 'accept messages up to 65535 octets (RFC 8654)', false)
-    .action((fileArg: string | undefined, opts: DecodeOptions & { hex?: string }) => {
-      let ctx: CodecContext;
-      let input: Buffer;
-      try {
-        const { addPath, file } = splitFileFromFamilies(opts.addPath, fileArg);
-        ctx = contextFromOptions({ ...opts, addPath });
-        input = readInput(file, opts.hex);
-      } catch (e) {
-        process.stderr.write(`calico-bgpd decode: ${(e as Error).message}\n`);
-        process.exitCode = 2;
-        return;
-      }
-      const { lines, malformed } = decodeStream(input, ctx);
-      if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n');
-      if (malformed) process.exitCode = 1;
-    });
 }

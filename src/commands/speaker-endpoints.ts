@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { Speaker } from '../bgp/speaker/speaker.js';
 import { ControlServer, type ControlRequest } from '../control/server.js';
 import { speakerLiveness, speakerReadiness, startingHealth, type HealthKind, type HealthResult } from '../health/checks.js';
-import { MetricsServer, type MetricsListen } from '../metrics/server.js';
+import type { MetricsListen } from '../metrics/listen.js';
 import { UsageError } from '../usage-error.js';
 import { processDebug } from '../control/debug.js';
 
@@ -65,7 +65,8 @@ export async function openSpeakerEndpoints(controlSocket: string, metricsAt: Met
   const control = new ControlServer(controlSocket, (req) => answer(life, req));
   await control.listen();
   log.info({ controlSocket }, 'control socket ready');
-  const metrics = metricsAt === null ? null : new MetricsServer(metricsAt, (kind) => speakerHealth(life, kind));
+  // prom-client loads only when a metrics port is given.
+  const metrics = metricsAt === null ? null : new (await import('../metrics/server.js')).MetricsServer(metricsAt, (kind) => speakerHealth(life, kind));
   await metrics?.start();
   if (metrics !== null) log.info({ address: metricsAt?.address, port: metrics.port }, 'metrics endpoint ready (/metrics, /readiness, /liveness)');
   return {

@@ -10,7 +10,6 @@
  * with a shutdown message is sent. SIGHUP re-applies the current model
  * (the datastore is watched, so changes are applied without it too).
  */
-import type { Command } from 'commander';
 import { logger } from '../log.js';
 import { UsageError } from '../usage-error.js';
 import { createDatastore, datastoreConfig, type DatastoreConfig } from '../datastore/config.js';
@@ -18,17 +17,14 @@ import { ModelWatcher } from '../model/watcher.js';
 import { nodeInKeyView } from '../model/build.js';
 import { type FirstModelOptions, waitForFirstModel } from './first-model.js';
 import { Speaker } from '../bgp/speaker/speaker.js';
-import { DEFAULT_CONTROL_SOCKET } from '../control/server.js';
 import { openKernelFib } from '../bgp/fib/fallback.js';
 import { KernelSync } from '../bgp/speaker/kernel-sync.js';
-import { metricsListen } from '../metrics/server.js';
+import { metricsListen } from '../metrics/listen.js';
 import { openSpeakerEndpoints, speakerLimits, type SpeakerLifecycle } from './speaker-endpoints.js';
 import type { Datastore } from '../datastore/types.js';
-import { attachSpeakerMetrics } from '../metrics/speaker-metrics.js';
 import { configurationWarnings, exampleClusterProblem } from '../datastore/misconfig.js';
 import { formatProblem } from '../datastore/resources/problem.js';
 import { type BirdSockets, openBirdSockets } from '../control/bird/sockets.js';
-import { DEFAULT_BIRD6_SOCKET, DEFAULT_BIRD_SOCKET } from '../control/bird/server.js';
 
 export interface SpeakerCommandOptions {
   role: string;
@@ -128,7 +124,8 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
   await running.start();
   life.speaker = running;
   life.startedAt = Date.now();
-  const detachMetrics = attachSpeakerMetrics({
+  // prom-client and the metrics load only when a metrics port is given.
+  const detachMetrics = metricsAt === null ? () => undefined : (await import('../metrics/speaker-metrics.js')).attachSpeakerMetrics({
     speaker: running,
     kernel: () => (kernel === null ? null : { installed: kernel.installed.size, failed: kernel.failedCount }),
     datastore: store,
@@ -164,60 +161,4 @@ export async function runSpeaker(opts: SpeakerCommandOptions): Promise<{ stop: (
     log.info({ peers: now.config.ipv4.peers.length + now.config.ipv6.peers.length }, 'SIGHUP: configuration re-applied');
   };
   return { stop, reload };
-}
-
-export function registerSpeaker(program: Command): void {
-  program
-    .command('speaker')
-    .description('run the native BGP speaker for this node (or a standalone route reflector)')
-    .option('--role <role>', 'node (announce blocks, program routes) or reflector', 'node')
-    .option('--node <name>', 'this node\'s name in the datastore (env NODENAME)')
-    .option('--datastore-file <path...>', 'YAML file(s) or directory for the file datastore (env CALICO_DATASTORE_FILE)')
-    .option('--datastore-type <type>', 'etcdv3, kubernetes or file (env DATASTORE_TYPE)')
-    .option('--control-socket <path>', 'where status/routes connect', DEFAULT_CONTROL_SOCKET)
-    .option('--listen-port <port>', 'override the BGP listen port from the datastore')
-    .option('--listen-address <address>', 'override the listen address (default: bind mode from the datastore)')
-    .option('--no-graceful-restart', 'do not advertise graceful restart; send Cease on shutdown')
-    .option('--hold-time <seconds>', 'hold time to offer', '90')
-    .option('--no-kernel', 'do not program routes into the kernel (role node)')
-    .option('--max-prefixes <n>', 'most prefixes accepted from one peer')
-    .option('--max-prefix-action <action>', 'past --max-prefixes: warn, or teardown (Cease, RFC 4486)', 'warn')
-    .option('--import-only-pools', 'accept only routes inside an IP pool', false)
-    .option('--import-reject-cidrs', 'never accept routes inside the reject CIDRs (service ranges)', false)
-    .option('--bird-socket <path>', 'BIRD-compatible control socket for IPv4 peers ("" = off)', DEFAULT_BIRD_SOCKET)
-    .option('--bird6-socket <path>', 'BIRD-compatible control socket for IPv6 peers ("" = off)', DEFAULT_BIRD6_SOCKET)
-    .option('--metrics-port <port>', 'serve /metrics, /readiness and /liveness on this TCP port (env CALICO_BGPD_METRICS_PORT; off by default)')
-    .option('--metrics-address <address>', 'address for the metrics endpoint (env CALICO_BGPD_METRICS_ADDRESS; default 0.0.0.0)')
-    .action(async (opts: SpeakerCommandOptions) => {
-      const log = logger('speaker');
-      // A signal while the speaker still waits for the datastore ends the wait cleanly.
-      const starting = new AbortController();
-      const stopStarting = (): void => starting.abort();
-      process.once('SIGTERM', stopStarting);
-      process.once('SIGINT', stopStarting);
-      let handle: { stop: () => Promise<void>; reload: () => void };
-      try {
-        handle = await runSpeaker({ ...opts, startSignal: starting.signal });
-      } catch (e) {
-        log.fatal({ err: (e as Error).message }, 'speaker could not start');
-        process.stderr.write(`calico-bgpd speaker: ${(e as Error).message}\n`);
-        process.exit(e instanceof UsageError ? 2 : 1);
-      }
-      process.off('SIGTERM', stopStarting);
-      process.off('SIGINT', stopStarting);
-      if (starting.signal.aborted) {
-        log.info('stopped before the datastore was ready');
-        process.exit(0);
-      }
-      const shutdown = (signal: string): void => {
-        log.info({ signal }, 'shutting down');
-        handle.stop().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.on('SIGTERM', () => shutdown('SIGTERM'));
-      process.on('SIGINT', () => shutdown('SIGINT'));
-      process.on('SIGHUP', () => handle.reload());
-    });
 }

@@ -20,7 +20,6 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { FileDatastore } from './file.js';
 import { resourcesToKeyView } from './resources/to-keys.js';
 import type { Datastore } from './types.js';
 
@@ -157,7 +156,10 @@ export function datastoreConfig(env: NodeJS.ProcessEnv, flags: DatastoreFlags = 
  */
 export async function createDatastore(config: DatastoreConfig, opts: { watch?: boolean } = {}): Promise<Datastore> {
   switch (config.type) {
-    case 'file':
+    case 'file': {
+      // Each backend loads with its client libraries only when chosen (YAML
+      // and the file watcher here, etcd3 or the Kubernetes client below).
+      const { FileDatastore } = await import('./file.js');
       return new FileDatastore({
         paths: config.files,
         nodeName: config.nodeName,
@@ -165,6 +167,7 @@ export async function createDatastore(config: DatastoreConfig, opts: { watch?: b
         ...(config.advertiseClusterIps !== undefined ? { advertiseClusterIps: config.advertiseClusterIps } : {}),
         ...(opts.watch !== undefined ? { watch: opts.watch } : {}),
       });
+    }
     case 'etcdv3': {
       const { EtcdDatastore, etcdOptionsFromEnv } = await import('./etcd.js');
       return new EtcdDatastore({

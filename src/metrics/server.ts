@@ -7,27 +7,9 @@
 import { createServer, type Server } from 'node:http';
 import type { HealthKind, HealthResult } from '../health/checks.js';
 import { enableProcessMetrics, metricsRegistry } from './registry.js';
-import { UsageError } from '../usage-error.js';
 
-/** Where to listen: `--metrics-port` / `--metrics-address`, or the env. */
-export interface MetricsListen {
-  port: number;
-  address: string;
-}
-
-/**
- * Reads `--metrics-port`/`--metrics-address` (flags win over
- * CALICO_BGPD_METRICS_PORT / CALICO_BGPD_METRICS_ADDRESS). No port: null
- * (metrics off). A bad port throws (a usage error).
- */
-export function metricsListen(flags: { metricsPort?: string; metricsAddress?: string }, env: NodeJS.ProcessEnv): MetricsListen | null {
-  const portText = flags.metricsPort ?? env.CALICO_BGPD_METRICS_PORT;
-  if (portText === undefined || portText === '') return null;
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--metrics-port must be a port number 0..65535, not "${portText}"`);
-  const address = flags.metricsAddress ?? env.CALICO_BGPD_METRICS_ADDRESS ?? '0.0.0.0';
-  return { port, address: address === '' ? '0.0.0.0' : address };
-}
+export { metricsListen, type MetricsListen } from './listen.js';
+import type { MetricsListen } from './listen.js';
 
 /** The metrics HTTP server; `port` is the bound one (useful with port 0). */
 export class MetricsServer {
