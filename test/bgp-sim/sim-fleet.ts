@@ -15,24 +15,30 @@
  * because every live block belongs to a connected node and must be held by
  * every other connected node. Next hops are checked on arrival against the
  * owner's address.
+ *
+ * A fleet plays one address family (sim-families.ts): its sessions run
+ * between the nodes' and reflectors' addresses of that family and carry
+ * only that family, as a Calico node's do. A dual-stack run has two.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { Afi, DEFAULT_CONTEXT, CapCode, PrefixList, encodeMessage, endOfRib, packUpdates, type Capability } from '../../src/bgp/packet/index.js';
+import { CapCode, type Capability } from '../../src/bgp/packet/index.js';
 import { chunkMessages } from '../../bench/support/bgp-sender.js';
 import { Session } from './testers.js';
-import { isIpv4EndOfRib, scanIpv4Update } from './raw-update.js';
-import { BLOCK_LEN, SIM_AS, blockIndex, blockInt, intToIp, nodeAddress, nodeAddressInt } from './sim-topology.js';
+import type { SimFamily } from './sim-families.js';
+import { SIM_AS, nodeAddress } from './sim-topology.js';
 
 const PRESENT = 0x0f;
 const MAX_REFLECTORS = 4;
 
 export interface FleetOptions {
+  family: SimFamily;
   n: number;
   /** Blocks per node at the start. */
   k: number;
   /** Blocks kept aside for the churn phase. */
   spare: number;
-  reflectors: readonly { host: string; port: number }[];
+  /** The reflectors' ports (their addresses are the family's). */
+  reflectors: readonly { port: number }[];
   establishTimeoutMs: number;
   /** Bound on reconnecting to a restarted reflector (BIRD may reject connections for minutes). */
   reconnectTimeoutMs: number;
@@ -46,6 +52,7 @@ export interface FleetOptions {
 interface Waiter {
   done: () => boolean;
   resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 export class Fleet {
@@ -90,7 +97,10 @@ export class Fleet {
   private failure: Error | undefined;
   private closing = false;
 
+  private readonly fam: SimFamily;
+
   constructor(readonly opts: FleetOptions) {
+    this.fam = opts.family;
     if (opts.reflectors.length < 1 || opts.reflectors.length > MAX_REFLECTORS) throw new RangeError(`1 to ${MAX_REFLECTORS} reflectors`);
     this.r = opts.reflectors.length;
     this.allReflectors = (1 << this.r) - 1;
@@ -132,8 +142,8 @@ export class Fleet {
     if (this.connected[c] === 0) return;
     this.bytesIn += msg.length;
     this.updatesIn++;
-    if (isIpv4EndOfRib(msg)) this.onEndOfRib(c, j);
-    else scanIpv4Update(msg, this.visitor(c, j));
+    if (this.fam.isEndOfRib(msg)) this.onEndOfRib(c, j);
+    else this.fam.scan(msg, this.visitor(c, j));
     this.check();
   }
 
@@ -144,25 +154,25 @@ export class Fleet {
     const slot = c * this.r + j;
     return {
       withdraw: (addr: number, len: number): void => {
-        const b = len === BLOCK_LEN ? blockIndex(addr) : -1;
+        const b = this.fam.blockOf(addr, len);
         if (b < 0 || b >= this.blocks) return;
         const before = st[b]!;
         if ((before & staleBit) !== 0) this.stale[slot]!--;
         const after = before & ~(bit | staleBit);
         this.set(c, st, b, before, after);
         if ((before & PRESENT) !== 0 && (after & PRESENT) === 0) {
-          if (this.restarting.size > 0) this.noteLoss(`${nodeAddress(c)} got a withdrawal of ${intToIp(addr)}/${len} from reflector ${j + 1}`);
+          if (this.restarting.size > 0) this.noteLoss(`${this.fam.nodeAddress(c)} got a withdrawal of ${this.fam.blockText(b)} from reflector ${j + 1}`);
         }
       },
       announce: (addr: number, len: number, nextHop: number): void => {
-        const b = len === BLOCK_LEN ? blockIndex(addr) : -1;
+        const b = this.fam.blockOf(addr, len);
         if (b < 0 || b >= this.blocks || this.owner[b]! < 0) {
           this.foreign++;
           return;
         }
         const own = this.owner[b]!;
         if (own === c) return;
-        if (nextHop !== nodeAddressInt(own)) this.badNextHop++;
+        if (nextHop !== this.fam.nextHopKey(own)) this.badNextHop++;
         if (this.live[b] === 0) this.notLive++;
         const before = st[b]!;
         if ((before & staleBit) !== 0) this.stale[slot]!--;
@@ -202,7 +212,7 @@ export class Fleet {
         const after = before & ~(bit | staleBit);
         this.set(c, st, b, before, after);
         if ((after & PRESENT) === 0) {
-          this.noteLoss(`${nodeAddress(c)} dropped stale ${intToIp(blockInt(b))}/${BLOCK_LEN} at reflector ${j + 1}'s End-of-RIB`);
+          this.noteLoss(`${this.fam.nodeAddress(c)} dropped stale ${this.fam.blockText(b)} at reflector ${j + 1}'s End-of-RIB`);
         }
       }
       this.stale[slot] = 0;
@@ -242,7 +252,7 @@ export class Fleet {
         const err = this.failure ?? fatal() ?? (Date.now() > deadline ? new Error(`timeout after ${timeoutMs} ms waiting for ${what}: ${this.describe()}; ${this.problems()}`) : undefined);
         if (err !== undefined) finish(err);
       }, 250);
-      this.waiter = { done, resolve: () => finish() };
+      this.waiter = { done, resolve: () => finish(), reject: finish };
       this.check();
     });
   }
@@ -254,7 +264,7 @@ export class Fleet {
   }
 
   describe(): string {
-    return `${this.totalHeld} of ${this.expected} routes held (${this.redundant} from every reflector), ${this.reconnecting} sessions reconnecting, ${this.eorPending} End-of-RIBs pending`;
+    return `${this.fam.name}: ${this.totalHeld} of ${this.expected} routes held (${this.redundant} from every reflector), ${this.reconnecting} sessions reconnecting, ${this.eorPending} End-of-RIBs pending`;
   }
 
   // -------------------------------------------------------------------------
@@ -262,13 +272,13 @@ export class Fleet {
   // -------------------------------------------------------------------------
 
   private capabilities(): Capability[] {
-    return [{ code: CapCode.GRACEFUL_RESTART, restartState: false, notification: false, restartTime: this.opts.restartTime, families: [{ afi: Afi.IPV4, safi: 1, forwardingState: true }] }];
+    return [{ code: CapCode.GRACEFUL_RESTART, restartState: false, notification: false, restartTime: this.opts.restartTime, families: [{ afi: this.fam.afi, safi: 1, forwardingState: true }] }];
   }
 
   private async open(c: number, j: number, timeoutMs = this.opts.establishTimeoutMs): Promise<Session> {
     const rr = this.opts.reflectors[j]!;
     const s = await Session.establish(
-      { host: rr.host, port: rr.port, localAddress: nodeAddress(c), bgpId: nodeAddress(c), asn: SIM_AS, holdTime: 90, establishTimeoutMs: timeoutMs, extraCapabilities: this.capabilities() },
+      { host: this.fam.reflectorAddress(j), port: rr.port, localAddress: this.fam.nodeAddress(c), bgpId: nodeAddress(c), asn: SIM_AS, afi: this.fam.afi, holdTime: 90, establishTimeoutMs: timeoutMs, extraCapabilities: this.capabilities() },
       (m) => this.onUpdate(c, j, m),
     );
     this.sessions[c * this.r + j] = s;
@@ -283,7 +293,7 @@ export class Fleet {
     this.sessions[slot] = undefined;
     if (this.connected[c] === 0) return;
     if (!this.restarting.has(j)) {
-      this.failure ??= new Error(`${nodeAddress(c)} lost its session to reflector ${j + 1}: ${err.message}`);
+      this.failure ??= new Error(`${this.fam.nodeAddress(c)} lost its session to reflector ${j + 1}: ${err.message}`);
       return;
     }
     const st = this.state[c]!;
@@ -339,16 +349,12 @@ export class Fleet {
     const mine: number[] = [];
     for (let b = 0; b < this.blocks; b++) if (this.owner[b] === c && this.live[b] === 1) mine.push(b);
     const msgs = mine.length === 0 ? [] : this.announce(c, mine);
-    msgs.push(encodeMessage(endOfRib(Afi.IPV4), DEFAULT_CONTEXT));
+    msgs.push(this.fam.endOfRib());
     return chunkMessages(msgs);
   }
 
-  private prefixes(blocks: readonly number[]): PrefixList {
-    return new PrefixList(Afi.IPV4, new Uint8Array(blocks.length).fill(BLOCK_LEN), Uint32Array.from(blocks, blockInt), null);
-  }
-
   private announce(c: number, blocks: readonly number[]): Buffer[] {
-    return packUpdates(this.prefixes(blocks), { origin: 0, asPath: [], nextHop: intToIp(nodeAddressInt(c)), localPref: 100 }, DEFAULT_CONTEXT);
+    return this.fam.announce(c, blocks);
   }
 
   /** Brings node c's sessions up (all reflectors); marks it connected. */
@@ -377,7 +383,7 @@ export class Fleet {
 
   private sessionOf(c: number, j: number): Session {
     const s = this.sessions[c * this.r + j];
-    if (s === undefined) throw new Error(`${nodeAddress(c)} has no session to reflector ${j + 1}`);
+    if (s === undefined) throw new Error(`${this.fam.nodeAddress(c)} has no session to reflector ${j + 1}`);
     return s;
   }
 
@@ -408,8 +414,7 @@ export class Fleet {
     if (this.owner[b] !== c || this.live[b] !== 1) throw new Error(`block ${b} is not announced by node ${c}`);
     this.live[b] = 0;
     this.liveCount--;
-    const msg = encodeMessage({ type: 'UPDATE', withdrawn: this.prefixes([b]), attributes: {}, nlri: PrefixList.empty(Afi.IPV4) }, DEFAULT_CONTEXT);
-    await this.sendAll(c, [msg]);
+    await this.sendAll(c, [this.fam.withdraw([b])]);
   }
 
   /** Node c leaves: Cease to every reflector; its routes and what it held are gone. */
@@ -461,12 +466,12 @@ export class Fleet {
         const has = (st[b]! & PRESENT) !== 0;
         if (want && has && (st[b]! & PRESENT) !== all) {
           partial++;
-          firstPartial ??= `${nodeAddress(c)} holds ${intToIp(blockInt(b))}/${BLOCK_LEN} only from reflector(s) mask ${st[b]! & PRESENT}`;
+          firstPartial ??= `${this.fam.nodeAddress(c)} holds ${this.fam.blockText(b)} only from reflector(s) mask ${st[b]! & PRESENT}`;
         }
         if (want === has) continue;
         if (want) missing++;
         else extra++;
-        firstProblem ??= `${nodeAddress(c)} ${want ? 'lacks' : 'still holds'} ${intToIp(blockInt(b))}/${BLOCK_LEN}`;
+        firstProblem ??= `${this.fam.nodeAddress(c)} ${want ? 'lacks' : 'still holds'} ${this.fam.blockText(b)}`;
       }
     }
     return { missing, extra, partial, firstProblem, firstPartial };
@@ -500,7 +505,7 @@ export class Fleet {
       this.listeners.push(srv);
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject);
-        srv.listen({ host: nodeAddress(c), port: 179, backlog: 8 }, () => {
+        srv.listen({ host: this.fam.nodeAddress(c), port: 179, backlog: 8 }, () => {
           srv.off('error', reject);
           resolve();
         });
@@ -510,6 +515,7 @@ export class Fleet {
 
   close(): void {
     this.closing = true;
+    this.waiter?.reject(new Error('the fleet was closed'));
     for (const s of this.sessions) s?.close();
     for (const srv of this.listeners) srv.close();
     for (const sock of this.heldOpen) sock.destroy();

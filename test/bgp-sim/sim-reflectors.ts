@@ -5,7 +5,8 @@
  *   calico  node dist/src/cli.js speaker --role reflector --node rr-<j>
  *   bird2   BIRD 2, config rendered by our `confd --flavor bird2 --node rr-<j>`
  *   bird1   BIRD 1.6, config rendered by our `confd --flavor bird1 --node rr-<j>`
- *           (bird.cfg only: the cluster is IPv4, so no bird6)
+ *           (bird.cfg; with --ipv6 also bird6 on bird6.cfg, as calico-node
+ *           runs both: the reflector node is then two processes)
  *
  * BIRD is started as calico-node starts it, with -R (graceful-restart
  * recovery: wait for the peers' End-of-RIBs before the first export). Every
@@ -28,13 +29,15 @@ export const SIM_RR_IDS: readonly SimRrId[] = ['calico', 'bird2', 'bird1'];
 
 const BIRD2 = join(process.env.BIRD2_PREFIX ?? '/var/cache/calico-bgpd-test/bird2', 'usr/sbin/bird');
 const BIRD1 = '/usr/sbin/bird';
+const BIRD6 = '/usr/sbin/bird6';
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 export const SIM_RR_LABELS: Readonly<Record<SimRrId, string>> = { calico: 'calico-bgpd', bird2: 'BIRD 2', bird1: 'BIRD 1.6' };
 
 /** Why an implementation cannot run here, or undefined. */
-export function simRrMissing(id: SimRrId): string | undefined {
+export function simRrMissing(id: SimRrId, ipv6 = false): string | undefined {
   if (id === 'calico') return existsSync(CLI) ? undefined : `${CLI} not built`;
+  if (id === 'bird1' && ipv6 && !existsSync(BIRD6)) return `${BIRD6} not installed (BIRD 1.6 needs bird6 for IPv6)`;
   const bin = id === 'bird2' ? BIRD2 : BIRD1;
   return existsSync(bin) ? undefined : `${bin} not installed${id === 'bird2' ? ' (scripts/install-bird2.sh)' : ''}`;
 }
@@ -44,99 +47,117 @@ export async function simRrVersion(id: SimRrId): Promise<string> {
   return /BIRD version (\S+)/.exec(await runAll(id === 'bird2' ? BIRD2 : BIRD1, ['--version']))?.[1] ?? '?';
 }
 
+/** One daemon of a reflector node (BIRD 1.6 with IPv6 runs two: bird and bird6). */
+interface Daemon {
+  cmd: string;
+  args: readonly string[];
+  log: string;
+  proc?: ChildProcess;
+  /** Peak RSS of this daemon's processes so far. */
+  hwmKb: number;
+}
+
 /**
- * One reflector node: its process (restartable) and the CPU and peak RSS of
- * all its processes so far (sampled while they run: a killed process's
- * /proc is gone).
+ * One reflector node: its daemons (restartable) and the CPU and peak RSS of
+ * all their processes so far (sampled while they run: a killed process's
+ * /proc is gone). The node's peak RSS is the sum of its daemons' peaks.
  */
 export class SimReflector {
-  private proc: ChildProcess | undefined;
   private cpuDone = 0;
-  private hwmKb = 0;
-  private readonly log: string;
 
   private constructor(
     readonly id: SimRrId,
     readonly j: number,
     private readonly dir: string,
-    private readonly cmd: string,
-    private readonly args: readonly string[],
-  ) {
-    this.log = join(dir, 'daemon.log');
+    private readonly daemons: readonly Daemon[],
+  ) {}
+
+  private static daemon(dir: string, cmd: string, args: readonly string[], log: string): Daemon {
+    return { cmd, args, log: join(dir, log), hwmKb: 0 };
   }
 
   /** Writes reflector j's config from the datastore file (BIRD: through confd). */
-  static async prepare(id: SimRrId, j: number, datastore: string, parent: string): Promise<SimReflector> {
+  static async prepare(id: SimRrId, j: number, datastore: string, parent: string, ipv6 = false): Promise<SimReflector> {
     const dir = join(parent, `${id}-${reflectorName(j)}`);
     mkdirSync(dir, { recursive: true });
     if (id === 'calico') {
       const args = [...DAEMON_NODE_FLAGS, ...(process.env.SIM_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), CLI, 'speaker', '--role', 'reflector', '--node', reflectorName(j), '--datastore-file', datastore, '--control-socket', join(dir, 'ctl')];
-      return new SimReflector(id, j, dir, process.execPath, args);
+      return new SimReflector(id, j, dir, [SimReflector.daemon(dir, process.execPath, args, 'daemon.log')]);
     }
     await run(process.execPath, [CLI, 'confd', '--onetime', '--sync-only', '--flavor', id, '--node', reflectorName(j), '--datastore-file', datastore, '--dest-dir', dir], 120_000);
-    const bin = id === 'bird2' ? BIRD2 : BIRD1;
-    return new SimReflector(id, j, dir, bin, ['-f', '-R', '-c', join(dir, 'bird.cfg'), '-s', join(dir, 'bird.ctl'), '-P', join(dir, 'bird.pid')]);
+    const bird = (name: string, bin: string): Daemon =>
+      SimReflector.daemon(dir, bin, ['-f', '-R', '-c', join(dir, `${name}.cfg`), '-s', join(dir, `${name}.ctl`), '-P', join(dir, `${name}.pid`)], `${name}.log`);
+    if (id === 'bird2') return new SimReflector(id, j, dir, [bird('bird', BIRD2)]);
+    return new SimReflector(id, j, dir, ipv6 ? [bird('bird', BIRD1), bird('bird6', BIRD6)] : [bird('bird', BIRD1)]);
   }
 
-  get pid(): number | undefined {
-    return this.proc?.pid;
-  }
-
-  /** The error if the current process has exited on its own. */
+  /** The error if a current process has exited on its own. */
   dead(): Error | undefined {
-    const p = this.proc;
-    if (p === undefined || alive(p)) return undefined;
-    return new Error(`${SIM_RR_LABELS[this.id]} ${reflectorName(this.j)} exited (${p.exitCode ?? p.signalCode}); log: ${this.logTail()}`);
-  }
-
-  logTail(lines = 5): string {
-    try {
-      return readFileSync(this.log, 'utf8').trim().split('\n').slice(-lines).join(' | ');
-    } catch {
-      return '(no log)';
+    for (const d of this.daemons) {
+      const p = d.proc;
+      if (p === undefined || alive(p)) continue;
+      return new Error(`${SIM_RR_LABELS[this.id]} ${reflectorName(this.j)} (${d.cmd}) exited (${p.exitCode ?? p.signalCode}); log: ${logTail(d.log)}`);
     }
+    return undefined;
   }
 
   launch(): void {
-    writeFileSync(this.log, `--- start ${new Date().toISOString()}\n`, { flag: 'a' });
-    this.proc = start(this.cmd, [...this.args], this.log, { cwd: this.dir, env: { ...process.env, BGP_LOGSEVERITYSCREEN: 'warning' } });
+    for (const d of this.daemons) {
+      writeFileSync(d.log, `--- start ${new Date().toISOString()}\n`, { flag: 'a' });
+      d.proc = start(d.cmd, [...d.args], d.log, { cwd: this.dir, env: { ...process.env, BGP_LOGSEVERITYSCREEN: 'warning' } });
+    }
   }
 
   /** Samples CPU and peak RSS; call it often enough that the peak of a process about to be killed is caught. */
   poll(): { cpuS: number; hwmKb: number } {
-    const pid = this.proc?.pid;
     let cpu = 0;
-    if (pid !== undefined && this.proc !== undefined && alive(this.proc)) {
+    for (const d of this.daemons) {
+      const p = d.proc;
+      if (p?.pid === undefined || !alive(p)) continue;
       try {
-        const s = sample(pid);
+        const s = sample(p.pid);
         // A process killed but not yet reaped has no memory lines (NaN).
-        if (Number.isFinite(s.cpuS)) cpu = s.cpuS;
-        if (Number.isFinite(s.hwmKb)) this.hwmKb = Math.max(this.hwmKb, s.hwmKb);
+        if (Number.isFinite(s.cpuS)) cpu += s.cpuS;
+        if (Number.isFinite(s.hwmKb)) d.hwmKb = Math.max(d.hwmKb, s.hwmKb);
       } catch {
         // exited between the check and the read
       }
     }
-    return { cpuS: this.cpuDone + cpu, hwmKb: this.hwmKb };
+    return { cpuS: this.cpuDone + cpu, hwmKb: this.daemons.reduce((sum, d) => sum + d.hwmKb, 0) };
   }
 
-  /** SIGKILL (after a last sample), waiting for the exit. */
+  /** SIGKILL to every daemon (after a last sample), waiting for the exits: the reflector node dies. */
   async kill(): Promise<void> {
-    const p = this.proc;
-    if (p === undefined) return;
     this.cpuDone = this.poll().cpuS;
-    this.proc = undefined;
-    if (!alive(p)) return;
-    const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
-    p.kill('SIGKILL');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    await Promise.all(
+      this.daemons.map(async (d) => {
+        const p = d.proc;
+        d.proc = undefined;
+        if (p === undefined || !alive(p)) return;
+        const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+        p.kill('SIGKILL');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      }),
+    );
   }
 
-  /** Stops the process (SIGTERM, then SIGKILL), after a last sample. */
+  /** Stops every daemon (SIGTERM, then SIGKILL), after a last sample. */
   async stop(): Promise<void> {
-    const p = this.proc;
-    if (p === undefined) return;
     this.cpuDone = this.poll().cpuS;
-    this.proc = undefined;
-    await stop(p);
+    await Promise.all(
+      this.daemons.map(async (d) => {
+        const p = d.proc;
+        d.proc = undefined;
+        if (p !== undefined) await stop(p);
+      }),
+    );
+  }
+}
+
+function logTail(log: string, lines = 5): string {
+  try {
+    return readFileSync(log, 'utf8').trim().split('\n').slice(-lines).join(' | ');
+  } catch {
+    return '(no log)';
   }
 }

@@ -2,14 +2,18 @@
  * One run of the Calico cluster simulation against one reflector
  * implementation: R reflector processes, N simulated nodes, and the phases
  * of test/bgp-sim/README.md, each timed, each followed by a full check of
- * every node's routes.
+ * every node's routes. With `ipv6` every node also announces its blocks
+ * over IPv6 sessions (a second fleet, sim-families.ts), and every check
+ * covers both families.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../../bench/support/lab.js';
 import { Fleet } from './sim-fleet.js';
+import { Fleets } from './sim-fleets.js';
+import { IPV4, IPV6 } from './sim-families.js';
 import { SimReflector, type SimRrId } from './sim-reflectors.js';
-import { clusterDatastore, reflectorAddress } from './sim-topology.js';
+import { clusterDatastore } from './sim-topology.js';
 
 export interface SimOptions {
   n: number;
@@ -17,6 +21,8 @@ export interface SimOptions {
   listen: boolean;
   k: number;
   r: number;
+  /** Dual stack: every node also announces K IPv6 /122 blocks over IPv6 sessions. */
+  ipv6: boolean;
   /** Events of each kind (add, remove, leave, join) in the churn phase. */
   events: number;
   /** Bound on each phase's wait, in ms. */
@@ -40,6 +46,10 @@ export interface SimResult {
   n: number;
   k: number;
   r: number;
+  /** The families the nodes announced blocks in: [4] or [4, 6]. */
+  families: number[];
+  /** Routes held by all nodes together at convergence, per family (IPv4, then IPv6). */
+  routesHeld: number[];
   /** Reflectors launched -> every session Established, s. */
   establishS?: number;
   /** First UPDATE -> every node holds (N - 1) x K blocks, s. */
@@ -91,12 +101,15 @@ async function timed(fn: () => Promise<void>): Promise<number> {
 
 /** Runs every phase; failures end the run but still report what was measured. */
 export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResult> {
-  const res: SimResult = { rr: id, n: o.n, k: o.k, r: o.r, churnMs: { add: [], remove: [], leave: [], join: [] }, restartS: [], restartLost: 0, cpuS: 0, peakKb: 0, bytesSent: 0, updatesSent: 0, harnessCpuS: 0, badNextHop: 0, foreign: 0, missing: 0, extra: 0, partial: 0 };
+  const res: SimResult = { rr: id, n: o.n, k: o.k, r: o.r, families: o.ipv6 ? [4, 6] : [4], routesHeld: [], churnMs: { add: [], remove: [], leave: [], join: [] }, restartS: [], restartLost: 0, cpuS: 0, peakKb: 0, bytesSent: 0, updatesSent: 0, harnessCpuS: 0, badNextHop: 0, foreign: 0, missing: 0, extra: 0, partial: 0 };
   const dir = tempDir(`sim-${id}-`);
   const ds = join(dir, 'cluster.yaml');
-  writeFileSync(ds, clusterDatastore({ n: o.n, r: o.r }));
-  const rrs = await Promise.all(Array.from({ length: o.r }, (_, j) => SimReflector.prepare(id, j, ds, dir)));
-  const fleet = new Fleet({ n: o.n, k: o.k, spare: o.events + 1, reflectors: rrs.map((_, j) => ({ host: reflectorAddress(j), port: 179 })), establishTimeoutMs: Math.min(o.timeoutMs, 120_000), reconnectTimeoutMs: o.timeoutMs, parallel: o.parallel, restartTime: 120 });
+  writeFileSync(ds, clusterDatastore({ n: o.n, r: o.r, ipv6: o.ipv6 }));
+  const rrs = await Promise.all(Array.from({ length: o.r }, (_, j) => SimReflector.prepare(id, j, ds, dir, o.ipv6)));
+  const fleets = (o.ipv6 ? [IPV4, IPV6] : [IPV4]).map(
+    (family) => new Fleet({ family, n: o.n, k: o.k, spare: o.events + 1, reflectors: rrs.map(() => ({ port: 179 })), establishTimeoutMs: Math.min(o.timeoutMs, 120_000), reconnectTimeoutMs: o.timeoutMs, parallel: Math.max(1, Math.floor(o.parallel / (o.ipv6 ? 2 : 1))), restartTime: 120 }),
+  );
+  const fleet = new Fleets(fleets);
   const dead = (): Error | undefined => rrs.map((x) => x.dead()).find((e) => e !== undefined);
   const poller = setInterval(() => rrs.forEach((x) => x.poll()), 500);
   const cpu = (): number => rrs.reduce((s, x) => s + x.poll().cpuS, 0);
@@ -106,7 +119,7 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
    * reflector, not just from one, then scan everything.
    */
   const check = async (phase: string): Promise<void> => {
-    await fleet.until(() => fleet.redundantlyAgreed, o.timeoutMs, `every route from every reflector after ${phase}`, dead);
+    await fleet.until((f) => f.redundantlyAgreed, o.timeoutMs, `every route from every reflector after ${phase}`, dead);
     const v = fleet.verify();
     res.missing = v.missing;
     res.extra = v.extra;
@@ -115,7 +128,7 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
     if (v.missing + v.extra > 0) throw new Error(`after ${phase}: ${v.missing} routes missing, ${v.extra} too many (${v.firstProblem})`);
     if (fleet.badNextHop > 0 || fleet.foreign > 0) throw new Error(`after ${phase}: ${fleet.badNextHop} wrong next hops, ${fleet.foreign} foreign prefixes`);
   };
-  const agree: Agree = (what, extra = () => true) => fleet.until(() => fleet.agreed && extra(), o.timeoutMs, what, dead);
+  const agree: Agree = (what, extra = () => true) => fleet.until((f) => f.agreed && extra(f), o.timeoutMs, what, dead);
   try {
     if (o.listen) await fleet.listen();
     res.establishS =
@@ -128,7 +141,7 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
           watch.cancel();
         }
       })) / 1000;
-    o.progress(`established ${o.n * o.r} sessions in ${res.establishS.toFixed(2)} s`);
+    o.progress(`established ${o.n * o.r * fleets.length} sessions in ${res.establishS.toFixed(2)} s`);
 
     const cpuBefore = cpu();
     res.convergeS = (await timed(async () => {
@@ -138,8 +151,9 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
       await sending;
     })) / 1000;
     res.convergeCpuS = cpu() - cpuBefore;
+    res.routesHeld = fleets.map((f) => f.totalHeld);
     await check('convergence');
-    o.progress(`converged (${fleet.expected} routes) in ${res.convergeS.toFixed(2)} s`);
+    o.progress(`converged (${fleets.map((f) => `${f.expected} ${f.opts.family.name}`).join(' + ')} routes) in ${res.convergeS.toFixed(2)} s`);
 
     await churn(fleet, o, res.churnMs, agree);
     await check('churn');
@@ -168,10 +182,10 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
   return res;
 }
 
-type Agree = (what: string, extra?: () => boolean) => Promise<void>;
+type Agree = (what: string, extra?: (f: Fleet) => boolean) => Promise<void>;
 
 /** Phase 3: rounds of add, remove, leave and join, one event at a time, each timed until every node agrees. */
-async function churn(fleet: Fleet, o: SimOptions, times: ChurnTimes, agree: Agree): Promise<void> {
+async function churn(fleet: Fleets, o: SimOptions, times: ChurnTimes, agree: Agree): Promise<void> {
   const pick = rng(o.seed);
   for (let e = 0; e < o.events; e++) {
     const c = pick(o.n);
@@ -197,17 +211,15 @@ async function churn(fleet: Fleet, o: SimOptions, times: ChurnTimes, agree: Agre
 }
 
 /** Phase 4 for one reflector: SIGKILL, a new process, and the nodes refreshed from it (End-of-RIB) and agreeing. */
-async function restart(fleet: Fleet, rr: SimReflector, res: SimResult, agree: Agree): Promise<void> {
-  const low = fleet.totalHeld;
-  fleet.lowWater = low;
+async function restart(fleet: Fleets, rr: SimReflector, res: SimResult, agree: Agree): Promise<void> {
   fleet.expectRestart(rr.j);
   res.restartS.push((await timed(async () => {
     await rr.kill();
     rr.launch();
-    await agree(`reflector ${rr.j + 1} restart`, () => fleet.reconnecting === 0 && fleet.eorPending === 0);
+    await agree(`reflector ${rr.j + 1} restart`, (f) => f.reconnecting === 0 && f.eorPending === 0);
   })) / 1000);
   fleet.restartDone(rr.j);
-  res.restartLost = Math.max(res.restartLost, low - fleet.lowWater);
+  res.restartLost = Math.max(res.restartLost, fleet.lost);
   if (fleet.firstLoss !== undefined) res.restartLoss ??= fleet.firstLoss;
 }
 

@@ -6,14 +6,17 @@
  *
  *   node dist/test/bgp-sim/sim.js [--nodes 1000[,5000]] [--blocks 2] [--reflectors 2]
  *        [--rrs calico,bird2,bird1] [--events 20] [--timeout 600] [--parallel 100]
- *        [--seed 1] [--listen off|on|auto] [--json]
+ *        [--seed 1] [--listen off|on|auto] [--ipv6] [--json]
+ *
+ * `--ipv6`: a dual-stack cluster, every node also announcing K IPv6 /122
+ * blocks over IPv6 sessions between IPv6 addresses on the namespace's `lo`.
  *
  * Needs root: the process creates a network namespace (cbsim<pid>-0), runs
  * itself inside it (`ip netns exec`), and deletes it at the end, on error
  * and on Ctrl-C. Exit status 1 when any run failed or ended with a node
  * holding the wrong routes.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { cleanup } from '../../bench/support/lab.js';
@@ -21,7 +24,7 @@ import { ip, sweepStaleNamespaces } from '../support/netns.js';
 import { fmt, markdownTable, openFileLimit, ratio } from './proc-stats.js';
 import { SIM_RR_IDS, SIM_RR_LABELS, simRrMissing, simRrVersion, type SimRrId } from './sim-reflectors.js';
 import { runSimulation, type SimResult } from './sim-run.js';
-import { MAX_NODES, NODE_NET } from './sim-topology.js';
+import { MAX_NODES, NODE6_NET, NODE_NET, nodeAddress6, reflectorAddress6 } from './sim-topology.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(name);
@@ -45,6 +48,7 @@ interface Options {
   seed: number;
   json: boolean;
   listen: 'auto' | 'on' | 'off';
+  ipv6: boolean;
 }
 
 function options(): Options {
@@ -63,6 +67,7 @@ function options(): Options {
     parallel: int('--parallel', '100', 1, 10_000),
     seed: int('--seed', '1', 0, 0xffffffff),
     json: process.argv.includes('--json'),
+    ipv6: process.argv.includes('--ipv6'),
     listen: listenMode(arg('--listen', 'off')),
   };
 }
@@ -78,7 +83,26 @@ function listenMode(v: string): 'auto' | 'on' | 'off' {
 
 const NS_PREFIX = 'cbsim';
 
-async function outside(): Promise<number> {
+/**
+ * The IPv6 addresses of the reflectors and of the largest size's nodes, on
+ * the namespace's `lo` (one `ip -batch` run), and the nodes' range in the
+ * main table, where BIRD's kernel protocol learns it to resolve their next
+ * hops (as it does for IPv4). IPv6 keeps the local and main tables apart.
+ */
+function addIpv6Addresses(ns: string, n: number, r: number): void {
+  const lines: string[] = [];
+  for (let j = 0; j < r; j++) lines.push(`addr add ${reflectorAddress6(j)}/128 dev lo nodad`);
+  for (let i = 0; i < n; i++) lines.push(`addr add ${nodeAddress6(i)}/128 dev lo nodad`);
+  lines.push(`route add ${NODE6_NET} dev lo`);
+  ipBatch(ns, lines);
+}
+
+function ipBatch(ns: string, lines: readonly string[]): void {
+  const res = spawnSync('ip', ['-6', '-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n`, encoding: 'utf8' });
+  if (res.status !== 0) throw new Error(`ip -batch in ${ns} failed (${res.status}): ${(res.stderr ?? '').trim().split('\n').slice(0, 3).join(' | ')}`);
+}
+
+async function outside(o: Options): Promise<number> {
   if (process.getuid?.() !== 0) throw new Error('needs root (it creates a network namespace)');
   sweepStaleNamespaces(NS_PREFIX);
   const ns = `${NS_PREFIX}${process.pid}-0`;
@@ -100,6 +124,7 @@ async function outside(): Promise<number> {
     // looks up an empty table keeps them apart, the local table first.
     ip(['-n', ns, 'rule', 'add', 'pref', '100', 'lookup', '100']);
     ip(['-n', ns, 'route', 'add', NODE_NET, 'dev', 'lo']);
+    if (o.ipv6) addIpv6Addresses(ns, Math.max(...o.sizes), o.r);
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
       stdio: 'inherit',
       env: { ...process.env, SIM_NETNS: ns },
@@ -133,11 +158,11 @@ const p50p99 = (xs: readonly number[]): string => (xs.length === 0 ? '-' : `${fm
 export function simTable(rows: readonly SimResult[]): string {
   const head = ['reflector', 'N x K', 'est s', 'conv s', 'add ms p50/p99', 'remove ms', 'leave ms', 'join ms', 'restart s', 'CPU s', 'conv CPU s', 'peak RSS MB', 'MB sent', 'UPDATEs', 'harness CPU s', 'conv/BIRD2', 'CPU/BIRD2', 'RSS/BIRD2', 'check'];
   const body = rows.map((r) => {
-    const base = rows.find((b) => b.rr === 'bird2' && b.n === r.n && b.k === r.k && b.convergeS !== undefined);
+    const base = rows.find((b) => b.rr === 'bird2' && b.n === r.n && b.k === r.k && b.families.length === r.families.length && b.convergeS !== undefined);
     const ok = r.error === undefined && r.missing + r.extra + r.badNextHop + r.foreign === 0;
     return [
       SIM_RR_LABELS[r.rr],
-      `${r.n.toLocaleString('en-US')} x ${r.k}`,
+      `${r.n.toLocaleString('en-US')} x ${r.k}${r.families.includes(6) ? ' v4+v6' : ''}`,
       fmt(r.establishS, 2),
       fmt(r.convergeS, 2),
       p50p99(r.churnMs.add),
@@ -165,18 +190,19 @@ export function simTable(rows: readonly SimResult[]): string {
 
 async function inside(o: Options): Promise<number> {
   const limit = openFileLimit();
-  const need = Math.max(...o.sizes) * o.r + 256;
-  if (need > limit) throw new Error(`open-file limit ${limit} is too low for ${Math.max(...o.sizes)} nodes x ${o.r} reflectors (raise ulimit -n to at least ${need})`);
-  // Listening takes a socket per node plus the reflectors' dials held open (up to N x R).
-  const listens = (n: number): boolean => (o.listen === 'auto' ? n * o.r * 3 + 256 <= limit : o.listen === 'on');
+  const fams = o.ipv6 ? 2 : 1;
+  const need = Math.max(...o.sizes) * o.r * fams + 256;
+  if (need > limit) throw new Error(`open-file limit ${limit} is too low for ${Math.max(...o.sizes)} nodes x ${o.r} reflectors x ${fams} families (raise ulimit -n to at least ${need})`);
+  // Listening takes a socket per node plus the reflectors' dials held open (up to N x R), per family.
+  const listens = (n: number): boolean => (o.listen === 'auto' ? n * o.r * fams * 3 + 256 <= limit : o.listen === 'on');
   const kinds: SimRrId[] = [];
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   for (const id of o.rrs) {
-    const why = simRrMissing(id);
+    const why = simRrMissing(id, o.ipv6);
     if (why !== undefined) log(`skipping ${SIM_RR_LABELS[id]}: ${why}`);
     else kinds.push(id);
   }
-  log(`Calico cluster simulation: N nodes x ${o.k} /26 blocks, ${o.r} route reflectors, ${o.events} churn events of each kind, in netns ${process.env.SIM_NETNS}`);
+  log(`Calico cluster simulation: N nodes x ${o.k} /26${o.ipv6 ? ` + ${o.k} /122` : ''} blocks, ${o.r} route reflectors, ${o.events} churn events of each kind, in netns ${process.env.SIM_NETNS}`);
   for (const id of kinds) log(`  ${SIM_RR_LABELS[id].padEnd(12)} ${await simRrVersion(id)}`);
   log(`  open files ${limit}, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}, timeout ${o.timeoutS} s per phase`);
   const rows: SimResult[] = [];
@@ -184,7 +210,7 @@ async function inside(o: Options): Promise<number> {
     for (const id of kinds) {
       log(`${SIM_RR_LABELS[id]} x ${o.r}, ${n} nodes:`);
       if (!listens(n)) log(`  nodes do not listen on port 179 (--listen ${o.listen}): the reflectors' dials are refused`);
-      const r = await runSimulation(id, { n, listen: listens(n), k: o.k, r: o.r, events: o.events, timeoutMs: o.timeoutS * 1000, parallel: o.parallel, seed: o.seed, progress: (l) => log(`  ${l}`) });
+      const r = await runSimulation(id, { n, listen: listens(n), k: o.k, r: o.r, ipv6: o.ipv6, events: o.events, timeoutMs: o.timeoutS * 1000, parallel: o.parallel, seed: o.seed, progress: (l) => log(`  ${l}`) });
       if (r.error !== undefined) log(`  FAILED: ${r.error}`);
       rows.push(r);
     }
@@ -196,7 +222,7 @@ async function inside(o: Options): Promise<number> {
 
 async function main(): Promise<void> {
   const o = options();
-  process.exitCode = process.env.SIM_NETNS === undefined ? await outside() : await inside(o);
+  process.exitCode = process.env.SIM_NETNS === undefined ? await outside(o) : await inside(o);
 }
 
 main()

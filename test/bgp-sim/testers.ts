@@ -29,6 +29,7 @@ import {
   encodeMessage,
   endOfRib,
   packUpdates,
+  type AfiCode,
   type Capability,
   type PathAttributes,
 } from '../../src/bgp/packet/index.js';
@@ -70,8 +71,10 @@ export interface SessionOptions {
   holdTime?: number;
   /** Bound on connect (with retries) + OPEN exchange, in ms. */
   establishTimeoutMs: number;
-  /** Capabilities besides IPv4 unicast and 4-octet AS (e.g. graceful restart). */
+  /** Capabilities besides the family and 4-octet AS (e.g. graceful restart). */
   extraCapabilities?: readonly Capability[];
+  /** The unicast family offered in the OPEN (default IPv4; a Calico node's IPv6 session offers IPv6 only). */
+  afi?: AfiCode;
 }
 
 /** Called with each whole message received once the session is Established. */
@@ -158,7 +161,7 @@ export class Session {
       sock.on('close', () => fail(new Error(`connection from ${localAddress} closed by the reflector`)));
       sock.on('connect', () => {
         const caps = [
-          { code: CapCode.MULTIPROTOCOL, afi: Afi.IPV4, safi: Safi.UNICAST },
+          { code: CapCode.MULTIPROTOCOL, afi: this.opts.afi ?? Afi.IPV4, safi: Safi.UNICAST },
           { code: CapCode.FOUR_OCTET_AS, asn },
           ...(this.opts.extraCapabilities ?? []),
         ] as Capability[];
