@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { alive, run, runAll, start, stop } from '../../bench/support/lab.js';
 import { DAEMON_NODE_FLAGS } from '../../src/runtime-flags.js';
+import { BIRD1, BIRD6 } from '../support/bird.js';
 import { sample } from './proc-stats.js';
 import { reflectorName } from './sim-topology.js';
 
@@ -28,8 +29,6 @@ export type SimRrId = 'calico' | 'bird2' | 'bird1';
 export const SIM_RR_IDS: readonly SimRrId[] = ['calico', 'bird2', 'bird1'];
 
 const BIRD2 = join(process.env.BIRD2_PREFIX ?? '/var/cache/calico-bgpd-test/bird2', 'usr/sbin/bird');
-const BIRD1 = '/usr/sbin/bird';
-const BIRD6 = '/usr/sbin/bird6';
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 export const SIM_RR_LABELS: Readonly<Record<SimRrId, string>> = { calico: 'calico-bgpd', bird2: 'BIRD 2', bird1: 'BIRD 1.6' };

@@ -8,6 +8,11 @@
  * simulation checks that itself (a full scan per phase) and reports the
  * counts, which this test asserts; no timing is asserted.
  *
+ * A second, smaller case is a dual-stack cluster (`--ipv6`): 30 nodes that
+ * also announce IPv6 /122 blocks over IPv6 sessions, for our reflector,
+ * BIRD 2 and BIRD 1.6 (bird and bird6), each node ending with every other
+ * node's IPv4 and IPv6 blocks and their IPv6 next hops.
+ *
  * The simulation runs as its own process in a namespace it creates and
  * deletes; the test stops it by its pid if it outlives its bound, and sweeps
  * namespaces its pid prefix left behind.
@@ -18,12 +23,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { netnsAvailable, sweepStaleNamespaces } from '../support/netns.js';
-import { bird2Binary } from '../support/bird.js';
+import { bird1Binaries, bird2Binary } from '../support/bird.js';
 import type { SimResult } from './sim-run.js';
 
 const SIM = fileURLToPath(new URL('./sim.js', import.meta.url));
 const bird2 = bird2Binary();
 const skip = !netnsAvailable() ? 'needs root and ip netns' : bird2 === null || !existsSync(bird2) ? 'needs BIRD 2 (scripts/install-bird2.sh)' : false;
+const skip6 = skip !== false ? skip : bird1Binaries() === null ? 'needs BIRD 1.6 (bird and bird6)' : false;
 
 let child: ChildProcess | undefined;
 
@@ -32,7 +38,13 @@ after(() => {
   sweepStaleNamespaces('cbsim');
 });
 
-function runSim(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+interface SimOutput {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runSim(args: string[], timeoutMs: number): Promise<SimOutput> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [SIM, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(bird2 === null ? {} : { BIRD2_PREFIX: bird2.replace(/\/usr\/sbin\/bird$/, '') }) } });
     child = p;
@@ -53,13 +65,7 @@ function runSim(args: string[], timeoutMs: number): Promise<{ code: number | nul
 
 test('200 simulated nodes, 2 reflectors: every node ends with every other node\'s blocks and next hops', { skip, timeout: 900_000 }, async () => {
   const { code, stdout, stderr } = await runSim(['--nodes', '200', '--blocks', '2', '--reflectors', '2', '--rrs', 'calico,bird2', '--events', '5', '--timeout', '300', '--json'], 850_000);
-  const last = stdout.trim().split('\n').pop() ?? '';
-  let rows: SimResult[];
-  try {
-    rows = JSON.parse(last) as SimResult[];
-  } catch {
-    assert.fail(`no JSON result (exit ${code}); stderr:\n${stderr.slice(-3000)}`);
-  }
+  const rows = resultRows({ code, stdout, stderr });
   assert.deepEqual(rows.map((r) => r.rr), ['calico', 'bird2'], stderr.slice(-3000));
   for (const r of rows) {
     const who = `${r.rr}: ${r.error ?? ''}`;
@@ -78,4 +84,36 @@ test('200 simulated nodes, 2 reflectors: every node ends with every other node\'
     assert.ok(r.updatesSent >= 200 * 199 * 2, `${who} only ${r.updatesSent} UPDATEs`);
   }
   assert.equal(code, 0, stderr.slice(-3000));
+});
+
+/** The `--json` line the simulation prints last. */
+function resultRows(out: SimOutput): SimResult[] {
+  const last = out.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as SimResult[];
+  } catch {
+    assert.fail(`no JSON result (exit ${out.code}); stderr:\n${out.stderr.slice(-3000)}`);
+  }
+}
+
+test('dual stack, 30 simulated nodes, 2 reflectors: every node ends with every other node\'s IPv4 and IPv6 blocks and next hops', { skip: skip6, timeout: 600_000 }, async () => {
+  const n = 30;
+  const k = 2;
+  const out = await runSim(['--ipv6', '--nodes', String(n), '--blocks', String(k), '--reflectors', '2', '--rrs', 'calico,bird2,bird1', '--events', '2', '--timeout', '120', '--json'], 550_000);
+  const rows = resultRows(out);
+  assert.deepEqual(rows.map((r) => r.rr), ['calico', 'bird2', 'bird1'], out.stderr.slice(-3000));
+  for (const r of rows) {
+    const who = `${r.rr}: ${r.error ?? ''}`;
+    assert.equal(r.error, undefined, who);
+    assert.deepEqual(r.families, [4, 6], who);
+    // At convergence every node held the other nodes' K blocks in each family.
+    assert.deepEqual(r.routesHeld, [n * (n - 1) * k, n * (n - 1) * k], who);
+    assert.equal(r.restartS.length, 2, who);
+    assert.equal(r.missing, 0, who);
+    assert.equal(r.extra, 0, who);
+    assert.equal(r.badNextHop, 0, who);
+    assert.equal(r.foreign, 0, who);
+    assert.equal(r.restartLost, 0, who);
+  }
+  assert.equal(out.code, 0, out.stderr.slice(-3000));
 });
