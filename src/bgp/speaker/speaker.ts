@@ -38,6 +38,7 @@ import { CalicoPolicy, loopCheck, prefixParts } from '../policy/calico.js';
 import type { NodeBgpConfig, Peer } from '../../model/types.js';
 import { type ExportClass, classSignature, exportAttributes, mayAdvertise } from './export.js';
 import { UpdateGroup, type Advertised } from './update-group.js';
+import { PendingJoins } from './group-join.js';
 import { RejectedRoutes, importPolicyInputs, reapplyImportPolicy } from './rejected-routes.js';
 import { DEFAULT_SESSION, type SessionDefaults, neighborConfigFor, peerIdentity } from './peer-config.js';
 import { describeDown } from './describe-down.js';
@@ -143,6 +144,7 @@ export class Speaker {
   private readonly dirty = new Set<PrefixKey>();
   private localRoutes = new Set<PrefixKey>();
   private flushTimer: unknown = null;
+  private readonly joins = new PendingJoins();
   private nextIndex = 1;
   private readonly clock: Clock;
   private readonly session: SessionDefaults;
@@ -393,7 +395,6 @@ export class Speaker {
     const cls = this.exportClass(rt);
     const sig = classSignature(cls) + JSON.stringify({ four: n.txCtx.fourOctetAs, ap: [...n.txCtx.addPath].sort(), max: n.txCtx.maxMessageLength });
     let group = this.groups.get(sig);
-    const fresh = group === undefined;
     if (group === undefined) {
       group = new UpdateGroup(sig, cls, n.txCtx, this.table);
       this.groups.set(sig, group);
@@ -401,13 +402,11 @@ export class Speaker {
       for (const d of this.rib.destinations()) this.exportTo(group, d.key);
       group.publish(); // no members yet: this only fills the Adj-RIB-Out
     }
-    group.members.add(rt.neighbor);
     rt.group = group;
-    if (!fresh && group.hasPending) {
-      // Bring existing members up to date first so the new one starts from the same table.
-      this.flushNow();
-    }
-    rt.neighbor.writeUpdates(group.fullTable(rt.neighbor, true));
+    // It joins at the next flush, after the members are brought up to date,
+    // with every peer that came up meanwhile (one encoding: group-join.ts).
+    this.joins.add(group, rt.neighbor);
+    this.scheduleFlush();
   }
 
   private leaveGroup(rt: PeerRuntime): void {
@@ -415,7 +414,8 @@ export class Speaker {
     rt.group = null;
     if (g === null) return;
     g.members.delete(rt.neighbor);
-    if (g.members.size === 0) {
+    this.joins.remove(g, rt.neighbor);
+    if (g.members.size === 0 && !this.joins.waitingFor(g)) {
       g.clear();
       this.groups.delete(g.signature);
     }
@@ -703,13 +703,15 @@ export class Speaker {
   }
 
   private flushNow(): void {
-    if (this.dirty.size === 0) return;
     const keys = [...this.dirty];
     this.dirty.clear();
-    for (const group of this.groups.values()) {
-      for (const key of keys) this.exportTo(group, key);
-      group.publish();
+    if (keys.length > 0) {
+      for (const group of this.groups.values()) {
+        for (const key of keys) this.exportTo(group, key);
+        group.publish();
+      }
     }
+    this.joins.admit();
   }
 
   // -------------------------------------------------------------------------
