@@ -68,6 +68,8 @@ test('200 simulated nodes, 2 reflectors: every node ends with every other node\'
     assert.equal(r.churnMs.add.length, 5, who);
     assert.equal(r.churnMs.join.length, 5, who);
     assert.equal(r.restartS.length, 2, who);
+    // Every node came back to each restarted reflector (the phase waits for it; this says so).
+    assert.deepEqual(r.restartReconnected, [200, 200], who);
     assert.equal(r.missing, 0, who);
     assert.equal(r.extra, 0, who);
     assert.equal(r.badNextHop, 0, who);

@@ -6,7 +6,7 @@
  *
  *   node dist/test/bgp-sim/sim.js [--nodes 1000[,5000]] [--blocks 2] [--reflectors 2]
  *        [--rrs calico,bird2,bird1] [--events 20] [--timeout 600] [--parallel 100]
- *        [--seed 1] [--listen off|on|auto] [--json]
+ *        [--seed 1] [--listen auto|on|off] [--json]
  *
  * Needs root: the process creates a network namespace (cbsim<pid>-0), runs
  * itself inside it (`ip netns exec`), and deletes it at the end, on error
@@ -63,7 +63,7 @@ function options(): Options {
     parallel: int('--parallel', '100', 1, 10_000),
     seed: int('--seed', '1', 0, 0xffffffff),
     json: process.argv.includes('--json'),
-    listen: listenMode(arg('--listen', 'off')),
+    listen: listenMode(arg('--listen', 'auto')),
   };
 }
 
