@@ -26,6 +26,8 @@ import { BLOCK_LEN, SIM_AS, blockIndex, blockInt, intToIp, nodeAddress, nodeAddr
 
 const PRESENT = 0x0f;
 const MAX_REFLECTORS = 4;
+/** A node drops an OPEN exchange that got no answer in this long and dials again (its ConnectRetry). */
+const ATTEMPT_TIMEOUT_MS = 15_000;
 
 export interface FleetOptions {
   n: number;
@@ -274,7 +276,7 @@ export class Fleet {
   private async open(c: number, j: number, timeoutMs = this.opts.establishTimeoutMs): Promise<Session> {
     const rr = this.opts.reflectors[j]!;
     const s = await Session.establish(
-      { host: rr.host, port: rr.port, localAddress: nodeAddress(c), bgpId: nodeAddress(c), asn: SIM_AS, holdTime: 90, establishTimeoutMs: timeoutMs, extraCapabilities: this.capabilities() },
+      { host: rr.host, port: rr.port, localAddress: nodeAddress(c), bgpId: nodeAddress(c), asn: SIM_AS, holdTime: 90, establishTimeoutMs: timeoutMs, attemptTimeoutMs: ATTEMPT_TIMEOUT_MS, extraCapabilities: this.capabilities() },
       (m) => this.onUpdate(c, j, m),
     );
     this.sessions[c * this.r + j] = s;
