@@ -62,7 +62,9 @@ export class SimReflector {
     private readonly cmd: string,
     private readonly args: readonly string[],
   ) {
-    this.log = join(dir, 'daemon.log');
+    // SIM_LOG_DIR keeps the daemons' logs after the run (the temp dir goes).
+    const keep = process.env.SIM_LOG_DIR;
+    this.log = keep !== undefined && keep !== '' ? join(keep, `${id}-${reflectorName(j)}.log`) : join(dir, 'daemon.log');
   }
 
   /** Writes reflector j's config from the datastore file (BIRD: through confd). */
@@ -99,7 +101,7 @@ export class SimReflector {
 
   launch(): void {
     writeFileSync(this.log, `--- start ${new Date().toISOString()}\n`, { flag: 'a' });
-    this.proc = start(this.cmd, [...this.args], this.log, { cwd: this.dir, env: { ...process.env, BGP_LOGSEVERITYSCREEN: 'warning' } });
+    this.proc = start(this.cmd, [...this.args], this.log, { cwd: this.dir, env: { ...process.env, BGP_LOGSEVERITYSCREEN: process.env.SIM_LOG_LEVEL ?? 'warning' } });
   }
 
   /** Samples CPU and peak RSS; call it often enough that the peak of a process about to be killed is caught. */

@@ -8,6 +8,10 @@
  * simulation checks that itself (a full scan per phase) and reports the
  * counts, which this test asserts; no timing is asserted.
  *
+ * A second, smaller run has the nodes listen and answer our reflectors'
+ * dials (--listen on), and checks that every node's session came back to
+ * each restarted reflector.
+ *
  * The simulation runs as its own process in a namespace it creates and
  * deletes; the test stops it by its pid if it outlives its bound, and sweeps
  * namespaces its pid prefix left behind.
@@ -51,15 +55,19 @@ function runSim(args: string[], timeoutMs: number): Promise<{ code: number | nul
   });
 }
 
+/** The run's result rows: the last stdout line (--json). */
+function resultRows(code: number | null, stdout: string, stderr: string): SimResult[] {
+  const last = stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as SimResult[];
+  } catch {
+    return assert.fail(`no JSON result (exit ${code}); stderr:\n${stderr.slice(-3000)}`);
+  }
+}
+
 test('200 simulated nodes, 2 reflectors: every node ends with every other node\'s blocks and next hops', { skip, timeout: 900_000 }, async () => {
   const { code, stdout, stderr } = await runSim(['--nodes', '200', '--blocks', '2', '--reflectors', '2', '--rrs', 'calico,bird2', '--events', '5', '--timeout', '300', '--json'], 850_000);
-  const last = stdout.trim().split('\n').pop() ?? '';
-  let rows: SimResult[];
-  try {
-    rows = JSON.parse(last) as SimResult[];
-  } catch {
-    assert.fail(`no JSON result (exit ${code}); stderr:\n${stderr.slice(-3000)}`);
-  }
+  const rows = resultRows(code, stdout, stderr);
   assert.deepEqual(rows.map((r) => r.rr), ['calico', 'bird2'], stderr.slice(-3000));
   for (const r of rows) {
     const who = `${r.rr}: ${r.error ?? ''}`;
@@ -68,6 +76,8 @@ test('200 simulated nodes, 2 reflectors: every node ends with every other node\'
     assert.equal(r.churnMs.add.length, 5, who);
     assert.equal(r.churnMs.join.length, 5, who);
     assert.equal(r.restartS.length, 2, who);
+    // Every node came back to each restarted reflector (the phase waits for it; this says so).
+    assert.deepEqual(r.restartReconnected, [200, 200], who);
     assert.equal(r.missing, 0, who);
     assert.equal(r.extra, 0, who);
     assert.equal(r.badNextHop, 0, who);
@@ -77,5 +87,19 @@ test('200 simulated nodes, 2 reflectors: every node ends with every other node\'
     // Every node got the other 199 nodes' 2 blocks from both reflectors at least once.
     assert.ok(r.updatesSent >= 200 * 199 * 2, `${who} only ${r.updatesSent} UPDATEs`);
   }
+  assert.equal(code, 0, stderr.slice(-3000));
+});
+
+test('100 listening nodes answer our reflectors\' dials and every node comes back after each restart', { skip, timeout: 300_000 }, async () => {
+  const { code, stdout, stderr } = await runSim(['--nodes', '100', '--blocks', '2', '--reflectors', '2', '--rrs', 'calico', '--events', '2', '--timeout', '120', '--listen', 'on', '--json'], 280_000);
+  const rows = resultRows(code, stdout, stderr);
+  const r = rows[0]!;
+  const who = `${r.rr}: ${r.error ?? ''}`;
+  assert.equal(r.error, undefined, who);
+  assert.deepEqual(r.restartReconnected, [100, 100], who);
+  assert.equal(r.missing + r.extra + r.badNextHop + r.foreign + r.restartLost, 0, who);
+  // Our speaker dials every peer when it starts; the nodes answered and no dial was refused.
+  assert.ok(r.dials !== undefined && r.dials.answered > 0, `${who} dials ${JSON.stringify(r.dials)}`);
+  assert.equal(r.dials.rejected, 0, who);
   assert.equal(code, 0, stderr.slice(-3000));
 });

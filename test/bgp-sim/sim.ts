@@ -14,6 +14,7 @@
  * holding the wrong routes.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { cleanup } from '../../bench/support/lab.js';
@@ -77,8 +78,9 @@ function listenMode(v: string): 'auto' | 'on' | 'off' {
 // ---------------------------------------------------------------------------
 
 const NS_PREFIX = 'cbsim';
+const PRLIMIT = '/usr/bin/prlimit';
 
-async function outside(): Promise<number> {
+async function outside(o: Options): Promise<number> {
   if (process.getuid?.() !== 0) throw new Error('needs root (it creates a network namespace)');
   sweepStaleNamespaces(NS_PREFIX);
   const ns = `${NS_PREFIX}${process.pid}-0`;
@@ -100,7 +102,11 @@ async function outside(): Promise<number> {
     // looks up an empty table keeps them apart, the local table first.
     ip(['-n', ns, 'rule', 'add', 'pref', '100', 'lookup', '100']);
     ip(['-n', ns, 'route', 'add', NODE_NET, 'dev', 'lo']);
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    // Listening nodes need about 3 x N x R sockets in this one process (see
+    // inside()); root may raise its own open-file limit that far for the run.
+    const want = Math.max(...o.sizes) * o.r * 3 + 256;
+    const raise = o.listen !== 'off' && want > openFileLimit() && existsSync(PRLIMIT) ? [PRLIMIT, `--nofile=${want}:${want}`, '--'] : [];
+    const child = spawn(raise[0] ?? 'ip', [...raise.slice(1), ...(raise.length > 0 ? ['ip'] : []), 'netns', 'exec', ns, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
       stdio: 'inherit',
       env: { ...process.env, SIM_NETNS: ns },
     });
@@ -196,7 +202,7 @@ async function inside(o: Options): Promise<number> {
 
 async function main(): Promise<void> {
   const o = options();
-  process.exitCode = process.env.SIM_NETNS === undefined ? await outside() : await inside(o);
+  process.exitCode = process.env.SIM_NETNS === undefined ? await outside(o) : await inside(o);
 }
 
 main()
