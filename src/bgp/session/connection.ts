@@ -9,6 +9,7 @@ import {
   BgpCodecError,
   DEFAULT_CONTEXT,
   Framer,
+  HEADER_LENGTH,
   MAX_MESSAGE_LENGTH,
   decodeMessage,
   encodeMessage,
@@ -107,14 +108,28 @@ export class Connection {
       size = 0;
     };
     for (const b of buffers) {
-      this.txMessages++;
-      this.stats?.noteSent(b);
+      this.countMessages(b);
       if (size + b.length > COALESCE_OCTETS) flush();
       batch.push(b);
       size += b.length;
     }
     flush();
     return ok;
+  }
+
+  /**
+   * Counts every message in `b`: update groups hand over one Buffer for a
+   * whole flush, thousands of UPDATEs, and the counters (status, metrics)
+   * count messages, not writes. Each header's length field frames the next.
+   */
+  private countMessages(b: Buffer): void {
+    for (let at = 0; at + HEADER_LENGTH <= b.length; ) {
+      this.txMessages++;
+      this.stats?.noteSent(b, at);
+      const length = b.readUInt16BE(at + 16);
+      if (length < HEADER_LENGTH) return; // never framed by us; stop rather than loop
+      at += length;
+    }
   }
 
   /** Octets queued in the socket, not yet handed to the kernel. */
