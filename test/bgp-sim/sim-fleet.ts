@@ -20,15 +20,18 @@
  * between the nodes' and reflectors' addresses of that family and carry
  * only that family, as a Calico node's do. A dual-stack run has two.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { CapCode, type Capability } from '../../src/bgp/packet/index.js';
 import { chunkMessages } from '../../bench/support/bgp-sender.js';
 import { Session } from './testers.js';
+import { DialAnswerer } from './sim-answer.js';
 import type { SimFamily } from './sim-families.js';
 import { SIM_AS, nodeAddress } from './sim-topology.js';
 
 const PRESENT = 0x0f;
 const MAX_REFLECTORS = 4;
+/** A node drops an OPEN exchange that got no answer in this long and dials again (its ConnectRetry). */
+const ATTEMPT_TIMEOUT_MS = 15_000;
 
 export interface FleetOptions {
   family: SimFamily;
@@ -65,6 +68,8 @@ export class Fleet {
   private readonly state: Uint8Array[];
   readonly held: Int32Array;
   private readonly connected: Uint8Array;
+  /** 1 from a node's leave() to its join(). */
+  private readonly hasLeft: Uint8Array;
   private readonly sessions: (Session | undefined)[];
   /** Stale entries per (node, reflector). */
   private readonly stale: Int32Array;
@@ -78,6 +83,8 @@ export class Fleet {
   eorPending = 0;
   /** Sessions lost to a reflector that are not back yet. */
   reconnecting = 0;
+  /** (node, reflector) slots re-established to a restarting reflector (cleared by the caller per restart). */
+  readonly reestablished = new Set<number>();
   badNextHop = 0;
   foreign = 0;
   /** Announcements of blocks that are not live (a late UPDATE after a withdrawal is normal only in flight). */
@@ -111,6 +118,7 @@ export class Fleet {
     this.state = Array.from({ length: opts.n }, () => new Uint8Array(this.blocks));
     this.held = new Int32Array(opts.n);
     this.connected = new Uint8Array(opts.n);
+    this.hasLeft = new Uint8Array(opts.n);
     this.sessions = new Array<Session | undefined>(opts.n * this.r);
     this.stale = new Int32Array(opts.n * this.r);
     this.nextSpare = opts.n * opts.k;
@@ -278,11 +286,12 @@ export class Fleet {
   private async open(c: number, j: number, timeoutMs = this.opts.establishTimeoutMs): Promise<Session> {
     const rr = this.opts.reflectors[j]!;
     const s = await Session.establish(
-      { host: this.fam.reflectorAddress(j), port: rr.port, localAddress: this.fam.nodeAddress(c), bgpId: nodeAddress(c), asn: SIM_AS, afi: this.fam.afi, holdTime: 90, establishTimeoutMs: timeoutMs, extraCapabilities: this.capabilities() },
+      { host: this.fam.reflectorAddress(j), port: rr.port, localAddress: this.fam.nodeAddress(c), bgpId: nodeAddress(c), asn: SIM_AS, afi: this.fam.afi, holdTime: 90, establishTimeoutMs: timeoutMs, attemptTimeoutMs: ATTEMPT_TIMEOUT_MS, extraCapabilities: this.capabilities() },
       (m) => this.onUpdate(c, j, m),
     );
     this.sessions[c * this.r + j] = s;
     s.onFailure((err) => this.lost(c, j, s, err));
+    this.answerer?.sessionUp(c, j);
     return s;
   }
 
@@ -318,6 +327,7 @@ export class Fleet {
     try {
       const s = await this.open(c, j, this.opts.reconnectTimeoutMs);
       this.reconnecting--;
+      this.reestablished.add(c * this.r + j);
       await s.write(this.announcement(c), this.opts.establishTimeoutMs);
     } catch (err) {
       this.failure ??= err as Error;
@@ -422,6 +432,8 @@ export class Fleet {
     if (this.connected[c] === 0) throw new Error(`node ${c} is not connected`);
     this.connected[c] = 0;
     this.connectedCount--;
+    this.hasLeft[c] = 1;
+    this.answerer?.nodeLeft(c);
     for (let b = 0; b < this.blocks; b++) if (this.owner[b] === c && this.live[b] === 1) this.liveCount--;
     for (let j = 0; j < this.r; j++) {
       const slot = c * this.r + j;
@@ -437,6 +449,7 @@ export class Fleet {
   /** Node c comes back: new sessions, its blocks and End-of-RIB. */
   async join(c: number): Promise<void> {
     if (this.connected[c] === 1) throw new Error(`node ${c} is connected`);
+    this.hasLeft[c] = 0;
     await this.connectNode(c);
     for (let b = 0; b < this.blocks; b++) if (this.owner[b] === c && this.live[b] === 1) this.liveCount++;
     await this.sendAll(c, this.announcement(c));
@@ -478,30 +491,35 @@ export class Fleet {
   }
 
   private readonly listeners: Server[] = [];
-  private readonly heldOpen = new Set<Socket>();
+  private answerer: DialAnswerer | undefined;
+
+  /** What the nodes' listeners answer the reflectors' dials with (sim-answer.ts). */
+  get dials(): DialAnswerer['counts'] | undefined {
+    return this.answerer?.counts;
+  }
 
   /**
    * Listens on port 179 of every node's address, as a calico-node's BIRD
-   * does, but never answers: each connection a reflector opens is accepted
-   * by the kernel and left unread, so the reflector sits in OpenSent on it
-   * until the node's own connection wins the collision (RFC 4271 section
-   * 6.8: the node's BGP identifier is the higher one) and the reflector
-   * closes it. Without a listener every dial a reflector makes is refused,
-   * and BIRD counts each refusal as an error and rejects the node's incoming
-   * connections during its error wait (5-30 s with Calico's config).
+   * does, and answers the reflectors' dials as a BGP speaker would
+   * (sim-answer.ts: an OPEN, then RFC 4271 collision resolution in favour
+   * of the node's own connection). Without a listener every dial a
+   * reflector makes is refused, and BIRD counts each refusal as an error
+   * and rejects the node's incoming connections during its error wait
+   * (5-30 s with Calico's config).
    */
   async listen(): Promise<void> {
+    const answerer = new DialAnswerer(
+      {
+        reflectorOf: (address) => this.opts.reflectors.findIndex((_, j) => this.fam.reflectorAddress(j) === address),
+        left: (c) => this.hasLeft[c] === 1,
+        established: (c, j) => this.sessions[c * this.r + j] !== undefined,
+        identity: (c) => ({ bgpId: nodeAddress(c), asn: SIM_AS, afi: this.fam.afi, holdTime: 90, capabilities: this.capabilities() }),
+      },
+      this.r,
+    );
+    this.answerer = answerer;
     for (let c = 0; c < this.opts.n; c++) {
-      const srv = createServer({ pauseOnConnect: true }, (sock) => {
-        this.heldOpen.add(sock);
-        const drop = (): void => {
-          this.heldOpen.delete(sock);
-          sock.destroy();
-        };
-        sock.on('error', drop);
-        sock.on('close', drop);
-        sock.on('end', drop);
-      });
+      const srv = createServer((sock) => answerer.answer(c, sock));
       this.listeners.push(srv);
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject);
@@ -518,7 +536,6 @@ export class Fleet {
     this.waiter?.reject(new Error('the fleet was closed'));
     for (const s of this.sessions) s?.close();
     for (const srv of this.listeners) srv.close();
-    for (const sock of this.heldOpen) sock.destroy();
-    this.heldOpen.clear();
+    this.answerer?.close();
   }
 }

@@ -122,6 +122,22 @@ export class Fleets {
     return this.all.every((f) => f.reconnecting === 0 && f.eorPending === 0);
   }
 
+  /** The reflectors' dials the nodes answered, over all families (with --listen). */
+  get dials(): { answered: number; collisions: number; rejected: number } | undefined {
+    const ds = this.all.map((f) => f.dials).filter((d) => d !== undefined);
+    if (ds.length === 0) return undefined;
+    return { answered: ds.reduce((s, d) => s + d.answered, 0), collisions: ds.reduce((s, d) => s + d.collisions, 0), rejected: ds.reduce((s, d) => s + d.rejected, 0) };
+  }
+
+  clearReestablished(): void {
+    for (const f of this.all) f.reestablished.clear();
+  }
+
+  /** Sessions re-established since `clearReestablished`, in the family that has the fewest. */
+  get reestablishedCount(): number {
+    return Math.min(...this.all.map((f) => f.reestablished.size));
+  }
+
   close(): void {
     for (const f of this.all) f.close();
   }

@@ -71,8 +71,16 @@ export class SimReflector {
     private readonly daemons: readonly Daemon[],
   ) {}
 
-  private static daemon(dir: string, cmd: string, args: readonly string[], log: string): Daemon {
-    return { cmd, args, log: join(dir, log), hwmKb: 0 };
+  /**
+   * A daemon whose log is `<name>.log` in the reflector's dir, or with
+   * SIM_LOG_DIR set, `<id>-rr-<j>.log` there (`<id>-rr-<j>-bird6.log` for
+   * bird6), kept after the run (the temp dir goes).
+   */
+  private static daemon(id: SimRrId, j: number, dir: string, cmd: string, args: readonly string[], name: string): Daemon {
+    const keep = process.env.SIM_LOG_DIR;
+    const suffix = name === 'bird6' ? '-bird6' : '';
+    const log = keep !== undefined && keep !== '' ? join(keep, `${id}-${reflectorName(j)}${suffix}.log`) : join(dir, `${name}.log`);
+    return { cmd, args, log, hwmKb: 0 };
   }
 
   /** Writes reflector j's config from the datastore file (BIRD: through confd). */
@@ -81,11 +89,11 @@ export class SimReflector {
     mkdirSync(dir, { recursive: true });
     if (id === 'calico') {
       const args = [...DAEMON_NODE_FLAGS, ...(process.env.SIM_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), CLI, 'speaker', '--role', 'reflector', '--node', reflectorName(j), '--datastore-file', datastore, '--control-socket', join(dir, 'ctl')];
-      return new SimReflector(id, j, dir, [SimReflector.daemon(dir, process.execPath, args, 'daemon.log')]);
+      return new SimReflector(id, j, dir, [SimReflector.daemon(id, j, dir, process.execPath, args, 'daemon')]);
     }
     await run(process.execPath, [CLI, 'confd', '--onetime', '--sync-only', '--flavor', id, '--node', reflectorName(j), '--datastore-file', datastore, '--dest-dir', dir], 120_000);
     const bird = (name: string, bin: string): Daemon =>
-      SimReflector.daemon(dir, bin, ['-f', '-R', '-c', join(dir, `${name}.cfg`), '-s', join(dir, `${name}.ctl`), '-P', join(dir, `${name}.pid`)], `${name}.log`);
+      SimReflector.daemon(id, j, dir, bin, ['-f', '-R', '-c', join(dir, `${name}.cfg`), '-s', join(dir, `${name}.ctl`), '-P', join(dir, `${name}.pid`)], name);
     if (id === 'bird2') return new SimReflector(id, j, dir, [bird('bird', BIRD2)]);
     return new SimReflector(id, j, dir, ipv6 ? [bird('bird', BIRD1), bird('bird6', BIRD6)] : [bird('bird', BIRD1)]);
   }
@@ -103,7 +111,7 @@ export class SimReflector {
   launch(): void {
     for (const d of this.daemons) {
       writeFileSync(d.log, `--- start ${new Date().toISOString()}\n`, { flag: 'a' });
-      d.proc = start(d.cmd, [...d.args], d.log, { cwd: this.dir, env: { ...process.env, BGP_LOGSEVERITYSCREEN: 'warning' } });
+      d.proc = start(d.cmd, [...d.args], d.log, { cwd: this.dir, env: { ...process.env, BGP_LOGSEVERITYSCREEN: process.env.SIM_LOG_LEVEL ?? 'warning' } });
     }
   }
 

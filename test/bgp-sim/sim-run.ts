@@ -17,7 +17,7 @@ import { clusterDatastore } from './sim-topology.js';
 
 export interface SimOptions {
   n: number;
-  /** Nodes listen on port 179 (and hold the reflectors' dials open). */
+  /** Nodes listen on port 179 and answer the reflectors' dials (sim-answer.ts). */
   listen: boolean;
   k: number;
   r: number;
@@ -59,6 +59,10 @@ export interface SimResult {
   churnMs: ChurnTimes;
   /** Per reflector: kill -> every node has its End-of-RIB again and agrees, s. */
   restartS: number[];
+  /** Per reflector restart: node sessions re-established to it (N expected; with --ipv6, in the family with fewest). */
+  restartReconnected: number[];
+  /** The reflectors' dials the nodes answered (with --listen). */
+  dials?: { answered: number; collisions: number; rejected: number };
   /** Routes the nodes lost while a reflector restarted (0 with graceful restart and R >= 1). */
   restartLost: number;
   /** How the first of those was lost. */
@@ -101,7 +105,7 @@ async function timed(fn: () => Promise<void>): Promise<number> {
 
 /** Runs every phase; failures end the run but still report what was measured. */
 export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResult> {
-  const res: SimResult = { rr: id, n: o.n, k: o.k, r: o.r, families: o.ipv6 ? [4, 6] : [4], routesHeld: [], churnMs: { add: [], remove: [], leave: [], join: [] }, restartS: [], restartLost: 0, cpuS: 0, peakKb: 0, bytesSent: 0, updatesSent: 0, harnessCpuS: 0, badNextHop: 0, foreign: 0, missing: 0, extra: 0, partial: 0 };
+  const res: SimResult = { rr: id, n: o.n, k: o.k, r: o.r, families: o.ipv6 ? [4, 6] : [4], routesHeld: [], churnMs: { add: [], remove: [], leave: [], join: [] }, restartS: [], restartReconnected: [], restartLost: 0, cpuS: 0, peakKb: 0, bytesSent: 0, updatesSent: 0, harnessCpuS: 0, badNextHop: 0, foreign: 0, missing: 0, extra: 0, partial: 0 };
   const dir = tempDir(`sim-${id}-`);
   const ds = join(dir, 'cluster.yaml');
   writeFileSync(ds, clusterDatastore({ n: o.n, r: o.r, ipv6: o.ipv6 }));
@@ -141,7 +145,7 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
           watch.cancel();
         }
       })) / 1000;
-    o.progress(`established ${o.n * o.r * fleets.length} sessions in ${res.establishS.toFixed(2)} s`);
+    o.progress(`established ${o.n * o.r * fleets.length} sessions in ${res.establishS.toFixed(2)} s${dialCounts(fleet)}`);
 
     const cpuBefore = cpu();
     res.convergeS = (await timed(async () => {
@@ -162,7 +166,7 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
     for (let j = 0; j < o.r; j++) {
       await restart(fleet, rrs[j]!, res, agree);
       await check(`restart of reflector ${j + 1}`);
-      o.progress(`reflector ${j + 1} restarted, refreshed in ${res.restartS[j]!.toFixed(2)} s`);
+      o.progress(`reflector ${j + 1} restarted, refreshed in ${res.restartS[j]!.toFixed(2)} s${dialCounts(fleet)}`);
     }
   } catch (err) {
     res.error = (err as Error).message.split('\n').slice(0, 3).join(' | ');
@@ -175,6 +179,7 @@ export async function runSimulation(id: SimRrId, o: SimOptions): Promise<SimResu
     res.bytesSent = fleet.bytesIn;
     res.updatesSent = fleet.updatesIn;
     res.badNextHop = fleet.badNextHop;
+    if (fleet.dials !== undefined) res.dials = { ...fleet.dials };
     res.foreign = fleet.foreign;
     fleet.close();
     await Promise.all(rrs.map((x) => x.stop()));
@@ -213,12 +218,14 @@ async function churn(fleet: Fleets, o: SimOptions, times: ChurnTimes, agree: Agr
 /** Phase 4 for one reflector: SIGKILL, a new process, and the nodes refreshed from it (End-of-RIB) and agreeing. */
 async function restart(fleet: Fleets, rr: SimReflector, res: SimResult, agree: Agree): Promise<void> {
   fleet.expectRestart(rr.j);
+  fleet.clearReestablished();
   res.restartS.push((await timed(async () => {
     await rr.kill();
     rr.launch();
     await agree(`reflector ${rr.j + 1} restart`, (f) => f.reconnecting === 0 && f.eorPending === 0);
   })) / 1000);
   fleet.restartDone(rr.j);
+  res.restartReconnected.push(fleet.reestablishedCount);
   res.restartLost = Math.max(res.restartLost, fleet.lost);
   if (fleet.firstLoss !== undefined) res.restartLoss ??= fleet.firstLoss;
 }
@@ -237,4 +244,10 @@ function failOn(dead: () => Error | undefined): { promise: Promise<never>; cance
   });
   promise.catch(() => {});
   return { promise, cancel: () => clearInterval(t) };
+}
+
+/** The reflectors' dials the nodes answered so far, for progress lines. */
+function dialCounts(fleet: Fleets): string {
+  const d = fleet.dials;
+  return d === undefined ? '' : ` (reflector dials so far: ${d.answered} answered, ${d.collisions} closed by collision resolution, ${d.rejected} rejected)`;
 }

@@ -8,7 +8,11 @@
  * simulation checks that itself (a full scan per phase) and reports the
  * counts, which this test asserts; no timing is asserted.
  *
- * A second, smaller case is a dual-stack cluster (`--ipv6`): 30 nodes that
+ * A second, smaller run has the nodes listen and answer our reflectors'
+ * dials (--listen on), and checks that every node's session came back to
+ * each restarted reflector.
+ *
+ * A third is a dual-stack cluster (`--ipv6`): 30 nodes that
  * also announce IPv6 /122 blocks over IPv6 sessions, for our reflector,
  * BIRD 2 and BIRD 1.6 (bird and bird6), each node ending with every other
  * node's IPv4 and IPv6 blocks and their IPv6 next hops.
@@ -63,9 +67,19 @@ function runSim(args: string[], timeoutMs: number): Promise<SimOutput> {
   });
 }
 
+/** The run's result rows: the last stdout line (--json). */
+function resultRows(code: number | null, stdout: string, stderr: string): SimResult[] {
+  const last = stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as SimResult[];
+  } catch {
+    return assert.fail(`no JSON result (exit ${code}); stderr:\n${stderr.slice(-3000)}`);
+  }
+}
+
 test('200 simulated nodes, 2 reflectors: every node ends with every other node\'s blocks and next hops', { skip, timeout: 900_000 }, async () => {
   const { code, stdout, stderr } = await runSim(['--nodes', '200', '--blocks', '2', '--reflectors', '2', '--rrs', 'calico,bird2', '--events', '5', '--timeout', '300', '--json'], 850_000);
-  const rows = resultRows({ code, stdout, stderr });
+  const rows = resultRows(code, stdout, stderr);
   assert.deepEqual(rows.map((r) => r.rr), ['calico', 'bird2'], stderr.slice(-3000));
   for (const r of rows) {
     const who = `${r.rr}: ${r.error ?? ''}`;
@@ -74,6 +88,8 @@ test('200 simulated nodes, 2 reflectors: every node ends with every other node\'
     assert.equal(r.churnMs.add.length, 5, who);
     assert.equal(r.churnMs.join.length, 5, who);
     assert.equal(r.restartS.length, 2, who);
+    // Every node came back to each restarted reflector (the phase waits for it; this says so).
+    assert.deepEqual(r.restartReconnected, [200, 200], who);
     assert.equal(r.missing, 0, who);
     assert.equal(r.extra, 0, who);
     assert.equal(r.badNextHop, 0, who);
@@ -86,21 +102,25 @@ test('200 simulated nodes, 2 reflectors: every node ends with every other node\'
   assert.equal(code, 0, stderr.slice(-3000));
 });
 
-/** The `--json` line the simulation prints last. */
-function resultRows(out: SimOutput): SimResult[] {
-  const last = out.stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(last) as SimResult[];
-  } catch {
-    assert.fail(`no JSON result (exit ${out.code}); stderr:\n${out.stderr.slice(-3000)}`);
-  }
-}
+test('100 listening nodes answer our reflectors\' dials and every node comes back after each restart', { skip, timeout: 300_000 }, async () => {
+  const { code, stdout, stderr } = await runSim(['--nodes', '100', '--blocks', '2', '--reflectors', '2', '--rrs', 'calico', '--events', '2', '--timeout', '120', '--listen', 'on', '--json'], 280_000);
+  const rows = resultRows(code, stdout, stderr);
+  const r = rows[0]!;
+  const who = `${r.rr}: ${r.error ?? ''}`;
+  assert.equal(r.error, undefined, who);
+  assert.deepEqual(r.restartReconnected, [100, 100], who);
+  assert.equal(r.missing + r.extra + r.badNextHop + r.foreign + r.restartLost, 0, who);
+  // Our speaker dials every peer when it starts; the nodes answered and no dial was refused.
+  assert.ok(r.dials !== undefined && r.dials.answered > 0, `${who} dials ${JSON.stringify(r.dials)}`);
+  assert.equal(r.dials.rejected, 0, who);
+  assert.equal(code, 0, stderr.slice(-3000));
+});
 
 test('dual stack, 30 simulated nodes, 2 reflectors: every node ends with every other node\'s IPv4 and IPv6 blocks and next hops', { skip: skip6, timeout: 600_000 }, async () => {
   const n = 30;
   const k = 2;
   const out = await runSim(['--ipv6', '--nodes', String(n), '--blocks', String(k), '--reflectors', '2', '--rrs', 'calico,bird2,bird1', '--events', '2', '--timeout', '120', '--json'], 550_000);
-  const rows = resultRows(out);
+  const rows = resultRows(out.code, out.stdout, out.stderr);
   assert.deepEqual(rows.map((r) => r.rr), ['calico', 'bird2', 'bird1'], out.stderr.slice(-3000));
   for (const r of rows) {
     const who = `${r.rr}: ${r.error ?? ''}`;
@@ -108,7 +128,8 @@ test('dual stack, 30 simulated nodes, 2 reflectors: every node ends with every o
     assert.deepEqual(r.families, [4, 6], who);
     // At convergence every node held the other nodes' K blocks in each family.
     assert.deepEqual(r.routesHeld, [n * (n - 1) * k, n * (n - 1) * k], who);
-    assert.equal(r.restartS.length, 2, who);
+    // Every node's sessions of both families came back to each restarted reflector.
+    assert.deepEqual(r.restartReconnected, [n, n], who);
     assert.equal(r.missing, 0, who);
     assert.equal(r.extra, 0, who);
     assert.equal(r.badNextHop, 0, who);

@@ -17,6 +17,7 @@
  * holding the wrong routes.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { cleanup } from '../../bench/support/lab.js';
@@ -82,6 +83,7 @@ function listenMode(v: string): 'auto' | 'on' | 'off' {
 // ---------------------------------------------------------------------------
 
 const NS_PREFIX = 'cbsim';
+const PRLIMIT = '/usr/bin/prlimit';
 
 /**
  * The IPv6 addresses of the reflectors and of the largest size's nodes, on
@@ -125,7 +127,11 @@ async function outside(o: Options): Promise<number> {
     ip(['-n', ns, 'rule', 'add', 'pref', '100', 'lookup', '100']);
     ip(['-n', ns, 'route', 'add', NODE_NET, 'dev', 'lo']);
     if (o.ipv6) addIpv6Addresses(ns, Math.max(...o.sizes), o.r);
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    // Listening nodes need about 3 x N x R sockets per family in this one process (see
+    // inside()); root may raise its own open-file limit that far for the run.
+    const want = Math.max(...o.sizes) * o.r * (o.ipv6 ? 2 : 1) * 3 + 256;
+    const raise = o.listen !== 'off' && want > openFileLimit() && existsSync(PRLIMIT) ? [PRLIMIT, `--nofile=${want}:${want}`, '--'] : [];
+    const child = spawn(raise[0] ?? 'ip', [...raise.slice(1), ...(raise.length > 0 ? ['ip'] : []), 'netns', 'exec', ns, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
       stdio: 'inherit',
       env: { ...process.env, SIM_NETNS: ns },
     });

@@ -71,6 +71,15 @@ export interface SessionOptions {
   holdTime?: number;
   /** Bound on connect (with retries) + OPEN exchange, in ms. */
   establishTimeoutMs: number;
+  /**
+   * Bound on one connection's OPEN exchange, in ms, after which it is
+   * dropped and the peer dialled again (a speaker's ConnectRetry timer);
+   * default: the whole `establishTimeoutMs`. Without it a connection the
+   * reflector's kernel dropped from a full accept queue (the client saw the
+   * handshake complete; its OPEN is never acknowledged, and TCP retries for
+   * minutes) holds the session back for the whole bound.
+   */
+  attemptTimeoutMs?: number;
   /** Capabilities besides the family and 4-octet AS (e.g. graceful restart). */
   extraCapabilities?: readonly Capability[];
   /** The unicast family offered in the OPEN (default IPv4; a Calico node's IPv6 session offers IPv6 only). */
@@ -107,7 +116,7 @@ export class Session {
       } catch (err) {
         last = err as Error;
         s.drop();
-        if (!/ECONNREFUSED|ECONNRESET|closed/.test(last.message)) break;
+        if (!/ECONNREFUSED|ECONNRESET|closed|OPEN exchange timed out/.test(last.message)) break;
         await new Promise((r) => setTimeout(r, 200));
       }
     }
@@ -147,7 +156,8 @@ export class Session {
         if (err) reject(err);
         else resolve();
       };
-      const timer = setTimeout(() => settle(new Error('OPEN exchange timed out')), Math.max(1, deadline - Date.now()));
+      const bound = Math.min(deadline - Date.now(), this.opts.attemptTimeoutMs ?? Infinity);
+      const timer = setTimeout(() => settle(new Error('OPEN exchange timed out')), Math.max(1, bound));
       const fail = (err: Error): void => {
         if (!this.established) return settle(err);
         if (this.failure !== undefined) return;

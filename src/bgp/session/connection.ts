@@ -9,6 +9,7 @@ import {
   BgpCodecError,
   DEFAULT_CONTEXT,
   Framer,
+  HEADER_LENGTH,
   MAX_MESSAGE_LENGTH,
   decodeMessage,
   encodeMessage,
@@ -21,6 +22,15 @@ import type { FsmEvent } from '../fsm/fsm.js';
 import type { SessionStats } from './session-stats.js';
 
 export type Direction = 'outgoing' | 'incoming';
+
+/**
+ * Small buffers that `writeAll` joins into one socket write, up to this many
+ * octets: a full table of small UPDATEs (one per attribute set, thousands for
+ * a reflector in a Calico cluster) was one write system call per message,
+ * and a restarted reflector sending it to thousands of peers at once spent
+ * most of its time in those calls.
+ */
+const COALESCE_OCTETS = 64 * 1024;
 
 export interface ConnectionHandlers {
   event(ev: FsmEvent): void;
@@ -79,6 +89,47 @@ export class Connection {
     this.txMessages++;
     this.stats?.noteSent(bytes);
     return this.socket.write(bytes);
+  }
+
+  /**
+   * Writes pre-encoded messages (each Buffer one or more whole messages) as
+   * few socket writes of up to COALESCE_OCTETS; returns false when the
+   * socket buffer is full.
+   */
+  writeAll(buffers: readonly Buffer[]): boolean {
+    if (this.closedAlready || this.socket.destroyed) return false;
+    let ok = true;
+    let batch: Buffer[] = [];
+    let size = 0;
+    const flush = (): void => {
+      if (batch.length === 0) return;
+      ok = this.socket.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, size));
+      batch = [];
+      size = 0;
+    };
+    for (const b of buffers) {
+      this.countMessages(b);
+      if (size + b.length > COALESCE_OCTETS) flush();
+      batch.push(b);
+      size += b.length;
+    }
+    flush();
+    return ok;
+  }
+
+  /**
+   * Counts every message in `b`: update groups hand over one Buffer for a
+   * whole flush, thousands of UPDATEs, and the counters (status, metrics)
+   * count messages, not writes. Each header's length field frames the next.
+   */
+  private countMessages(b: Buffer): void {
+    for (let at = 0; at + HEADER_LENGTH <= b.length; ) {
+      this.txMessages++;
+      this.stats?.noteSent(b, at);
+      const length = b.readUInt16BE(at + 16);
+      if (length < HEADER_LENGTH) return; // never framed by us; stop rather than loop
+      at += length;
+    }
   }
 
   /** Octets queued in the socket, not yet handed to the kernel. */

@@ -20,6 +20,15 @@ export function normaliseAddress(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address.toLowerCase();
 }
 
+/**
+ * Accept queue length asked of the kernel (it caps it at net.core.somaxconn).
+ * Node's default of 511 is too short for a reflector that thousands of
+ * clients reconnect to at once after it restarts: the kernel drops the SYNs
+ * past the queue, and each client then waits out TCP's SYN retransmission
+ * backoff (1, 3, 7, 15 ... s) before it is even seen.
+ */
+export const LISTEN_BACKLOG = 8192;
+
 export class BgpListener {
   private server: Server | null = null;
   /** Refused connections: counted always, logged at most once a minute per source. */
@@ -46,7 +55,7 @@ export class BgpListener {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ port: this.options.port, ...(this.options.host !== undefined ? { host: this.options.host } : {}) }, () => {
+      server.listen({ port: this.options.port, backlog: LISTEN_BACKLOG, ...(this.options.host !== undefined ? { host: this.options.host } : {}) }, () => {
         server.off('error', reject);
         resolve();
       });

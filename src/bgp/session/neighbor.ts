@@ -186,8 +186,7 @@ export class Neighbor {
   writeUpdates(messages: readonly Buffer[]): boolean {
     const conn = this.connection;
     if (conn === null || messages.length === 0) return false;
-    let ok = true;
-    for (const m of messages) ok = conn.write(m);
+    const ok = conn.writeAll(messages);
     this.dispatch(this.primary, { type: 'UpdateSent' });
     const limit = this.config.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     if (conn.writableLength > limit) {

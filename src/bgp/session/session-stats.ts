@@ -21,9 +21,9 @@ export class SessionStats {
   /** Times an Established session went down. */
   flaps = 0;
 
-  /** Counts one framed message about to be written. */
-  noteSent(frame: Buffer): void {
-    bump(this.sent, frame[TYPE_OCTET] ?? 0);
+  /** Counts one framed message about to be written (starting at `offset` of `frame`). */
+  noteSent(frame: Buffer, offset = 0): void {
+    bump(this.sent, frame[offset + TYPE_OCTET] ?? 0);
   }
 
   /** Counts one framed message received. */
