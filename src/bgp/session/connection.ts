@@ -24,11 +24,10 @@ import type { SessionStats } from './session-stats.js';
 export type Direction = 'outgoing' | 'incoming';
 
 /**
- * Small buffers that `writeAll` joins into one socket write, up to this many
- * octets: a full table of small UPDATEs (one per attribute set, thousands for
- * a reflector in a Calico cluster) was one write system call per message,
- * and a restarted reflector sending it to thousands of peers at once spent
- * most of its time in those calls.
+ * Small buffers (under a quarter of this) that `writeAll` joins into one
+ * socket write, up to this many octets: a list of small UPDATEs was one
+ * write system call per message, and a restarted reflector sending tables
+ * to thousands of peers at once spent most of its time in those calls.
  */
 const COALESCE_OCTETS = 64 * 1024;
 
@@ -109,6 +108,14 @@ export class Connection {
     };
     for (const b of buffers) {
       this.countMessages(b);
+      if (b.length >= COALESCE_OCTETS / 4) {
+        // Large buffers go as they are: an update group's flush is one
+        // Buffer shared by all its members, and a copy per member would
+        // undo that sharing.
+        flush();
+        ok = this.socket.write(b);
+        continue;
+      }
       if (size + b.length > COALESCE_OCTETS) flush();
       batch.push(b);
       size += b.length;
