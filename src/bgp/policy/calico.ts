@@ -16,6 +16,7 @@
 import { Afi, PrefixList, type PathAttributes } from '../packet/index.js';
 import { maskWord, parseIpv4, parseIpv6, parsePrefixLength } from '../../net/ip.js';
 import type { NodeBgpConfig, PrefixCommunities } from '../../model/types.js';
+import { type PrefixKey, ipv4KeyAddr, ipv4KeyLen } from '../rib/prefix-key.js';
 
 /** A CIDR in a form that makes containment a few integer operations. */
 export interface Cidr {
@@ -58,7 +59,24 @@ export function prefixParts(text: string): { afi: 1 | 2; words: number[]; len: n
   return { afi: c.afi, words: c.words, len: c.len };
 }
 
+/**
+ * The policy's view of a RIB key (afi, address words, length). IPv4 keys
+ * share one words array: the policy reads it and keeps nothing, and this
+ * runs per prefix on every import and export.
+ */
+const IPV4_WORDS = [0];
+export function keyParts(key: PrefixKey): { afi: number; words: ArrayLike<number>; len: number } {
+  if (typeof key !== 'number') return prefixParts(key);
+  const len = ipv4KeyLen(key);
+  IPV4_WORDS[0] = ipv4KeyAddr(key, len);
+  return { afi: 1, words: IPV4_WORDS, len };
+}
+
 export type ExportDecision = { accept: true; communities: number[]; largeCommunities: [number, number, number][] } | { accept: false; reason: string };
+
+/** Decisions shared by every prefix they apply to (never mutated: readers copy communities). */
+const ACCEPT_PLAIN: ExportDecision = Object.freeze({ accept: true as const, communities: [], largeCommunities: [] });
+const NOT_EXPORTED: ExportDecision = Object.freeze({ accept: false as const, reason: 'not in a pool, block or advertised service range' });
 
 /** The parts of the model the export filter needs, pre-parsed once per model. */
 export class CalicoPolicy {
@@ -109,6 +127,8 @@ export class CalicoPolicy {
 
   /** The export filter for one prefix (all peers get the same Calico filter). */
   exportPrefix(afi: number, words: ArrayLike<number>, len: number): ExportDecision {
+    // Without community rules (the common case) an accepted prefix shares one decision object.
+    if (this.communities.length === 0) return this.exportVerdict(afi, words, len, ACCEPT_PLAIN);
     // apply_communities(): every matching prefix advertisement adds its communities.
     const communities: number[] = [];
     const large: [number, number, number][] = [];
@@ -118,15 +138,20 @@ export class CalicoPolicy {
         large.push(...c.large);
       }
     }
+    return this.exportVerdict(afi, words, len, { accept: true, communities, largeCommunities: large });
+  }
+
+  /** Accept (with `accepted`) or not, by Calico's blocks, pools and advertised service ranges. */
+  private exportVerdict(afi: number, words: ArrayLike<number>, len: number, accepted: ExportDecision): ExportDecision {
     // calico_aggr(): our own blocks.
     for (const b of this.blocks) {
       if (!within(afi, words, len, b.cidr)) continue;
-      if (b.confirmed && len === b.cidr.len) return { accept: true, communities, largeCommunities: large };
+      if (b.confirmed && len === b.cidr.len) return accepted;
       return { accept: false, reason: b.confirmed ? `inside our block ${b.cidr.text}` : `our block ${b.cidr.text} is not confirmed` };
     }
-    for (const p of this.exportPools) if (within(afi, words, len, p)) return { accept: true, communities, largeCommunities: large };
-    for (const s of this.staticRoutes) if (within(afi, words, len, s)) return { accept: true, communities, largeCommunities: large };
-    return { accept: false, reason: 'not in a pool, block or advertised service range' };
+    for (const p of this.exportPools) if (within(afi, words, len, p)) return accepted;
+    for (const s of this.staticRoutes) if (within(afi, words, len, s)) return accepted;
+    return NOT_EXPORTED;
   }
 
   /** The opt-in import filters; undefined = accept. */

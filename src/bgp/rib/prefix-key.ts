@@ -25,10 +25,26 @@ export function ipv4Key(addr: number, len: number): number {
   return len === 0 ? 1 : 2 ** len + ((addr >>> 0) >>> (32 - len));
 }
 
+/** Prefix length of an IPv4 key. */
+export function ipv4KeyLen(key: number): number {
+  return key >= 2 ** 32 ? 32 : 31 - Math.clz32(key);
+}
+
+/**
+ * Address (unsigned 32-bit) of an IPv4 key whose length is `len`. Runs per
+ * prefix on every export and encode, so without objects, and with integer
+ * operations up to /30 (the key is then below 2^31, a small integer).
+ */
+export function ipv4KeyAddr(key: number, len: number): number {
+  if (len === 0) return 0;
+  if (len <= 30) return ((key ^ (1 << len)) << (32 - len)) >>> 0;
+  return (key - 2 ** len) * 2 ** (32 - len);
+}
+
 /** Address (unsigned 32-bit) and length of an IPv4 key. */
 export function ipv4KeyParts(key: number): { addr: number; len: number } {
-  const len = key >= 2 ** 32 ? 32 : 31 - Math.clz32(key);
-  return { addr: len === 0 ? 0 : (key - 2 ** len) * 2 ** (32 - len), len };
+  const len = ipv4KeyLen(key);
+  return { addr: ipv4KeyAddr(key, len), len };
 }
 
 export function keyFamily(key: PrefixKey): AfiCode {
@@ -53,11 +69,12 @@ export function keysToList(afi: AfiCode, keys: readonly PrefixKey[], pathIds?: r
   if (afi === Afi.IPV4) {
     const words = new Uint32Array(keys.length);
     const lens = new Uint8Array(keys.length);
-    keys.forEach((k, i) => {
-      const { addr, len } = ipv4KeyParts(k as number);
-      words[i] = addr;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as number;
+      const len = ipv4KeyLen(k);
+      words[i] = ipv4KeyAddr(k, len);
       lens[i] = len;
-    });
+    }
     return new PrefixList(afi, lens, words, pathIds === undefined ? null : Uint32Array.from(pathIds));
   }
   return PrefixList.fromStrings(afi, keys as string[], pathIds);

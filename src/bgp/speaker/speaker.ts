@@ -33,11 +33,11 @@ import { type Clock, systemClock } from '../session/clock.js';
 import { AttrTable } from '../rib/intern.js';
 import { LocRib, multipathOf, pathsOf, type BestChange } from '../rib/loc-rib.js';
 import { peerAddressKey, type Path, type PathSource } from '../rib/best-path.js';
-import { type PrefixKey, ipv4KeyParts, keyFromString, keyToString, prefixKey } from '../rib/prefix-key.js';
-import { CalicoPolicy, loopCheck, prefixParts } from '../policy/calico.js';
+import { type PrefixKey, keyFromString, keyToString, prefixKey } from '../rib/prefix-key.js';
+import { CalicoPolicy, keyParts, loopCheck } from '../policy/calico.js';
 import type { NodeBgpConfig, Peer } from '../../model/types.js';
 import { type ExportClass, classSignature, exportAttributes, mayAdvertise } from './export.js';
-import { UpdateGroup, type Advertised } from './update-group.js';
+import { UpdateGroup, exportCacheKey, type Advertised } from './update-group.js';
 import { RejectedRoutes, importPolicyInputs, reapplyImportPolicy } from './rejected-routes.js';
 import { DEFAULT_SESSION, type SessionDefaults, neighborConfigFor, peerIdentity } from './peer-config.js';
 import { describeDown } from './describe-down.js';
@@ -124,10 +124,6 @@ export interface RouteView {
 const MAX_BATCH = 8192;
 
 /** An IPv4 key in the form the export policy takes. */
-function ipv4PolicyPrefix(key: number): { afi: 1; words: number[]; len: number } {
-  const { addr, len } = ipv4KeyParts(key);
-  return { afi: 1, words: [addr], len };
-}
 
 export class Speaker {
   private model: NodeBgpConfig;
@@ -526,7 +522,7 @@ export class Speaker {
 
   /** Why the import policy turns a prefix away, or undefined. */
   private importRejects(key: PrefixKey): string | undefined {
-    const prefix = typeof key === 'number' ? ipv4PolicyPrefix(key) : prefixParts(key);
+    const prefix = keyParts(key);
     return this.policy.importPrefix(prefix.afi, prefix.words, prefix.len);
   }
 
@@ -671,7 +667,7 @@ export class Speaker {
     const dest = this.rib.get(key);
     let wanted: Advertised = null;
     if (dest !== undefined && dest.best !== null) {
-      const prefix = isV4 ? ipv4PolicyPrefix(key as number) : prefixParts(key as string);
+      const prefix = keyParts(key);
       // Calico's export filter decides per prefix, whichever path is sent.
       const decision = this.policy.exportPrefix(prefix.afi, prefix.words, prefix.len);
       if (decision.accept) {
@@ -680,7 +676,7 @@ export class Speaker {
         for (const p of candidates) {
           const srcRt = p.source === null ? undefined : this.sources.get(p.source);
           if (!mayAdvertise(p, group.cls, srcRt?.spec.routeReflectorClient ?? false)) continue;
-          const cacheKey = `${p.attrs.id}:${srcRt?.index ?? 0}:${commKey}`;
+          const cacheKey = exportCacheKey(p.attrs.id, srcRt?.index ?? 0, commKey);
           let set = group.exportCache.get(cacheKey);
           if (set === undefined) {
             const r = exportAttributes(p, group.cls, decision);

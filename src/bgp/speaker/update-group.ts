@@ -92,6 +92,17 @@ function joinRuns(common: readonly Buffer[], runs: readonly { originator: string
   };
 }
 
+/**
+ * Key of an exported attribute set in `UpdateGroup.exportCache`: the source
+ * attribute set's id, the source's index and the communities added. A
+ * number in the common case (no communities), so that looking it up per
+ * prefix builds no string.
+ */
+export function exportCacheKey(attrsId: number, sourceIndex: number, communities: string): number | string {
+  if (communities === '' && sourceIndex < 2 ** 20 && attrsId < 2 ** 32) return attrsId * 2 ** 20 + sourceIndex;
+  return `${attrsId}:${sourceIndex}:${communities}`;
+}
+
 export class UpdateGroup {
   /** Every member, joining ones included. */
   readonly members = new Set<GroupMember>();
@@ -116,7 +127,7 @@ export class UpdateGroup {
    * the export rules and the interning run once per attribute set, not per
    * prefix. Holds one reference per entry.
    */
-  readonly exportCache = new Map<string, AttrSet>();
+  readonly exportCache = new Map<number | string, AttrSet>();
 
   constructor(
     readonly signature: string,
