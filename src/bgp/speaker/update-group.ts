@@ -244,6 +244,24 @@ export class UpdateGroup {
     };
     for (const [key, wanted] of this.pending) {
       const cur = this.out.get(key) ?? null;
+      if (!(cur instanceof Map) && !(wanted instanceof Map)) {
+        // One route or none on each side (no ADD-PATH): the common case, without iterators.
+        if (cur !== null) {
+          if (wanted === null) {
+            withdrawKeys.push(key);
+            withdrawIds.push(0);
+          }
+          if (wanted !== cur) this.count(cur, -1);
+          this.table.release(cur);
+        }
+        if (wanted !== null && wanted !== cur) {
+          this.count(wanted, 1);
+          announce(key, 0, wanted, cur ?? undefined);
+        }
+        if (wanted === null) this.out.delete(key);
+        else this.out.set(key, wanted);
+        continue;
+      }
       // Withdraw what is advertised and no longer wanted.
       for (const [id, a] of entries(cur)) {
         const still = wanted === null ? undefined : wanted instanceof Map ? wanted.get(id) : id === 0 ? wanted : undefined;
