@@ -93,6 +93,32 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/** Can something listen on host:port right now? */
+function canListen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port free on every one of `hosts` and not in `avoid`: for a process
+ * listening on several addresses (IPv4 and ::1) beside others that chose
+ * their ports on one address each. `freePort` checks one address only, so
+ * two calls for different addresses can return the same number.
+ */
+export async function freePortOn(hosts: readonly string[], avoid: readonly number[] = []): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await freePort(hosts[0]);
+    if (avoid.includes(port)) continue;
+    let free = true;
+    for (const h of hosts.slice(1)) free &&= await canListen(h, port);
+    if (free) return port;
+  }
+  throw new Error(`no port free on ${hosts.join(', ')} after 50 attempts`);
+}
+
 /** True when `cmd` is an executable name found on $PATH (what `command -v` answers, without a shell). */
 export function onPath(cmd: string): boolean {
   return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, cmd)));

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import type { Speaker } from '../../../src/bgp/speaker/speaker.js';
 import { Bird, birdBinaries, type BirdFlavor, type BirdOptions, type BirdStatic } from '../../support/daemons/bird.js';
 import { V6, blocks as blocksFrom, bothEstablished, cleanupAfterEach, from, ourState, sinceAcross, startInteropSpeaker } from '../../support/interop.js';
-import { freePort, waitFor } from '../../support/process.js';
+import { freePortOn, waitFor } from '../../support/process.js';
 import { socketOptionsAvailable } from '../../../src/bgp/session/sockopt.js';
 
 const sockopts = socketOptionsAvailable();
@@ -52,9 +52,10 @@ interface LabOptions {
 }
 
 async function setup(flavor: 'bird1' | 'bird2', o: LabOptions): Promise<Lab> {
-  const ourPort = await freePort(US);
-  const birdPort = await freePort(THEM);
-  const birdPort6 = await freePort(V6);
+  // Our speaker listens on US and V6; BIRD 6 on V6: no two may share a port.
+  const ourPort = await freePortOn([US, V6]);
+  const birdPort = await freePortOn([THEM], [ourPort]);
+  const birdPort6 = await freePortOn([V6], [ourPort, birdPort]);
   const b = o.blocks ?? { v4: ['10.80.0.0/26'], v6: ['fd00:80::/122'] };
   const events: string[] = [];
   const log = pino({ level: 'info' }, {
