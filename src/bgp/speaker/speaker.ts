@@ -195,7 +195,14 @@ export class Speaker {
           return security.accepted(socket, { name: rt.spec.name, address: rt.spec.address, password: rt.spec.password, ttlSecurity: rt.spec.ttlSecurity });
         },
       );
-      this.listenPortBound = await listener.listen();
+      try {
+        this.listenPortBound = await listener.listen();
+      } catch (e) {
+        // Release the addresses already bound: a speaker that failed to start holds nothing open.
+        await Promise.all([listener, ...this.listeners.map((l) => l.listener)].map((l) => l.close()));
+        this.listeners.length = 0;
+        throw new Error(`cannot listen on ${host ?? '*'} port ${port}: ${(e as Error).message}`);
+      }
       const server = listener.netServer;
       if (server !== null) security = new ListenerSecurity(server);
       this.listeners.push({ listener, security });
