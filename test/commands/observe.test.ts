@@ -194,12 +194,15 @@ test('log lines are JSON when stderr is not a terminal, and one readable line ea
   const dir = tempDir(c, 'cbgpd-observe-log-');
   const cluster = join(dir, 'cluster.yaml');
   writeFileSync(cluster, clusterYaml(179, '127.0.48.1', '127.0.48.2'));
-  const args = (extra: string[]) => [cli, ...extra, 'speaker', '--node', 'nobody', '--datastore-file', cluster, '--no-kernel', '--control-socket', join(dir, `${extra.join('')}.ctl`)];
+  // One control socket each: two processes racing for one socket path could stop the second before it logs.
+  const args = (name: string, extra: string[]) => [cli, ...extra, 'speaker', '--node', 'nobody', '--datastore-file', cluster, '--no-kernel', '--bird-socket', '', '--bird6-socket', '', '--control-socket', join(dir, `${name}.ctl`)];
   const missing = /not in the datastore/;
-  const json = startProcess(c, process.execPath, args([]), { env: envWithoutDatastore() });
-  const text = startProcess(c, process.execPath, args(['--log-format', 'text']), { env: envWithoutDatastore() });
-  const fromEnv = startProcess(c, process.execPath, args([]), { env: envWithoutDatastore({ CALICO_BGPD_LOG_FORMAT: 'text' }) });
-  for (const p of [json, text, fromEnv]) await waitFor('the missing-node warning', () => missing.test(p.output()), 30_000, 100);
+  const json = startProcess(c, process.execPath, args('json', []), { env: envWithoutDatastore() });
+  const text = startProcess(c, process.execPath, args('text', ['--log-format', 'text']), { env: envWithoutDatastore() });
+  const fromEnv = startProcess(c, process.execPath, args('env', []), { env: envWithoutDatastore({ CALICO_BGPD_LOG_FORMAT: 'text' }) });
+  for (const p of [json, text, fromEnv]) {
+    await waitFor('the missing-node warning', () => missing.test(p.output()), 30_000, 100).catch((e: Error) => assert.fail(`${e.message}\n${p.output().slice(-2000)}`));
+  }
   const jsonLine = json.output().split('\n').find((l) => missing.test(l))!;
   const rec = JSON.parse(jsonLine) as { level: number; component: string; time: number };
   assert.deepEqual([rec.level, rec.component, typeof rec.time], [40, 'speaker', 'number']);
