@@ -132,7 +132,7 @@ export class Exabgp {
         }),
     );
     const x = new Exabgp(received, p.output);
-    await waitFor('ExaBGP to load its config', () => p.output().includes('loaded new configuration successfully'), 20_000, 100).catch((e: Error) => {
+    await waitFor('ExaBGP to load its config', () => p.output().includes('loaded new configuration successfully'), 60_000, 100).catch((e: Error) => {
       throw new Error(`${e.message}\n${p.output().slice(-1500)}`);
     });
     return x;
